@@ -1,0 +1,162 @@
+"""Reading and writing Caffe's files: prototxt (text), caffemodel/binaryproto (binary), solver
+prototxt, solverstate and mean files.
+
+Nets and solvers are upgraded on load exactly as Caffe upgrades them (`dynsal.caffe.upgrade`).
+Binary files have no 64 MB cap: Caffe reads protos up to 2 GB, and so does dynsal (the C++
+protobuf runtime of Debian bullseye needs `SetAllowOversizeProtos`, turned on here).
+Writes are atomic: a temporary file in the same folder is renamed over the target.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from google.protobuf import message as pb_message
+from google.protobuf import text_format
+
+from dynsal.caffe import upgrade
+from dynsal.caffe.blobs import array_to_blob, blob_to_array
+from dynsal.caffe.schema import pb
+from dynsal.errors import FormatError
+
+PathLike = Union[str, os.PathLike]
+BINARY_SUFFIXES = (".caffemodel", ".binaryproto", ".solverstate", ".pb")
+
+try:  # protobuf 3.x C++ runtime: lift its default 64 MB message limit (VGG-size models are 550 MB)
+    from google.protobuf.pyext import _message as _cpp_message
+
+    _cpp_message.SetAllowOversizeProtos(True)
+except (ImportError, AttributeError):
+    pass
+
+
+def _read_bytes(path: PathLike) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise FormatError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise FormatError(f"{path}: is a folder, expected a file") from None
+
+
+def read_text(path: PathLike, message_class):
+    """Parse a text-format file (prototxt) into a new `message_class` message.
+
+    Raises:
+        FormatError: "<path>:<line>:<col>: <what is wrong>" for malformed text.
+    """
+    data = _read_bytes(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: not a text prototxt (binary content; is it a caffemodel?)") from None
+    message = message_class()
+    try:
+        text_format.Parse(text, message)
+    except text_format.ParseError as exc:
+        raise FormatError(f"{path}:{_text_error_location(exc)}") from None
+    return message
+
+
+def _text_error_location(exc: text_format.ParseError) -> str:
+    """'LINE:COL: message' from a protobuf ParseError (its text already starts with 'LINE:COL : ')."""
+    text = str(exc)
+    head, sep, rest = text.partition(" : ")
+    return f"{head}: {rest}" if sep else text
+
+
+def read_binary(path: PathLike, message_class, what: str = "binary protobuf"):
+    """Parse a binary protobuf file into a new `message_class` message.
+
+    Raises:
+        FormatError: one line naming the file when it is truncated or not that kind of file.
+    """
+    data = _read_bytes(path)
+    try:
+        message = message_class.FromString(data)
+    except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
+        raise FormatError(f"{path}: not a readable {what} (truncated or corrupt: {exc}); "
+                          "download or copy it again") from None
+    return message
+
+
+def is_binary_file(path: PathLike) -> bool:
+    """Guess whether a Caffe file is binary: by suffix, else by looking for non-text bytes."""
+    suffix = Path(path).suffix.lower()
+    if suffix in BINARY_SUFFIXES:
+        return True
+    if suffix in (".prototxt", ".pbtxt", ".txt"):
+        return False
+    head = _read_bytes(path)[:4096]
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return any(b < 9 or 13 < b < 32 for b in head)
+
+
+def write_text(message, path: PathLike) -> None:
+    """Write a message as text format (prototxt), atomically."""
+    _write_atomic(path, text_format.MessageToString(message).encode("utf-8"))
+
+
+def write_binary(message, path: PathLike) -> None:
+    """Write a message as binary protobuf (caffemodel, solverstate, binaryproto), atomically."""
+    _write_atomic(path, message.SerializeToString())
+
+
+def _write_atomic(path: PathLike, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_net(path: PathLike, upgrade_net: bool = True):
+    """Read a net definition (prototxt) or a caffemodel, upgraded to the current format.
+
+    Returns:
+        `pb.NetParameter`; legacy inputs, V1 `layers` and old data-transform fields are upgraded
+        as Caffe's `UpgradeNetAsNeeded` does.
+    """
+    if is_binary_file(path):
+        net = read_binary(path, pb.NetParameter, "caffemodel")
+    else:
+        net = read_text(path, pb.NetParameter)
+    return upgrade.upgrade_net(net, source=str(path)) if upgrade_net else net
+
+
+def read_solver(path: PathLike, upgrade_solver: bool = True):
+    """Read a solver prototxt; upgrade `solver_type` and fill the default `snapshot_prefix`."""
+    solver = read_text(path, pb.SolverParameter)
+    return upgrade.upgrade_solver(solver, source=str(path)) if upgrade_solver else solver
+
+
+def read_solverstate(path: PathLike):
+    """Read a binary `.solverstate` (SolverState: iter, learned_net, history, current_step)."""
+    return read_binary(path, pb.SolverState, "solverstate")
+
+
+def read_mean_file(path: PathLike) -> np.ndarray:
+    """Read a mean file (binary BlobProto, as compute_image_mean writes) -> float32 (C, H, W)."""
+    blob = read_binary(path, pb.BlobProto, "mean file (binaryproto)")
+    array = blob_to_array(blob).astype(np.float32)
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 3:
+        raise FormatError(f"{path}: a mean file holds a 1×C×H×W blob, found shape {array.shape}")
+    return array
+
+
+def write_mean_file(mean: np.ndarray, path: PathLike) -> None:
+    """Write a (C, H, W) mean as a legacy 1×C×H×W BlobProto, the layout compute_image_mean writes."""
+    write_binary(array_to_blob(np.asarray(mean)[None], legacy=True), path)

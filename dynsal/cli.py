@@ -1,0 +1,90 @@
+"""The `dynsal` command: one subcommand per job, each in its own module under `dynsal.commands`.
+
+Every subcommand module defines `add_arguments(parser)` and `run(args) -> int`; `main(argv=None)`
+returns the exit status so tests call it directly. A `DynsalError` becomes one line on stderr and
+exit status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import sys
+from typing import Sequence
+
+from dynsal import __version__
+from dynsal.errors import DynsalError
+
+#: subcommand name -> (module under dynsal.commands, one-line help)
+COMMANDS = {
+    "info": ("info", "describe a prototxt, caffemodel, solver, solverstate or mean file (and check a pair)"),
+    "zoo": ("zoo", "list the networks or write their prototxt/solver files"),
+}
+
+
+def _known_words(parser: argparse.ArgumentParser) -> list:
+    """Every option string and subcommand name of a parser and its subparsers."""
+    words = []
+    for action in parser._actions:
+        words += action.option_strings
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                words += [name] + _known_words(sub)
+    return words
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for mistyped options and subcommands."""
+
+    def error(self, message: str):  # noqa: D102 - argparse hook
+        words = [w for w in message.replace(",", " ").split() if w.startswith("-") or w.startswith("'")]
+        choices = _known_words(self)
+        hints = []
+        for word in words:
+            close = difflib.get_close_matches(word.strip("'"), choices, n=1)
+            if close:
+                hints.append(close[0])
+        if hints:
+            message += f" (did you mean {hints[0]}?)"
+        super().error(message)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `dynsal` parser; only `command`'s module is imported (each command's own dependencies load
+    only when it runs, so e.g. `dynsal info` works where the video libraries are missing)."""
+    parser = _Parser(prog="dynsal", description="Spatio-temporal saliency networks on Caffe's files.")
+    parser.add_argument("--version", action="version", version=f"dynsal {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module_name, help_text) in COMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=help_text)
+            continue
+        module = importlib.import_module(f"dynsal.commands.{module_name}")
+        sub_parser = sub.add_parser(name, help=help_text, description=module.__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `dynsal` with `argv` (default: sys.argv[1:]); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args._run(args) or 0)
+    except DynsalError as exc:
+        print(f"dynsal {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"dynsal {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

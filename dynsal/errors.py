@@ -1,0 +1,30 @@
+"""The exceptions dynsal raises for bad user input.
+
+Each message is one line that names the file / layer / frame concerned and says what to do; the CLI
+prints it and exits non-zero.
+"""
+from __future__ import annotations
+
+
+class DynsalError(Exception):
+    """Base class: a user-facing, one-line error."""
+
+
+class FormatError(DynsalError):
+    """A file is unreadable, truncated, or not in the format expected (prototxt, caffemodel, ...)."""
+
+
+class NetDefinitionError(DynsalError):
+    """A net definition is inconsistent: unknown bottom, duplicate top, bad parameter, unknown layer."""
+
+
+class WeightsMismatchError(DynsalError):
+    """Weights do not fit a net: missing layers, wrong blob counts or shapes."""
+
+
+class OracleUnavailable(DynsalError):
+    """The real-Caffe oracle chroot cannot be built or run here."""
+
+
+class EvaluationError(DynsalError):
+    """Saliency evaluation input is unusable: bad maps, unmatched prediction/ground-truth files."""

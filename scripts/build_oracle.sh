@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Build the real-Caffe oracle: a Debian bullseye chroot with BVLC Caffe 1.0 (CPU, OpenBLAS) and pycaffe.
+#
+# Usage: scripts/build_oracle.sh [DIR]      (default: $DYNSAL_ORACLE_ROOT or /var/cache/dynsal/oracle-bullseye)
+#
+# Idempotent: a finished chroot carries a stamp file listing its packages; when the stamp matches,
+# nothing is done. Needs root (debootstrap, chroot). The same install lines serve docker/Dockerfile.cpu.
+# Recipe: shared/reference/caffe-oracle.md.
+set -euo pipefail
+
+ROOT="${1:-${DYNSAL_ORACLE_ROOT:-/var/cache/dynsal/oracle-bullseye}}"
+PACKAGES="python3-caffe caffe libopenblas0-pthread python3-lmdb python3-h5py python3-opencv python3-scipy"
+STAMP="$ROOT/.dynsal-oracle-ready"
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PACKAGES" ]; then
+  echo "oracle: ready at $ROOT"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "oracle: building the Caffe chroot needs root (debootstrap, chroot); run as root or set DYNSAL_ORACLE_ROOT to a built one" >&2
+  exit 2
+fi
+
+if ! command -v debootstrap >/dev/null; then
+  echo "oracle: installing debootstrap"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+fi
+
+if [ ! -x "$ROOT/usr/bin/apt-get" ]; then
+  echo "oracle: debootstrap bullseye into $ROOT (about a minute)"
+  rm -rf "$ROOT"
+  mkdir -p "$(dirname "$ROOT")"
+  debootstrap --variant=minbase bullseye "$ROOT" >"$ROOT.debootstrap.log" 2>&1 \
+    || { echo "oracle: debootstrap failed, see $ROOT.debootstrap.log" >&2; exit 1; }
+fi
+
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+echo "oracle: installing $PACKAGES"
+# A private mount namespace: /proc disappears with the process, nothing is left mounted.
+unshare --mount --propagation private sh -c "
+  mount -t proc proc '$ROOT/proc' &&
+  chroot '$ROOT' /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -c '
+    apt-get update -qq &&
+    apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null &&
+    apt-get clean'
+"
+chroot "$ROOT" /usr/bin/env GLOG_minloglevel=2 python3 -c "import caffe, lmdb, h5py; print('oracle: caffe', caffe.__version__)"
+echo "$PACKAGES" > "$STAMP"
+echo "oracle: ready at $ROOT"

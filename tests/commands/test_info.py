@@ -1,0 +1,81 @@
+"""`dynsal info` on every kind of Caffe file, and its errors."""
+from __future__ import annotations
+
+import numpy as np
+
+from dynsal import zoo
+from dynsal.caffe import io
+from dynsal.caffe.graph import build_graph
+from dynsal.caffe.schema import pb
+from dynsal.caffe.shapes import infer_shapes
+from dynsal.caffe.weights import attach_blobs
+from dynsal.cli import main
+
+
+def _weights(net, **overrides):
+    _, params = infer_shapes(build_graph(net))
+    weights = {k: [np.zeros(s, np.float32) for s in v] for k, v in params.items() if v}
+    weights.update(overrides)
+    return weights
+
+
+def test_info_net_and_matching_caffemodel(tmp_path, capsys):
+    net = zoo.deploy("ssnet", (1, 3, 48, 64))
+    io.write_text(net, tmp_path / "net.prototxt")
+    io.write_binary(attach_blobs(net, _weights(net)), tmp_path / "m.caffemodel")
+    assert main(["info", str(tmp_path / "net.prototxt"), str(tmp_path / "m.caffemodel")]) == 0
+    out = capsys.readouterr().out
+    assert "deconv1 (1, 1, 48, 64)" in out and "10 layers with weights match" in out
+    assert main(["info", str(tmp_path / "m.caffemodel")]) == 0
+    assert "conv1" in capsys.readouterr().out
+
+
+def test_info_lists_mismatching_layers(tmp_path, capsys):
+    net = zoo.deploy("ssnet", (1, 3, 48, 64))
+    io.write_text(net, tmp_path / "net.prototxt")
+    weights = _weights(net, conv3=[np.zeros((512, 256, 5, 5), np.float32), np.zeros(512, np.float32)])
+    del weights["conv9"]
+    io.write_binary(attach_blobs(net, weights), tmp_path / "m.caffemodel")
+    assert main(["info", str(tmp_path / "net.prototxt"), str(tmp_path / "m.caffemodel")]) == 1
+    out = capsys.readouterr().out
+    assert "layer 'conv3': blob 0: caffemodel (512, 256, 5, 5) vs net (512, 256, 3, 3)" in out
+    assert "layer 'conv9': not in the caffemodel" in out
+
+
+def test_info_input_shape_override(tmp_path, capsys):
+    io.write_text(zoo.deploy("tsnet"), tmp_path / "net.prototxt")
+    assert main(["info", "--input-shape", "data1=2,3,100,140", str(tmp_path / "net.prototxt")]) == 0
+    assert "deconv1 (2, 1, 100, 140)" in capsys.readouterr().out
+
+
+def test_info_solver_solverstate_and_mean(tmp_path, capsys):
+    io.write_text(zoo.solver("ssnet", "n.prototxt", "snap/ssnet"), tmp_path / "solver.prototxt")
+    assert main(["info", str(tmp_path / "solver.prototxt")]) == 0
+    assert "base_lr: 1.3e-07" in capsys.readouterr().out
+    state = pb.SolverState(iter=7, learned_net="x.caffemodel")
+    io.write_binary(state, tmp_path / "x.solverstate")
+    assert main(["info", str(tmp_path / "x.solverstate")]) == 0
+    assert "iter: 7" in capsys.readouterr().out
+    io.write_mean_file(np.full((3, 2, 2), 5, np.float32), tmp_path / "mean.binaryproto")
+    assert main(["info", str(tmp_path / "mean.binaryproto")]) == 0
+    assert "per-channel mean 5.000, 5.000, 5.000" in capsys.readouterr().out
+
+
+def test_info_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.prototxt"
+    bad.write_text('layer {\n  name: "x"\n  bottom "y"\n}\n')
+    assert main(["info", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"dynsal info: error: {bad}:3:") and "\n" not in err
+    cut = tmp_path / "cut.caffemodel"
+    cut.write_bytes(b"\x0a\xff\xff\x03abc")  # a name field announcing 65535 bytes, holding 3
+    assert main(["info", str(cut)]) == 1
+    assert f"{cut}: not a readable caffemodel" in capsys.readouterr().err
+
+
+def test_cli_did_you_mean(capsys):
+    try:
+        main(["info", "--phaze", "TEST", "x"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "did you mean --phase" in capsys.readouterr().err
