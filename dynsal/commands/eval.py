@@ -1,0 +1,81 @@
+"""Score predicted saliency maps against ground truth with the MIT saliency benchmark's metrics.
+
+PRED_DIR holds <video>/<frame>.png; GT_DIR holds <video>/maps/<frame>.png (continuous maps, for
+CC, SIM, KLD) and <video>/fixation/<frame>.png or .mat (binary fixations, for AUC-Judd, AUC-Borji,
+sAUC, NSS, IG). Prints the dataset averages two ways: the mean over videos of per-video means, and
+the mean over all frames. Every random draw is seeded (--seed), and --jobs never changes a score.
+
+example:
+  dynsal eval out/maps DHF1K/annotation --baselines centre,chance --jobs 4 \\
+      --csv scores.csv --json scores.json --markdown scores.md
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+from typing import List
+
+from dynsal import evaluate as E
+from dynsal.errors import EvaluationError
+from dynsal.metrics import METRICS
+
+METRIC_NAMES = tuple(METRICS)
+
+
+def _split(values: List[str]) -> List[str]:
+    """Words given as `a,b c` → [a, b, c], empty pieces dropped."""
+    return [piece.strip() for value in values for piece in value.split(",") if piece.strip()]
+
+
+def _choose(values: List[str], known, what: str) -> List[str]:
+    """The chosen names in the order given, or EvaluationError with a "did you mean"."""
+    chosen = []
+    for name in _split(values):
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise EvaluationError(f"unknown {what} {name!r}{hint}; choose from {', '.join(known)}")
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `dynsal eval`."""
+    parser.add_argument("pred_dir", metavar="PRED_DIR", help="predicted maps: PRED_DIR/<video>/<frame>.png")
+    parser.add_argument("gt_dir", metavar="GT_DIR", help="ground truth: GT_DIR/<video>/{maps,fixation}/<frame>")
+    parser.add_argument("--metrics", nargs="+", default=[",".join(METRIC_NAMES)], metavar="NAME",
+                        help=f"metrics, comma or space separated (default: all: {','.join(METRIC_NAMES)})")
+    parser.add_argument("--baselines", nargs="+", default=[], metavar="NAME",
+                        help="also score baselines: centre (Gaussian centre bias), chance (uniform noise)")
+    parser.add_argument("--sauc-negatives", type=int, default=10, metavar="M",
+                        help="frames whose fixations are each frame's sAUC negatives (default 10)")
+    parser.add_argument("--sauc-pool", choices=E.SAUC_POOLS, default="other-videos",
+                        help="draw the sAUC negative frames from other videos (default) or any other frame")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="worker processes, 0 = one per CPU core (default 1)")
+    parser.add_argument("--partial", action="store_true",
+                        help="score only frames with a prediction; ignore ground-truth frames without one")
+    parser.add_argument("--csv", metavar="FILE", help="write per-frame, per-video and dataset scores as CSV")
+    parser.add_argument("--json", metavar="FILE", help="write settings and all scores as JSON")
+    parser.add_argument("--markdown", metavar="FILE", help="write the summary tables as markdown")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the summary table, write the requested files; returns the exit status."""
+    result = E.evaluate(
+        args.pred_dir, args.gt_dir,
+        metrics=_choose(args.metrics, METRIC_NAMES, "metric"),
+        baselines=_choose(args.baselines, E.BASELINES, "baseline"),
+        sauc_negatives=args.sauc_negatives, sauc_pool=args.sauc_pool, seed=args.seed,
+        jobs=args.jobs, partial=args.partial, progress=not args.no_progress,
+    )
+    print(E.format_table(result), end="")
+    writers = ((args.csv, E.write_csv), (args.json, E.write_json), (args.markdown, E.write_markdown))
+    for path, write in writers:
+        if path:
+            write(result, path)
+            print(f"wrote {path}")
+    return 0
