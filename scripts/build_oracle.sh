@@ -9,7 +9,7 @@
 set -euo pipefail
 
 ROOT="${1:-${DYNSAL_ORACLE_ROOT:-/var/cache/dynsal/oracle-bullseye}}"
-PACKAGES="python3-caffe caffe libopenblas0-pthread python3-lmdb python3-h5py python3-opencv python3-scipy"
+PACKAGES="python3-caffe caffe libopenblas0-pthread python3-lmdb python3-h5py python3-opencv python3-scipy python3-pytest"
 STAMP="$ROOT/.dynsal-oracle-ready"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PACKAGES" ]; then

@@ -1,7 +1,8 @@
 """Matching a caffemodel's blobs to a net's layers, by layer name, as Net::CopyTrainedLayersFrom does.
 
 - Layers are matched by name; caffemodel layers the net lacks are ignored (reported as unused).
-- A matched layer must have the same number of blobs.
+- A matched layer must have the same number of blobs, even zero: Caffe aborts on a same-named
+  caffemodel layer without blobs where the net has some ("Incompatible number of blobs").
 - Shapes: a blob with a `shape` must equal the target exactly; a blob written with the legacy 4-D
   num/channels/height/width fields is compared with the target's last 4 axes padded with 1s in
   front (Blob::ShapeEquals), so a legacy 1×1×N×K InnerProduct weight fits an (N, K) target.
@@ -53,7 +54,7 @@ class WeightsReport:
 
 def match_weights(param_shapes: Dict[str, List[Shape]], model) -> WeightsReport:
     """Compare a net's learnable-blob shapes {layer: [shape, ...]} with a caffemodel NetParameter."""
-    source = {layer.name: layer for layer in model.layer if len(layer.blobs)}
+    source = {layer.name: layer for layer in model.layer}
     report = WeightsReport()
     for name, shapes in param_shapes.items():
         if not shapes:
@@ -72,7 +73,8 @@ def match_weights(param_shapes: Dict[str, List[Shape]], model) -> WeightsReport:
             report.mismatched.append(f"{name!r}: " + "; ".join(bad))
         else:
             report.matched.append(name)
-    report.unused = [name for name in source if name not in param_shapes or not param_shapes[name]]
+    report.unused = [name for name, layer in source.items()
+                     if len(layer.blobs) and (name not in param_shapes or not param_shapes[name])]
     return report
 
 

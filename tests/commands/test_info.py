@@ -34,12 +34,15 @@ def test_info_lists_mismatching_layers(tmp_path, capsys):
     net = zoo.deploy("ssnet", (1, 3, 48, 64))
     io.write_text(net, tmp_path / "net.prototxt")
     weights = _weights(net, conv3=[np.zeros((512, 256, 5, 5), np.float32), np.zeros(512, np.float32)])
-    del weights["conv9"]
-    io.write_binary(attach_blobs(net, weights), tmp_path / "m.caffemodel")
+    del weights["deconv1"]  # the layer stays, without blobs: Caffe calls that incompatible too
+    model = attach_blobs(net, weights)
+    del model.layer[[layer.name for layer in model.layer].index("conv9")]
+    io.write_binary(model, tmp_path / "m.caffemodel")
     assert main(["info", str(tmp_path / "net.prototxt"), str(tmp_path / "m.caffemodel")]) == 1
     out = capsys.readouterr().out
     assert "layer 'conv3': blob 0: caffemodel (512, 256, 5, 5) vs net (512, 256, 3, 3)" in out
     assert "layer 'conv9': not in the caffemodel" in out
+    assert "layer 'deconv1': the caffemodel has 0 blobs, the net expects 1" in out
 
 
 def test_info_input_shape_override(tmp_path, capsys):

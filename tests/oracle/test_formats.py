@@ -15,7 +15,7 @@ from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import infer_shapes
 from dynsal.caffe.weights import attach_blobs
-from tests.oracle.datasets import write_zoo_hdf5, write_zoo_lmdbs
+from tests.oracle.datasets import write_tiny_training_set, write_zoo_hdf5, write_zoo_lmdbs
 
 ODD_DEPLOY_SHAPE = (1, 3, 97, 131)
 DATA_HW = (48, 72)  # multiples of 4: deconv1 then matches the label size (EuclideanLoss needs it)
@@ -173,19 +173,6 @@ def test_legacy_and_double_blobs_load_in_caffe(oracle, workdir):
     np.testing.assert_array_equal(loaded["fc/1"], fc_b.astype(np.float32))
 
 
-TINY_TRAIN_NET = """
-name: "tiny"
-layer { name: "data" type: "HDF5Data" top: "data1" top: "label"
-        hdf5_data_param { source: "train_h5.txt" batch_size: 2 } }
-layer { name: "conv1" type: "Convolution" bottom: "data1" top: "conv1"
-        param { lr_mult: 1 decay_mult: 1 } param { lr_mult: 2 decay_mult: 0 }
-        convolution_param { num_output: 4 kernel_size: 3 pad: 1
-                            weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.1 } } }
-layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
-layer { name: "conv2" type: "Convolution" bottom: "conv1" top: "conv2"
-        convolution_param { num_output: 1 kernel_size: 3 pad: 1 weight_filler { type: "gaussian" std: 0.1 } } }
-layer { name: "loss" type: "EuclideanLoss" bottom: "conv2" bottom: "label" top: "loss" }
-"""
 TINY_SOLVER = """
 net: "tiny.prototxt"
 base_lr: 0.01
@@ -205,14 +192,7 @@ random_seed: 7
 
 def test_caffe_trained_files_read_by_dynsal(oracle, workdir):
     """A caffemodel and a solverstate written by `caffe train` are read by dynsal with identical values."""
-    rng = np.random.default_rng(3)
-    import h5py
-
-    with h5py.File(workdir.host / "train.h5", "w") as handle:
-        handle["data1"] = rng.standard_normal((4, 3, 8, 10)).astype(np.float32)
-        handle["label"] = rng.standard_normal((4, 1, 8, 10)).astype(np.float32)
-    (workdir.host / "train_h5.txt").write_text(workdir.inside("train.h5") + "\n")
-    (workdir.host / "tiny.prototxt").write_text(TINY_TRAIN_NET)
+    write_tiny_training_set(workdir)
     (workdir.host / "solver.prototxt").write_text(TINY_SOLVER)
     (workdir.host / "snap").mkdir()
     oracle.run(["caffe", "train", "--solver=solver.prototxt"], workdir)
