@@ -35,3 +35,19 @@ def test_read_log_both_formats(tmp_path):
     (tmp_path / "empty.log").write_text("nothing here\n")
     with pytest.raises(FormatError, match="no Caffe training lines"):
         read_log(tmp_path / "empty.log")
+
+
+def test_plot_log_command(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from dynsal.cli import main
+
+    (tmp_path / "caffe.log").write_text(CAFFE_LOG)
+    lines = [json.dumps({"iteration": i, "phase": "train", "loss": 1.0 / (i + 1), "lr": 0.01, "outputs": {}})
+             for i in range(5)]
+    (tmp_path / "torch.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "plots" / "curves.png"
+    assert main(["plot-log", str(tmp_path / "caffe.log"), str(tmp_path / "torch.jsonl"),
+                 "--labels", "caffe,torch", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+    assert main(["plot-log", str(tmp_path / "caffe.log"), "--labels", "a,b", "-o", str(out)]) == 1
+    assert "--labels gives 2 labels for 1 logs" in capsys.readouterr().err
