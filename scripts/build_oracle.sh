@@ -4,12 +4,14 @@
 # Usage: scripts/build_oracle.sh [DIR]      (default: $DYNSAL_ORACLE_ROOT or /var/cache/dynsal/oracle-bullseye)
 #
 # Idempotent: a finished chroot carries a stamp file listing its packages; when the stamp matches,
-# nothing is done. Needs root (debootstrap, chroot). The same install lines serve docker/Dockerfile.cpu.
+# nothing is done. Needs root (debootstrap, chroot). The packages come from install_caffe_debian.sh,
+# the same script docker/Dockerfile.cpu runs.
 # Recipe: shared/reference/caffe-oracle.md.
 set -euo pipefail
 
 ROOT="${1:-${DYNSAL_ORACLE_ROOT:-/var/cache/dynsal/oracle-bullseye}}"
-PACKAGES="python3-caffe caffe libopenblas0-pthread python3-lmdb python3-h5py python3-opencv python3-scipy python3-pytest"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+PACKAGES="$(sh "$HERE/install_caffe_debian.sh" --list)"
 STAMP="$ROOT/.dynsal-oracle-ready"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PACKAGES" ]; then
@@ -36,14 +38,12 @@ if [ ! -x "$ROOT/usr/bin/apt-get" ]; then
 fi
 
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+cp "$HERE/install_caffe_debian.sh" "$ROOT/tmp/install_caffe_debian.sh"
 echo "oracle: installing $PACKAGES"
 # A private mount namespace: /proc disappears with the process, nothing is left mounted.
 unshare --mount --propagation private sh -c "
   mount -t proc proc '$ROOT/proc' &&
-  chroot '$ROOT' /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -c '
-    apt-get update -qq &&
-    apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null &&
-    apt-get clean'
+  chroot '$ROOT' /bin/sh /tmp/install_caffe_debian.sh
 "
 chroot "$ROOT" /usr/bin/env GLOG_minloglevel=2 python3 -c "import caffe, lmdb, h5py; print('oracle: caffe', caffe.__version__)"
 echo "$PACKAGES" > "$STAMP"
