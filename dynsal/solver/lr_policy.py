@@ -9,7 +9,7 @@ computed in double precision and stored as float32, like Caffe's `Dtype rate`.
 | step | base_lr · gamma^floor(iter / stepsize)  (current_step = floor(iter / stepsize)) |
 | exp | base_lr · gamma^iter |
 | inv | base_lr · (1 + gamma · iter)^(−power) |
-| multistep | base_lr · gamma^current_step; current_step advances by at most one per call, when iter ≥ stepvalue[current_step] |
+| multistep | base_lr · gamma^step; step += 1 (at most once per call) when iter ≥ stepvalue[step] |
 | poly | base_lr · (1 − iter / max_iter)^power |
 | sigmoid | base_lr · 1 / (1 + exp(−gamma · (iter − stepsize))) |
 """
