@@ -23,6 +23,9 @@ COMMANDS = {
     "init-weights": ("init_weights", "initialise a two-stream net from SSNet and TSNet caffemodels"),
     "plot-log": ("plot_log", "plot loss / learning-rate curves of dynsal or Caffe training logs to a PNG"),
     "eval": ("eval", "score predicted saliency maps against fixations and density maps (AUC, NSS, CC, ...)"),
+    "flow": ("flow", "compute optical flow of videos: flow images (PNG) and Middlebury .flo files"),
+    "make-lmdb": ("make_lmdb", "build aligned frames/flows/maps LMDBs from videos and gaze (train_val_lmdb nets)"),
+    "make-hdf5": ("make_hdf5", "build HDF5 training files (data1, data1_b, label) from videos and gaze"),
 }
 
 

@@ -28,3 +28,7 @@ class OracleUnavailable(DynsalError):
 
 class EvaluationError(DynsalError):
     """Saliency evaluation input is unusable: bad maps, unmatched prediction/ground-truth files."""
+
+
+class DataError(DynsalError):
+    """Dataset input is unusable: unreadable or empty video, bad gaze file, frame-count mismatch."""

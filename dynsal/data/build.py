@@ -1,0 +1,227 @@
+"""The resumable, atomic dataset build shared by the LMDB and HDF5 writers.
+
+One split is built in a staging folder `<root>/.<split>_<backend>.partial/` holding the writer's
+files and `progress.json` (settings, source hashes, sample count, finished videos). Each video's
+samples are committed, then the video is recorded as finished; an interrupted build (crash, Ctrl-C)
+rerun with the same inputs and settings redoes only unfinished videos, and since every sample's key
+and position come from the plan alone, it ends with exactly the records of an uninterrupted build.
+Only when every video is done are the outputs moved to their final names (replacing an older
+dataset when `overwrite`), and the manifest `<root>/<split>_<backend>_manifest.json` (format,
+version, counts, settings, source hashes, keys' video and frame) is written last: a dataset without
+its manifest is not complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections import deque
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Deque, Dict, List, Sequence
+
+from dynsal import __version__
+from dynsal.data import dataset as D
+from dynsal.data.images import write_json
+from dynsal.errors import DataError
+
+MANIFEST_FORMAT = "dynsal-dataset"
+MANIFEST_VERSION = 1
+_BATCH_PER_JOB = 8
+
+
+def manifest_path(root: Path, split: str, backend: str) -> Path:
+    return Path(root) / f"{split}_{backend}_manifest.json"
+
+
+def _progress_bar(total: int, enabled: bool, what: str):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="sample", desc=what, file=sys.stderr, leave=False)
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+class _Runner:
+    """make_samples over batches of jobs, in this process or a pool of `jobs` processes.
+
+    `submit` returns a handle whose `get()` gives the batch's results in order; with a pool the
+    batch runs while the caller decodes the next one (one batch in flight ahead).
+    """
+
+    def __init__(self, jobs: int):
+        self.pool, self.jobs = None, jobs
+        if jobs > 1:
+            try:
+                self.pool = get_context("spawn").Pool(jobs, initializer=_init_worker)
+            except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
+                raise DataError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
+
+    def submit(self, batch: List):
+        if self.pool is None:
+            return _Done([D.make_samples(job) for job in batch])
+        return self.pool.map_async(D.make_samples, batch, chunksize=1)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+class _Done:
+    def __init__(self, results: List):
+        self.results = results
+
+    def get(self) -> List:
+        return self.results
+
+
+def _samples(source: D.VideoSource, items: Sequence[D.PlanItem], settings: D.DatasetSettings, runner: _Runner):
+    """The Samples of one video, in frame order, computed `_BATCH_PER_JOB × jobs` frames at a time."""
+    variants = settings.variants()
+    batch: List = []
+    in_flight: Deque = deque()
+
+    def emit(entries, handle):
+        for (plan_items, _), made in zip(entries, handle.get()):
+            for item, (frame, flow, saliency) in zip(plan_items, made):
+                key = D.sample_key(item.position, source.name, item.frame, variants[item.variant])
+                yield D.Sample(item.position, key, frame, flow, saliency)
+
+    for entry in D.video_jobs(source, items, settings):
+        batch.append(entry)
+        if len(batch) >= _BATCH_PER_JOB * runner.jobs:
+            in_flight.append((batch, runner.submit([job for _, job in batch])))
+            batch = []
+            if len(in_flight) > 1:
+                yield from emit(*in_flight.popleft())
+    if batch:
+        in_flight.append((batch, runner.submit([job for _, job in batch])))
+    while in_flight:
+        yield from emit(*in_flight.popleft())
+
+
+def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.DatasetSettings,
+                make_writer: Callable, backend: str, jobs: int = 1, overwrite: bool = False,
+                progress: bool = True) -> Dict:
+    """Build (or resume) one split; returns its manifest.
+
+    Args:
+        split: split name (train, val, ...).
+        sources: the split's videos.
+        root: dataset folder.
+        settings: what decides the contents.
+        make_writer: (staging folder, split, sample count) -> writer with put(Sample), commit(),
+            close(), outputs() -> [(staging path, final path)] and describe() -> dict.
+        backend: "lmdb" or "hdf5" (names the staging folder and manifest).
+        jobs: worker processes for flow (1 = this process).
+        overwrite: replace a finished dataset of the same split and backend.
+        progress: tqdm bar when tqdm is installed.
+
+    Raises:
+        DataError: a finished dataset exists (without `overwrite`), a staging folder of a build with
+            other inputs or settings exists, or bad input (naming the file).
+    """
+    root = Path(root)
+    if manifest_path(root, split, backend).exists() and not overwrite:
+        raise DataError(f"{manifest_path(root, split, backend)}: a finished {split} {backend} dataset exists; "
+                        "pass --overwrite to replace it")
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise DataError(f"two videos of the {split} split have the same name; video names must be unique")
+    plan = D.make_plan(sources, settings)
+    if not plan:
+        raise DataError(f"the {split} split has no samples (no frames with fixations in its videos)")
+    hashes = {s.name: {str(p): D.file_hash(p) for p in s.files()} for s in sources}
+    state = json.loads(json.dumps({"split": split, "backend": backend, "settings": settings.to_dict(),
+                                   "sources": hashes, "count": len(plan), "done": []}))  # as saved
+    staging = root / f".{split}_{backend}.partial"
+    progress_file = staging / "progress.json"
+    if progress_file.exists():
+        saved = json.loads(progress_file.read_text())
+        if _identity(saved) != _identity(state):
+            raise DataError(f"{staging}: holds an interrupted build with other inputs or settings; rerun it with "
+                            "the same ones, or delete the folder to start afresh")
+        if "moves" in saved:  # interrupted while moving the finished outputs into place
+            return _move_outputs(root, staging, saved)
+        state["done"] = saved["done"]
+    staging.mkdir(parents=True, exist_ok=True)
+    write_json(progress_file, state)
+    writer = make_writer(staging, split, len(plan))
+    for name in getattr(writer, "damaged_videos", lambda p, s: [])(plan, sources):
+        if name in state["done"]:
+            state["done"].remove(name)
+    by_video: Dict[int, List[D.PlanItem]] = {}
+    for item in plan:
+        by_video.setdefault(item.video, []).append(item)
+    try:
+        runner = _Runner(jobs)
+    except DataError:
+        writer.close()
+        raise
+    bar = _progress_bar(len(plan), progress, f"dynsal make-{backend}: {split}")
+    try:
+        for index, source in enumerate(sources):
+            items = by_video.get(index, [])
+            if source.name in state["done"] or not items:
+                if bar is not None:
+                    bar.update(len(items))
+                continue
+            for sample in _samples(source, items, settings, runner):
+                writer.put(sample)
+                if bar is not None:
+                    bar.update(1)
+            writer.commit()
+            state["done"].append(source.name)
+            write_json(progress_file, state)
+    finally:
+        runner.close()
+        writer.close()
+        if bar is not None:
+            bar.close()
+    return _finalise(root, split, backend, staging, writer, state, plan, sources, settings.variants())
+
+
+def _identity(state: Dict) -> Dict:
+    """What must match for a staging folder to be resumed: inputs, settings, count."""
+    return {k: v for k, v in state.items() if k not in ("done", "manifest", "moves")}
+
+
+def _finalise(root: Path, split: str, backend: str, staging: Path, writer, state: Dict, plan, sources,
+              variants) -> Dict:
+    """Record the manifest and the moves in the progress file, then move (resumable if interrupted)."""
+    state["manifest"] = {
+        "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "dynsal": __version__, "backend": backend,
+        "split": split, "count": len(plan), "settings": state["settings"], "sources": state["sources"],
+        "videos": {s.name: sum(1 for i in plan if i.video == v) for v, s in enumerate(sources)},
+        "keys": [D.sample_key(i.position, sources[i.video].name, i.frame, variants[i.variant]) for i in plan],
+        **writer.describe(),
+    }
+    state["moves"] = [[str(a), str(b)] for a, b in writer.outputs()]
+    write_json(staging / "progress.json", state)
+    return _move_outputs(root, staging, state)
+
+
+def _move_outputs(root: Path, staging: Path, state: Dict) -> Dict:
+    """Move the outputs still in staging to their final names, then write the manifest last."""
+    manifest = state["manifest"]
+    final_manifest = manifest_path(root, manifest["split"], manifest["backend"])
+    final_manifest.unlink(missing_ok=True)
+    for source_path, final_path in (map(Path, move) for move in state["moves"]):
+        if not source_path.exists():
+            continue  # moved before the interruption
+        if final_path.exists():
+            shutil.rmtree(final_path) if final_path.is_dir() else final_path.unlink()
+        os.replace(source_path, final_path)
+    write_json(final_manifest, manifest)
+    shutil.rmtree(staging)
+    return manifest

@@ -1,0 +1,120 @@
+"""HDF5 training sets: `data1`, `data1_b`, `label` float32 N×C×H×W, chunked files + a list file.
+
+The values are what Caffe's Data layers give the LMDB variant after their transform (the zoo's
+constants): data1/data1_b = (x − FRAME_MEAN[c])·INPUT_SCALE, label = (map − MAP_MEAN)·MAP_SCALE,
+computed in float32 from the same uint8 RGB samples. `data1` holds frames (or, for TSNet, flow
+images: `data1="flow"`), `data1_b` flow images. Files `<root>/<split>_h5/<split>_NNNNN.h5` hold
+`rows_per_file` samples each, in key order (HDF5Data reads files in list order and rows in order),
+chunked one sample per chunk; `<root>/<split>_h5.txt` lists them under `list_root` (default: the
+absolute path of `<root>`; give the path the files will have where Caffe runs).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import h5py
+import numpy as np
+
+from dynsal.caffe.io import _write_atomic
+from dynsal.data.dataset import Sample
+from dynsal.errors import DataError
+from dynsal.zoo import FRAME_MEAN, INPUT_SCALE, MAP_MEAN, MAP_SCALE
+
+DEFAULT_ROWS = 1000
+_FRAME_MEAN = np.array(FRAME_MEAN, np.float32)[:, None, None]
+
+
+def preprocess_input(image: np.ndarray) -> np.ndarray:
+    """uint8 3×H×W (RGB) → float32 (x − FRAME_MEAN[c])·INPUT_SCALE, as Caffe's transform computes it."""
+    return (image.astype(np.float32) - _FRAME_MEAN) * np.float32(INPUT_SCALE)
+
+
+def preprocess_map(saliency: np.ndarray) -> np.ndarray:
+    """uint8 1×H×W → float32 (x − MAP_MEAN)·MAP_SCALE."""
+    return (saliency.astype(np.float32) - np.float32(MAP_MEAN)) * np.float32(MAP_SCALE)
+
+
+class Hdf5Writer:
+    """Writes Samples into preallocated HDF5 files of one split inside a staging folder."""
+
+    def __init__(self, staging: Path, split: str, count: int, rows_per_file: int = DEFAULT_ROWS,
+                 list_root: Optional[str] = None, data1: str = "frame"):
+        if data1 not in ("frame", "flow"):
+            raise DataError(f"data1 holds frame or flow images, not {data1!r}")
+        if rows_per_file < 1:
+            raise DataError(f"rows per file must be ≥ 1, got {rows_per_file}")
+        self.staging, self.split, self.count = Path(staging), split, count
+        self.rows, self.data1 = rows_per_file, data1
+        self.list_root = list_root or str(self.staging.parent.resolve())
+        self.folder = self.staging / "h5"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.files: Dict[int, h5py.File] = {}
+        self.lost: List[int] = []
+        for index in range(self.file_count):
+            path = self._path(index)
+            if path.exists():
+                try:
+                    h5py.File(path, "r").close()
+                except OSError:  # torn by the interruption: its rows are redone
+                    path.unlink()
+                    self.lost.append(index)
+
+    @property
+    def file_count(self) -> int:
+        return -(-self.count // self.rows)
+
+    def _path(self, index: int) -> Path:
+        return self.folder / f"{self.split}_{index:05d}.h5"
+
+    def damaged_videos(self, plan, sources) -> List[str]:
+        """Videos with rows in a file that was unreadable on resume (to be written again)."""
+        return sorted({sources[i.video].name for i in plan if i.position // self.rows in self.lost})
+
+    def _file(self, index: int, sample: Sample) -> h5py.File:
+        if index not in self.files:
+            path = self._path(index)
+            handle = h5py.File(path, "a")
+            rows = min(self.rows, self.count - index * self.rows)
+            for name, array in self._arrays(sample).items():
+                if name not in handle:
+                    handle.create_dataset(name, shape=(rows,) + array.shape, dtype=np.float32,
+                                          chunks=(1,) + array.shape)
+            self.files[index] = handle
+        return self.files[index]
+
+    def _arrays(self, sample: Sample) -> Dict[str, np.ndarray]:
+        first = sample.frame if self.data1 == "frame" else sample.flow
+        return {"data1": preprocess_input(first), "data1_b": preprocess_input(sample.flow),
+                "label": preprocess_map(sample.map)}
+
+    def put(self, sample: Sample) -> None:
+        index, row = divmod(sample.position, self.rows)
+        handle = self._file(index, sample)
+        for name, array in self._arrays(sample).items():
+            if handle[name].shape[1:] != array.shape:
+                raise DataError(f"sample {sample.key}: {name} has shape {array.shape} but the file holds "
+                                f"{handle[name].shape[1:]}; HDF5 sets need one frame size (use --resize fixed)")
+            handle[name][row] = array
+
+    def commit(self) -> None:
+        for handle in self.files.values():
+            handle.flush()
+
+    def close(self) -> None:
+        for handle in self.files.values():
+            handle.close()
+        self.files.clear()
+
+    def outputs(self) -> List[Tuple[Path, Path]]:
+        root = self.staging.parent
+        names = [self._path(i).name for i in range(self.file_count)]
+        listing = "".join(f"{self.list_root}/{self.split}_h5/{name}\n" for name in names)
+        _write_atomic(self.staging / f"{self.split}_h5.txt", listing.encode())
+        return [(self.folder, root / f"{self.split}_h5"),
+                (self.staging / f"{self.split}_h5.txt", root / f"{self.split}_h5.txt")]
+
+    def describe(self) -> Dict:
+        return {"list_file": f"{self.split}_h5.txt", "files": self.file_count, "rows_per_file": self.rows,
+                "data1": self.data1, "preprocessing": {"frame_mean": list(FRAME_MEAN), "input_scale": INPUT_SCALE,
+                                                       "map_mean": MAP_MEAN, "map_scale": MAP_SCALE}}

@@ -1,0 +1,26 @@
+"""PNG and JSON files written atomically (a temporary file renamed)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+
+from dynsal.caffe.io import _write_atomic
+from dynsal.errors import DataError
+
+
+def write_png(image: np.ndarray, path: Union[str, Path]) -> None:
+    """Write a uint8 H×W (grey) or H×W×3 (BGR) image as PNG, atomically."""
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(image))
+    if not ok:
+        raise DataError(f"{path}: cannot encode an image of shape {np.shape(image)} as PNG")
+    _write_atomic(path, data.tobytes())
+
+
+
+def write_json(path: Union[str, Path], value) -> None:
+    """Write `value` as indented, key-sorted JSON, atomically."""
+    _write_atomic(path, (json.dumps(value, indent=1, sort_keys=True) + "\n").encode())
