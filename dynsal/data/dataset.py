@@ -38,6 +38,7 @@ import numpy as np
 
 from dynsal.data import gaze as G
 from dynsal.data.flow import FlowSettings, flow_inputs, mirror_flow, mirror_image
+from dynsal.data.preprocess import to_net_order
 from dynsal.data.video import ResizePolicy, read_frames, read_image
 from dynsal.errors import DataError
 
@@ -223,10 +224,6 @@ def augment(frame: np.ndarray, flow: np.ndarray, saliency: np.ndarray, mirrored:
     return frame, flow, saliency
 
 
-def _chw_rgb(image: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))
-
-
 def make_samples(job: Tuple) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(first, second, frame is first?, {observer subset: map}, flow settings dict,
     [(mirrored, scale, subset, seed)]) → [(frame, flow image, map)] C×H×W, flow from `first` to `second`.
@@ -240,7 +237,7 @@ def make_samples(job: Tuple) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     out = []
     for mirrored, scale, subset, seed in variants:
         f, fl, s = augment(frame, flow, maps[subset], mirrored, scale, seed)
-        out.append((_chw_rgb(f), _chw_rgb(settings.image(fl)), np.ascontiguousarray(s[None])))
+        out.append((to_net_order(f), to_net_order(settings.image(fl)), np.ascontiguousarray(s[None])))
     return out
 
 

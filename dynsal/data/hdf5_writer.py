@@ -18,23 +18,11 @@ import numpy as np
 
 from dynsal.caffe.io import _write_atomic
 from dynsal.data.dataset import Sample
+from dynsal.data.preprocess import preprocess_input, preprocess_map
 from dynsal.errors import DataError
 from dynsal.zoo import FRAME_MEAN, INPUT_SCALE, MAP_MEAN, MAP_SCALE
 
 DEFAULT_ROWS = 1000
-_FRAME_MEAN = np.array(FRAME_MEAN, np.float32)[:, None, None]
-
-
-def preprocess_input(image: np.ndarray) -> np.ndarray:
-    """uint8 3×H×W (RGB) → float32 (x − FRAME_MEAN[c])·INPUT_SCALE, as Caffe's transform computes it."""
-    return (image.astype(np.float32) - _FRAME_MEAN) * np.float32(INPUT_SCALE)
-
-
-def preprocess_map(saliency: np.ndarray) -> np.ndarray:
-    """uint8 1×H×W → float32 (x − MAP_MEAN)·MAP_SCALE."""
-    return (saliency.astype(np.float32) - np.float32(MAP_MEAN)) * np.float32(MAP_SCALE)
-
-
 class Hdf5Writer:
     """Writes Samples into preallocated HDF5 files of one split inside a staging folder."""
 
