@@ -8,7 +8,9 @@ Sources:
 
 Resize policies (`ResizePolicy.parse`):
 - `fixed` or `fixed:HxW`: exactly H×W (default 240×320, the nets' input size) with `cv2.INTER_AREA`;
-- `fit:N`: the longer side at most N pixels, aspect ratio kept (rounded), never upscaled, INTER_AREA;
+- `fit:N`: the longer side at most N pixels, aspect ratio kept (rounded), never upscaled, with
+  OpenCV's default INTER_LINEAR (the authors' script: `fixed` with INTER_AREA, fit-within-512 with
+  cv2.resize's default);
 - `native`: frames as decoded.
 """
 from __future__ import annotations
@@ -84,11 +86,12 @@ class ResizePolicy:
         return height, width
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        """The image resized with cv2.INTER_AREA (returned unchanged when the size already fits)."""
+        """The image resized (INTER_AREA for fixed, INTER_LINEAR for fit); unchanged when it already fits."""
         height, width = self.output_size(*image.shape[:2])
         if (height, width) == tuple(image.shape[:2]):
             return image
-        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        interpolation = cv2.INTER_AREA if self.mode == "fixed" else cv2.INTER_LINEAR
+        return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
 def natural_key(path: Path):
