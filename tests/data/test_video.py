@@ -70,10 +70,6 @@ def test_unreadable_and_empty_inputs_name_the_file(tmp_path):
 
 
 def test_resize_interpolation_follows_the_authors_script():
-    import cv2
-
-    from dynsal.data.video import ResizePolicy
-
     image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     np.testing.assert_array_equal(ResizePolicy.parse("fit:32").apply(image), cv2.resize(image, (32, 24)))
     np.testing.assert_array_equal(ResizePolicy.parse("fixed:24x30").apply(image),
