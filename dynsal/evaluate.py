@@ -28,7 +28,6 @@ import functools
 import io
 import json
 import os
-import sys
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ import numpy as np
 from dynsal import __version__
 from dynsal import metrics as M
 from dynsal.errors import EvaluationError
+from dynsal.progress import progress_bar
 
 __all__ = [
     "BASELINES", "CONVENTIONS", "SAUC_POOLS", "Frame", "FrameScore", "EvaluationResult",
@@ -450,17 +450,6 @@ def _score_job(job: _Job) -> List[FrameScore]:
     return rows
 
 
-def _progress(total: int, enabled: bool, what: str):
-    """A tqdm bar on stderr when tqdm is installed and `enabled`, else None."""
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="frame", desc=f"dynsal eval: {what}", file=sys.stderr, leave=False)
-
-
 def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) -> List:
     """fn over jobs_in, in `jobs` processes (1: in this process); results in input order."""
     results: List = [None] * len(jobs_in)
@@ -489,7 +478,7 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
 def _stage(fn: Callable, items: Sequence, jobs: int, sizes: Sequence[int], progress: bool,
            what: str) -> List:
     """One parallel pass with its own progress bar."""
-    bar = _progress(sum(sizes), progress, what)
+    bar = progress_bar(sum(sizes), f"dynsal eval: {what}", "frame", enabled=progress)
     try:
         return _run(fn, items, jobs, bar, sizes)
     finally:

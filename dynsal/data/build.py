@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from collections import deque
 from multiprocessing import get_context
 from pathlib import Path
@@ -25,6 +24,7 @@ from dynsal import __version__
 from dynsal.data import dataset as D
 from dynsal.data.images import write_json
 from dynsal.errors import DataError
+from dynsal.progress import progress_bar
 
 MANIFEST_FORMAT = "dynsal-dataset"
 MANIFEST_VERSION = 1
@@ -33,16 +33,6 @@ _BATCH_PER_JOB = 8
 
 def manifest_path(root: Path, split: str, backend: str) -> Path:
     return Path(root) / f"{split}_{backend}_manifest.json"
-
-
-def _progress_bar(total: int, enabled: bool, what: str):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="sample", desc=what, file=sys.stderr, leave=False)
 
 
 def _init_worker() -> None:
@@ -168,7 +158,7 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
     except DataError:
         writer.close()
         raise
-    bar = _progress_bar(len(plan), progress, f"dynsal make-{backend}: {split}")
+    bar = progress_bar(len(plan), f"dynsal make-{backend}: {split}", "sample", enabled=progress)
     try:
         for index, source in enumerate(sources):
             items = by_video.get(index, [])

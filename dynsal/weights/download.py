@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,17 +20,10 @@ from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
 from dynsal.caffe.weights import WeightsReport, match_weights
 from dynsal.errors import DynsalError, WeightsMismatchError
+from dynsal.progress import progress_bar
 from dynsal.weights.registry import WeightsEntry
 
 CHUNK = 1 << 20
-
-
-def _progress(total: int | None, initial: int, name: str):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=name, file=sys.stderr)
 
 
 def download(url: str, target: Path, timeout: float = 60) -> Path:
@@ -60,7 +52,7 @@ def download(url: str, target: Path, timeout: float = 60) -> Path:
         mode = "ab" if resumed else "wb"
         length = response.headers.get("Content-Length")
         total = (int(length) + (have if resumed else 0)) if length else None
-        bar = _progress(total, have if resumed else 0, target.name)
+        bar = progress_bar(total, target.name, "B", initial=have if resumed else 0, unit_scale=True, leave=True)
         with open(part, mode) as handle:
             while True:
                 chunk = response.read(CHUNK)
