@@ -1,0 +1,111 @@
+"""The engine-neutral net interface that the torch and pycaffe engines both implement.
+
+It mirrors what pycaffe's `caffe.Net` offers, with plain numpy arrays in and out:
+- `inputs`, `outputs`, `blob_names`: Caffe's net input blobs (tops of `Input` layers), its outputs
+  (blobs no layer consumes, alphabetically) and every blob in creation order (implicit `Split`
+  tops included);
+- `forward(**inputs)` runs the net (Net::Forward) and returns the outputs; every blob is readable
+  afterwards with `blob(name)` (for in-place chains: the value after the last in-place layer);
+- `backward(top_diffs)` back-propagates (Net::Backward): loss tops are seeded with their loss
+  weights, `top_diffs` adds diffs on output blobs; parameter diffs accumulate across calls until
+  `clear_param_diffs()` (as in Caffe, where only the solver clears them);
+- `params()` / `param_diffs()`: learnable blobs per layer, in Caffe's blob order;
+- `save(path)`: a caffemodel (the net definition with every layer's blobs attached).
+"""
+from __future__ import annotations
+
+import abc
+import os
+from typing import Dict, List, Sequence, Union
+
+import numpy as np
+
+from dynsal.caffe import io
+from dynsal.caffe.weights import attach_blobs
+from dynsal.errors import DynsalError
+
+PathLike = Union[str, os.PathLike]
+Arrays = Dict[str, np.ndarray]
+
+
+class Net(abc.ABC):
+    """A constructed Caffe net for one phase, run by some engine."""
+
+    #: The `pb.NetParameter` the net was built from (upgraded, unfiltered).
+    net_param: object
+
+    @property
+    @abc.abstractmethod
+    def inputs(self) -> List[str]:
+        """Names of the net's input blobs (tops of its Input layers), in layer order."""
+
+    @property
+    @abc.abstractmethod
+    def outputs(self) -> List[str]:
+        """Names of the blobs no layer consumes, alphabetically (Caffe keeps them in a std::set)."""
+
+    @property
+    @abc.abstractmethod
+    def blob_names(self) -> List[str]:
+        """Every blob of the constructed net, in creation order (as pycaffe's `net.blobs`)."""
+
+    @abc.abstractmethod
+    def forward(self, **inputs: np.ndarray) -> Arrays:
+        """Run the net on `inputs` ({input blob: N×C×H×W float array}); returns {output blob: array}.
+
+        Raises:
+            DynsalError: an input is missing or unknown.
+        """
+
+    @abc.abstractmethod
+    def backward(self, top_diffs: Dict[str, np.ndarray] | None = None) -> Arrays:
+        """Back-propagate through the last forward pass; returns {input blob: its diff}.
+
+        Args:
+            top_diffs: optional {output blob: diff of the output's shape} added to the loss
+                weights (a net without loss layers needs them).
+
+        Raises:
+            DynsalError: no forward pass to back-propagate, or nothing to back-propagate from.
+        """
+
+    @abc.abstractmethod
+    def blob(self, name: str) -> np.ndarray:
+        """The data of blob `name` after the last forward pass."""
+
+    @abc.abstractmethod
+    def blob_diff(self, name: str) -> np.ndarray:
+        """The diff of blob `name` after the last backward pass (zeros where nothing flowed)."""
+
+    @abc.abstractmethod
+    def params(self) -> Dict[str, List[np.ndarray]]:
+        """{layer name: [blob, ...]} for every layer with learnable blobs, in Caffe's blob order."""
+
+    @abc.abstractmethod
+    def param_diffs(self) -> Dict[str, List[np.ndarray]]:
+        """{layer name: [diff, ...]} like `params()`: the accumulated parameter gradients."""
+
+    @abc.abstractmethod
+    def clear_param_diffs(self) -> None:
+        """Zero every parameter diff (Net::ClearParamDiffs)."""
+
+    @abc.abstractmethod
+    def set_params(self, params: Dict[str, Sequence[np.ndarray]]) -> None:
+        """Overwrite learnable blobs from {layer name: [array, ...]} (shapes must match exactly)."""
+
+    @abc.abstractmethod
+    def reshape(self, **shapes: Sequence[int]) -> Dict[str, tuple]:
+        """Set new input shapes ({input blob: shape}); returns every blob's new shape.
+
+        Raises:
+            NetDefinitionError: a layer cannot take the new shapes.
+        """
+
+    def save(self, caffemodel_path: PathLike) -> None:
+        """Write the net definition with its current learnable blobs as a binary caffemodel."""
+        io.write_binary(attach_blobs(self.net_param, self.params()), caffemodel_path)
+
+    def _check_blob(self, name: str) -> None:
+        if name not in self.blob_names:
+            raise DynsalError(f"net {self.net_param.name!r} has no blob {name!r}; "
+                              f"blobs: {', '.join(self.blob_names)}")

@@ -1,0 +1,12 @@
+"""The torch engine: Caffe nets (prototxt + caffemodel) run by PyTorch with Caffe's semantics.
+
+- `registry`: the layer registry keyed by Caffe type, one builder per layer (`layers/`);
+- `module`: a constructed net (`dynsal.caffe.graph`) as one nn.Module;
+- `weights`: caffemodel ⇄ module blobs, and Caffe's fillers (`fillers`) for fresh nets;
+- `net`: `TorchNet`, the `dynsal.engines.base.Net` implementation;
+- `precision`: fp32 / tf32 / bf16 / fp16.
+"""
+from dynsal.engines.torch.net import TorchNet
+from dynsal.engines.torch.registry import LAYERS, register, supported_types
+
+__all__ = ["LAYERS", "TorchNet", "register", "supported_types"]

@@ -1,0 +1,169 @@
+"""Convolution, Deconvolution, Pooling and LRN as Caffe computes them.
+
+- Convolution: cross-correlation with weight (num_output, C/group, *kernel), groups in contiguous
+  channel blocks, dilation, per-axis pad/stride (the `pad`/`kernel_size`/`stride` or `_h`/`_w`
+  forms, read by `dynsal.caffe.shapes.conv_geometry`); 1 to 3 spatial axes after channel axis 1.
+  Large-kernel, many-channel convolutions run by tiled FFT on CPU at inference (`fftconv`).
+- Deconvolution: the transposed convolution with weight (C_in, num_output/group, *kernel) and
+  output size s(in − 1) + d(k − 1) + 1 − 2p (no output padding).
+- Pooling: MAX / AVE with Caffe's output size (`dynsal.caffe.shapes.pooled_size`: ceil or floor, then
+  the clip that keeps the last window starting inside input + left pad). The input is padded
+  explicitly (−inf for MAX, so padding never wins; 0 for AVE) to exactly the extent the windows
+  cover; AVE divides each window's sum by Caffe's pool size: the window clipped to
+  [−pad, in + pad), i.e. counting padding cells but none beyond in + pad. global_pooling pools H×W.
+  PyTorch's own pooling is used where it computes the same windows (see PoolingLayer).
+- LRN ACROSS_CHANNELS: x·(k + α/n·Σ_{n channels} x²)^−β; WITHIN_CHANNEL: x·(1 + α/n²·Σ_{n×n} x²)^−β
+  (Caffe builds it from Power/Pooling/Eltwise layers and ignores `k`).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from dynsal.caffe.schema import pb
+from dynsal.caffe.shapes import conv_geometry, pooled_size, pooling_geometry
+from dynsal.engines.torch import fftconv
+from dynsal.engines.torch.registry import CaffeLayer, FunctionLayer, LayerContext, register
+from dynsal.errors import NetDefinitionError
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+class ConvLayer(CaffeLayer):
+    """Convolution or Deconvolution; blobs [weight, bias (if bias_term)]."""
+
+    def __init__(self, ctx: LayerContext, transposed: bool):
+        p = ctx.param.convolution_param
+        fillers = [p.weight_filler] + ([p.bias_filler] if p.bias_term else [])
+        super().__init__(ctx, fillers)
+        axis, _, stride, pad, dilation = conv_geometry(ctx.param, ctx.bottom_shapes[0])
+        spatial = len(ctx.bottom_shapes[0]) - 2
+        if axis != 1 or spatial not in _CONV:
+            raise NetDefinitionError(f"layer {ctx.name!r}: the torch engine runs convolutions over 1 to 3 spatial "
+                                     f"axes after channel axis 1 (got axis {axis}, {spatial} spatial axes)")
+        self.op = (_DECONV if transposed else _CONV)[spatial]
+        self.options = dict(stride=tuple(stride), padding=tuple(pad), dilation=tuple(dilation), groups=p.group)
+        self.fft_ok = (not transposed and spatial == 2
+                       and fftconv.eligible(ctx.param_shapes[0], stride, dilation, p.group))
+        self.use_fft = True
+        self.spectra = fftconv.SpectrumCache()
+
+    def _fft_applies(self, x) -> bool:
+        weight = self.blobs[0]
+        pad, kernel = self.options["padding"], weight.shape[-1]
+        out_h, out_w = x.shape[2] + 2 * pad[0] - kernel + 1, x.shape[3] + 2 * pad[1] - kernel + 1
+        return (self.fft_ok and self.use_fft and x.device.type == "cpu" and x.dtype == torch.float32
+                and fftconv.worthwhile(out_h, out_w, kernel)
+                and not torch.is_autocast_enabled("cpu")
+                and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
+
+    def forward(self, *bottoms):
+        bias = self.blobs[1] if len(self.blobs) > 1 else None
+        return tuple(self._fft(x, bias) if self._fft_applies(x) else self.op(x, self.blobs[0], bias, **self.options)
+                     for x in bottoms)
+
+    def _fft(self, x, bias):
+        kernel = self.blobs[0].shape[-1]
+        n = fftconv.fft_size(kernel)
+        spectrum = self.spectra.get(self.blobs[0], n)
+        return fftconv.fft_conv2d(x, spectrum, bias, kernel, self.options["padding"], n)
+
+
+@register("Convolution")
+def convolution(ctx: LayerContext) -> CaffeLayer:
+    return ConvLayer(ctx, transposed=False)
+
+
+@register("Deconvolution")
+def deconvolution(ctx: LayerContext) -> CaffeLayer:
+    return ConvLayer(ctx, transposed=True)
+
+
+@lru_cache(maxsize=256)
+def _pool_plan(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool):
+    """(output size, right padding, Caffe's AVE pool sizes, torch's own rule agrees) along one axis."""
+    out = pooled_size(size, kernel, stride, pad, ceil_mode)
+    right = max(0, (out - 1) * stride + kernel - size - pad)
+    counts = tuple(min(o * stride - pad + kernel, size + pad) - (o * stride - pad) for o in range(out))
+    native = 2 * pad <= kernel and _torch_pooled_size(size, kernel, stride, pad, ceil_mode) == out
+    return out, right, counts, native
+
+
+def _torch_pooled_size(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output size: like Caffe's, but its clip applies without padding too."""
+    out = (size + 2 * pad - kernel + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+class PoolingLayer(CaffeLayer):
+    """MAX or AVE pooling over H×W with Caffe's geometry (see the module docstring).
+
+    Where PyTorch's own pooling has the same output size and pad ≤ kernel/2, it computes exactly
+    Caffe's windows and AVE divisors (count_include_pad) and is used directly; otherwise the input
+    is padded explicitly.
+    """
+
+    def __init__(self, ctx: LayerContext):
+        super().__init__(ctx)
+        p = ctx.param.pooling_param
+        if p.pool not in (pb.PoolingParameter.MAX, pb.PoolingParameter.AVE):
+            raise NetDefinitionError(f"layer {ctx.name!r}: STOCHASTIC pooling is not supported (Caffe has no CPU "
+                                     "implementation either); use MAX or AVE")
+        if len(ctx.param.top) > 1:
+            raise NetDefinitionError(f"layer {ctx.name!r}: the MAX pooling mask top is not supported")
+        self.param = ctx.param
+        self.is_max = p.pool == pb.PoolingParameter.MAX
+        self.ceil_mode = p.round_mode == pb.PoolingParameter.CEIL
+
+    def forward(self, x):
+        kernel, stride, pad = pooling_geometry(self.param, tuple(x.shape))
+        plans = [_pool_plan(int(s), k, st, p, self.ceil_mode) for s, k, st, p in zip(x.shape[2:], kernel, stride, pad)]
+        (oh, rh, ch, native_h), (ow, rw, cw, native_w) = plans
+        if native_h and native_w:
+            if self.is_max:
+                return (F.max_pool2d(x, kernel, stride, pad, ceil_mode=self.ceil_mode),)
+            return (F.avg_pool2d(x, kernel, stride, pad, ceil_mode=self.ceil_mode, count_include_pad=True),)
+        if any(pad) or rh or rw:
+            x = F.pad(x, (pad[1], rw, pad[0], rh), value=float("-inf") if self.is_max else 0.0)
+        if self.is_max:
+            return (F.max_pool2d(x, kernel, stride)[..., :oh, :ow],)
+        sums = F.avg_pool2d(x, kernel, stride, divisor_override=1)[..., :oh, :ow]
+        counts = torch.tensor(ch, dtype=x.dtype, device=x.device)[:, None] * torch.tensor(cw, dtype=x.dtype,
+                                                                                           device=x.device)
+        return (sums / counts,)
+
+
+@register("Pooling")
+def pooling(ctx: LayerContext) -> CaffeLayer:
+    return PoolingLayer(ctx)
+
+
+def _lrn_across(x, size: int, alpha: float, beta: float, k: float):
+    half = (size - 1) // 2
+    squares = F.pad(x * x, (0, 0, 0, 0, half, half))
+    channels = x.shape[1]
+    window = squares[:, :channels]
+    for i in range(1, size):
+        window = window + squares[:, i:i + channels]
+    return x * torch.pow(k + (alpha / size) * window, -beta)
+
+
+def _lrn_within(x, size: int, alpha: float, beta: float):
+    pooled = F.avg_pool2d(x * x, size, stride=1, padding=(size - 1) // 2, count_include_pad=True)
+    return x * torch.pow(1 + alpha * pooled, -beta)
+
+
+@register("LRN")
+def lrn(ctx: LayerContext) -> CaffeLayer:
+    p = ctx.param.lrn_param
+    size, alpha, beta, k = p.local_size, p.alpha, p.beta, p.k
+    if size % 2 == 0:
+        raise NetDefinitionError(f"layer {ctx.name!r}: LRN local_size must be odd, got {size}")
+    if p.norm_region == pb.LRNParameter.WITHIN_CHANNEL:
+        return FunctionLayer(ctx, lambda x: _lrn_within(x, size, alpha, beta))
+    return FunctionLayer(ctx, lambda x: _lrn_across(x, size, alpha, beta, k))
