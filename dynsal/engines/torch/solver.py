@@ -1,0 +1,336 @@
+"""Caffe's Solver on the torch engine: same iteration, update, test, display and snapshot semantics.
+
+Per iteration (Solver::Step): maybe test → iter_size × (forward + backward, gradients accumulate)
+→ loss / iter_size → smoothed loss (last `average_loss`) → display → ApplyUpdate: rate from the
+lr_policy, global L2 gradient clipping (`clip_gradients`, on the accumulated gradients), then per
+learnable blob: ÷ iter_size, + weight decay (L2: decay·w, L1: decay·sign(w); decay = weight_decay ·
+decay_mult), the update rule with rate · lr_mult (`updates.py`), w ← w − diff → iter += 1 → snapshot
+every `snapshot` iterations. After `max_iter`: a snapshot unless one was just written
+(`snapshot_after_train`), and a final test when `max_iter % test_interval == 0`.
+
+Data layers (HDF5Data, Data/LMDB, ImageData) read their sources like Caffe's layers
+(`dynsal.data.caffe_sources`); test nets share the train net's blobs by layer name. Snapshots are
+Caffe's files: `<prefix>_iter_<N>.caffemodel` + `.solverstate` (history blobs in Caffe's order),
+readable by `caffe train --snapshot` and the other way round. SIGINT/SIGTERM: snapshot, then stop;
+SIGHUP: snapshot and go on. A non-finite loss stops training with the last good snapshot kept.
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from collections import deque
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from dynsal.caffe import io
+from dynsal.caffe.blobs import array_to_blob, blob_to_array
+from dynsal.caffe.schema import pb
+from dynsal.caffe.weights import attach_blobs
+from dynsal.engines.torch.net import TorchNet
+from dynsal.engines.torch.updates import HISTORY_BLOBS, RULES, check_solver_type
+from dynsal.errors import DynsalError
+from dynsal.progress import progress_bar
+from dynsal.solver.lr_policy import learning_rate
+
+
+class LearnableBlob:
+    """One learnable parameter as Caffe's solver sees it: the tensor, its multipliers, its history."""
+
+    def __init__(self, layer: str, index: int, tensor: torch.Tensor, lr_mult: float, decay_mult: float):
+        self.layer, self.index, self.tensor = layer, index, tensor
+        self.lr_mult, self.decay_mult = lr_mult, decay_mult
+        self.history: List[torch.Tensor] = []
+
+    def gradient(self) -> torch.Tensor:
+        grad = self.tensor.grad
+        return grad.detach().clone() if grad is not None else torch.zeros_like(self.tensor)
+
+
+def _net_param(solver, solver_dir: Path, train: bool, index: int = 0):
+    """The train net (net_param / net / train_net_param / train_net) or test net `index` definition."""
+    def read(path: str):
+        path = Path(path)
+        return io.read_net(path if path.is_absolute() or path.exists() else solver_dir / path)
+
+    if train:
+        if solver.HasField("train_net_param"):
+            return solver.train_net_param
+        if solver.HasField("train_net"):
+            return read(solver.train_net)
+    else:
+        if len(solver.test_net_param) > index:
+            return solver.test_net_param[index]
+        if len(solver.test_net) > index - len(solver.test_net_param):
+            return read(solver.test_net[index - len(solver.test_net_param)])
+    if solver.HasField("net_param"):
+        return solver.net_param
+    if solver.HasField("net"):
+        return read(solver.net)
+    raise DynsalError("the solver names no net (set net, net_param, train_net or train_net_param)")
+
+
+def _test_net_count(solver) -> int:
+    explicit = len(solver.test_net) + len(solver.test_net_param)
+    if explicit:
+        return explicit
+    return len(solver.test_iter) if (solver.HasField("net") or solver.HasField("net_param")) else 0
+
+
+class TorchSolver:
+    """Train a Caffe net from a solver definition with the torch engine.
+
+    Args:
+        solver: an upgraded `pb.SolverParameter` (see `dynsal.caffe.io.read_solver`).
+        solver_dir: the folder relative net paths are resolved against (the solver file's folder).
+        device, precision: as `dynsal.engines.load_net`.
+        log_path: JSON-lines log (one record per iteration and per test); default
+            `<snapshot_prefix>_log.jsonl`.
+        progress: show a progress bar with ETA (tqdm, when installed).
+    """
+
+    def __init__(self, solver, solver_dir: Path = Path("."), device: str = "cpu", precision: str = "fp32",
+                 log_path: Optional[Path] = None, progress: bool = False):
+        self.solver, self.kind = solver, check_solver_type(solver)
+        self.rule = RULES[self.kind]
+        self.iter, self.current_step = 0, 0
+        self.progress = progress
+        seed = solver.random_seed if solver.random_seed >= 0 else None
+        if seed is not None:
+            torch.manual_seed(seed)
+        self.train = self._make_net(_net_param(solver, solver_dir, True), "train", solver.train_state, seed, device,
+                                    precision)
+        count = _test_net_count(solver)
+        if count and len(solver.test_iter) != count:
+            raise DynsalError(f"the solver has {count} test nets but {len(solver.test_iter)} test_iter values")
+        self.tests = [self._make_net(_net_param(solver, solver_dir, False, i), "test",
+                                     solver.test_state[i] if len(solver.test_state) > i else None, seed, device,
+                                     precision) for i in range(count)]
+        for test in self.tests:
+            self._share_weights(test)
+        self.learnable = self._learnable_blobs()
+        for blob in self.learnable:
+            blob.history = [torch.zeros_like(blob.tensor) for _ in range(HISTORY_BLOBS[self.kind])]
+        self.losses: deque = deque(maxlen=max(1, solver.average_loss))
+        self.log_path = Path(log_path) if log_path else Path(f"{solver.snapshot_prefix}_log.jsonl")
+        self._signal: Optional[str] = None
+
+    def _make_net(self, net_param, phase: str, extra_state, seed, device, precision):
+        if extra_state is not None and (extra_state.level or len(extra_state.stage)):
+            raise DynsalError("train_state/test_state with level or stages is not supported by the torch solver")
+        return TorchNet(net_param, None, phase=phase, device=device, precision=precision, seed=seed)
+
+    def _share_weights(self, test) -> None:
+        """Net::ShareTrainedLayersWith: a test layer uses the train layer's blobs of the same name."""
+        train_layers = dict(self.train.module.named_layers())
+        for name, layer in test.module.named_layers():
+            if name in train_layers:
+                source = train_layers[name]
+                for i, blob in enumerate(source.blobs):
+                    if tuple(blob.shape) != tuple(layer.blobs[i].shape):
+                        raise DynsalError(f"test net layer {name!r} blob {i}: shape {tuple(layer.blobs[i].shape)} "
+                                          f"differs from the train net's {tuple(blob.shape)}")
+                    layer.blobs[i] = blob
+
+    def _learnable_blobs(self) -> List[LearnableBlob]:
+        """Owners of learnable blobs in layer order, with their lr_mult/decay_mult (default 1)."""
+        seen, blobs = set(), []
+        specs = {g.name: list(g.param.param) for g in self.train.graph.layers}
+        for name, layer in self.train.module.named_layers():
+            for i, tensor in enumerate(layer.blobs):
+                if id(tensor) in seen:
+                    continue
+                seen.add(id(tensor))
+                spec = specs[name][i] if i < len(specs[name]) else pb.ParamSpec()
+                blobs.append(LearnableBlob(name, i, tensor, spec.lr_mult, spec.decay_mult))
+        return blobs
+
+    # ----------------------------------------------------------------------------------- one iteration
+    def _forward(self, net, gradients: bool):
+        """One forward pass; the net's data layers read their next batch (dynsal.data.caffe_sources)."""
+        if net.inputs:
+            raise DynsalError(f"net {net.net_param.name!r} has Input layers ({', '.join(net.inputs)}); a solver "
+                              "needs data layers (Data, HDF5Data, ImageData) that read the training set")
+        with torch.enable_grad() if gradients else torch.no_grad():
+            return net.module({})
+
+    def _forward_backward(self) -> tuple:
+        blobs = self._forward(self.train, gradients=True)
+        objective = blobs.objective()
+        if objective is None:
+            raise DynsalError("the train net has no loss (no layer with a loss weight); nothing to train")
+        objective.backward()
+        outputs = {name: blobs.data[name].detach().float().cpu().numpy() for name in self.train.outputs}
+        return float(objective.detach()), outputs
+
+    def _apply_update(self) -> float:
+        lr = learning_rate(self.solver, self.iter, self.current_step)
+        self.current_step = lr.current_step
+        grads = [blob.gradient() for blob in self.learnable]
+        if self.solver.clip_gradients >= 0:
+            norm = math.sqrt(sum(float((g.double() ** 2).sum()) for g in grads))
+            if norm > self.solver.clip_gradients:
+                factor = self.solver.clip_gradients / norm
+                grads = [g * factor for g in grads]
+        with torch.no_grad():
+            for blob, grad in zip(self.learnable, grads):
+                if self.solver.iter_size > 1:
+                    grad = grad * (1.0 / self.solver.iter_size)
+                decay = self.solver.weight_decay * blob.decay_mult
+                if decay:
+                    if self.solver.regularization_type == "L2":
+                        grad = grad + decay * blob.tensor
+                    elif self.solver.regularization_type == "L1":
+                        grad = grad + decay * torch.sign(blob.tensor)
+                    else:
+                        raise DynsalError(f"unknown regularization_type {self.solver.regularization_type!r}")
+                diff = self.rule(grad, blob.history, lr.rate * blob.lr_mult, self.solver, self.iter)
+                blob.tensor.sub_(diff)
+        return lr.rate
+
+    def _test(self) -> List[dict]:
+        records = []
+        for index, (net, iterations) in enumerate(zip(self.tests, self.solver.test_iter)):
+            sums: Dict[str, np.ndarray] = {}
+            for _ in range(iterations):
+                blobs = self._forward(net, gradients=False)
+                for name in net.outputs:
+                    value = blobs.data[name].float().cpu().numpy()
+                    sums[name] = sums.get(name, 0) + value
+            outputs = {name: _jsonable(value / iterations) for name, value in sums.items()}
+            records.append({"iteration": self.iter, "phase": "test", "test_net": index, "loss": None, "lr": None,
+                            "outputs": outputs})
+        return records
+
+    # -------------------------------------------------------------------------------------- the loop
+    def solve(self, resume: Optional[str] = None) -> Optional[Path]:
+        """Train until max_iter (or a stop signal); returns the last caffemodel snapshot written."""
+        if resume:
+            self.restore(resume)
+        last_snapshot = None
+        handlers = self._install_signals()
+        bar = progress_bar(self.solver.max_iter, "dynsal train", initial=self.iter, enabled=self.progress, leave=True)
+        start = time.time()
+        try:
+            with open(self.log_path, "a") as log:
+                while self.iter < self.solver.max_iter:
+                    self._maybe_test(log)
+                    for blob in self.learnable:
+                        blob.tensor.grad = None
+                    loss, outputs = 0.0, {}
+                    for _ in range(self.solver.iter_size):
+                        step_loss, outputs = self._forward_backward()
+                        loss += step_loss
+                    loss /= self.solver.iter_size
+                    if not math.isfinite(loss):
+                        raise DynsalError(f"iteration {self.iter}: the loss is {loss}; training stopped, the last "
+                                          f"good snapshot is {last_snapshot or '(none written yet)'} — lower base_lr "
+                                          "or check the data")
+                    self.losses.append(loss)
+                    rate = self._apply_update()
+                    record = {"iteration": self.iter, "phase": "train", "loss": float(np.mean(self.losses)),
+                              "raw_loss": loss, "lr": rate, "outputs": {k: _jsonable(v) for k, v in outputs.items()},
+                              "seconds": round(time.time() - start, 4)}
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    self.iter += 1
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{record['loss']:.4g}", lr=f"{rate:.3g}")
+                    if self.solver.snapshot and self.iter % self.solver.snapshot == 0:
+                        last_snapshot = self.snapshot()
+                    if self._signal == "hup":
+                        last_snapshot, self._signal = self.snapshot(), None
+                    if self._signal == "stop":
+                        return self.snapshot()
+                if self.solver.snapshot_after_train and (not self.solver.snapshot
+                                                         or self.iter % self.solver.snapshot):
+                    last_snapshot = self.snapshot()
+                if self.solver.test_interval and self.iter % self.solver.test_interval == 0:
+                    self._write_tests(log)
+        finally:
+            if bar is not None:
+                bar.close()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        return last_snapshot
+
+    def _maybe_test(self, log) -> None:
+        interval = self.solver.test_interval
+        if self.tests and interval and self.iter % interval == 0 and (self.iter > 0 or self.solver.test_initialization):
+            self._write_tests(log)
+
+    def _write_tests(self, log) -> None:
+        for record in self._test():
+            log.write(json.dumps(record) + "\n")
+
+    def _install_signals(self) -> dict:
+        def stop(signum, frame):
+            self._signal = "stop"
+
+        def hup(signum, frame):
+            self._signal = "hup"
+
+        handlers = {}
+        for sig, fn in ((signal.SIGINT, stop), (signal.SIGTERM, stop), (signal.SIGHUP, hup)):
+            try:
+                handlers[sig] = signal.signal(sig, fn)
+            except ValueError:  # not the main thread: signals stay with the caller
+                pass
+        return handlers
+
+    # ------------------------------------------------------------------------------------ snapshots
+    def snapshot_paths(self) -> tuple:
+        prefix = self.solver.snapshot_prefix
+        return Path(f"{prefix}_iter_{self.iter}.caffemodel"), Path(f"{prefix}_iter_{self.iter}.solverstate")
+
+    def snapshot(self) -> Path:
+        """Write `<prefix>_iter_<N>.caffemodel` and `.solverstate` (Caffe's binary formats)."""
+        if self.solver.snapshot_format != pb.SolverParameter.BINARYPROTO:
+            raise DynsalError("snapshot_format HDF5 is not supported by the torch solver; use BINARYPROTO")
+        model_path, state_path = self.snapshot_paths()
+        model_path.parent.mkdir(parents=True, exist_ok=True)
+        io.write_binary(attach_blobs(self.train.net_param, self.train.params()), model_path)
+        state = pb.SolverState(iter=self.iter, learned_net=str(model_path), current_step=self.current_step)
+        for position in range(HISTORY_BLOBS[self.kind]):
+            for blob in self.learnable:
+                array_to_blob(blob.history[position].detach().cpu().numpy(), state.history.add())
+        io.write_binary(state, state_path)
+        return model_path
+
+    def restore(self, state_path: str) -> None:
+        """Solver::Restore from a binary .solverstate: iteration, lr schedule step, history, weights."""
+        if str(state_path).endswith(".h5"):
+            raise DynsalError(f"{state_path}: HDF5 solver states are not supported; use a .solverstate")
+        state = io.read_solverstate(state_path)
+        expected = HISTORY_BLOBS[self.kind] * len(self.learnable)
+        if len(state.history) != expected:
+            raise DynsalError(f"{state_path}: {len(state.history)} history blobs, a {self.kind} solver for this net "
+                              f"needs {expected} (another net or solver type?)")
+        if state.learned_net:
+            model = Path(state.learned_net)
+            if not model.exists():
+                model = Path(state_path).parent / model.name
+            self.load_weights(str(model))
+        with torch.no_grad():
+            for i, blob_proto in enumerate(state.history):
+                blob = self.learnable[i % len(self.learnable)]
+                values = torch.from_numpy(blob_to_array(blob_proto).astype(np.float32))
+                blob.history[i // len(self.learnable)].copy_(values.reshape(blob.tensor.shape))
+        self.iter, self.current_step = state.iter, state.current_step
+
+    def load_weights(self, paths: str) -> None:
+        """`caffe train --weights a.caffemodel[,b.caffemodel]`: copy blobs by layer name, in order."""
+        from dynsal.engines.torch.weights import load_caffemodel
+
+        for path in paths.split(","):
+            load_caffemodel(self.train.module, io.read_net(path), allow_missing=True)
+
+
+def _jsonable(value):
+    array = np.asarray(value, np.float64)
+    return float(array) if array.ndim == 0 else array.ravel().tolist()

@@ -1,0 +1,122 @@
+"""Training parity: real `caffe train` and the torch solver, from the same caffemodel and HDF5 data
+(no shuffle), end 30 iterations with the same parameters; and their snapshots resume each other."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dynsal.caffe import io
+from dynsal.caffe.blobs import blob_to_array
+from dynsal.caffe.graph import build_graph
+from dynsal.caffe.schema import pb
+from dynsal.caffe.shapes import infer_shapes
+from dynsal.caffe.weights import attach_blobs
+from tests.oracle.datasets import write_tiny_training_set
+
+torch = pytest.importorskip("torch", reason="the torch solver needs torch")
+
+ITERATIONS = 30
+SOLVERS = {
+    "sgd_step_itersize_clip": ('type: "SGD" base_lr: 0.002 momentum: 0.9 weight_decay: 0.0005 lr_policy: "step" '
+                               'gamma: 0.5 stepsize: 12 iter_size: 2 clip_gradients: 5'),
+    "adam": 'type: "Adam" base_lr: 0.003 momentum: 0.9 momentum2: 0.999 delta: 1e-8 lr_policy: "fixed"',
+    "nesterov": 'type: "Nesterov" base_lr: 0.002 momentum: 0.95 weight_decay: 0.001 lr_policy: "inv" gamma: 0.1 '
+                'power: 0.75',
+}
+
+
+def caffemodel_params(path):
+    model = io.read_net(path)
+    return {layer.name: [blob_to_array(b) for b in layer.blobs] for layer in model.layer if len(layer.blobs)}
+
+
+def write_case(workdir, body: str, max_iter: int = ITERATIONS, snapshot: int = 15):
+    write_tiny_training_set(workdir)
+    net = io.read_net(workdir.host / "tiny.prototxt")
+    _, params = infer_shapes(build_graph(_host_paths(net, workdir), phase="TRAIN"))
+    rng = np.random.default_rng(11)
+    weights = {k: [rng.standard_normal(s).astype(np.float32) * 0.2 for s in v] for k, v in params.items() if v}
+    io.write_binary(attach_blobs(net, weights), workdir.host / "init.caffemodel")
+    text = (f'net: "tiny.prototxt" {body} max_iter: {max_iter} display: 1 snapshot: {snapshot} '
+            'snapshot_prefix: "snap/tiny" solver_mode: CPU random_seed: 1')
+    (workdir.host / "solver.prototxt").write_text(text)
+    (workdir.host / "snap").mkdir(exist_ok=True)
+    return weights
+
+
+def _host_paths(net, workdir):
+    """The tiny net with its HDF5 list file read from the host side of the work folder."""
+    host = pb.NetParameter()
+    host.CopyFrom(net)
+    for layer in host.layer:
+        if layer.type == "HDF5Data":
+            listing = workdir.host / "host_h5.txt"
+            listing.write_text(str(workdir.host / "train.h5") + "\n")
+            layer.hdf5_data_param.source = str(listing)
+    return host
+
+
+def torch_solver(workdir, prefix: str):
+    from dynsal.engines.torch.solver import TorchSolver
+
+    solver = io.read_solver(workdir.host / "solver.prototxt")
+    solver.net_param.CopyFrom(_host_paths(io.read_net(workdir.host / "tiny.prototxt"), workdir))
+    solver.ClearField("net")
+    solver.snapshot_prefix = str(workdir.host / "snap" / prefix)
+    return TorchSolver(solver, workdir.host, log_path=workdir.host / f"{prefix}.jsonl")
+
+
+def assert_params_match(got, expected):
+    assert sorted(got) == sorted(expected)
+    for layer in expected:
+        for a, b in zip(got[layer], expected[layer]):
+            scale = np.abs(b).max()
+            assert np.abs(a - b).max() <= 1e-4 * scale, f"{layer}: max|Δ| {np.abs(a - b).max()} vs {scale}"
+
+
+@pytest.mark.parametrize("case", sorted(SOLVERS))
+def test_thirty_iterations_match_caffe(oracle, workdir, case):
+    write_case(workdir, SOLVERS[case])
+    oracle.run(["caffe", "train", "--solver=solver.prototxt", "--weights=init.caffemodel"], workdir)
+    expected = caffemodel_params(workdir.host / "snap" / f"tiny_iter_{ITERATIONS}.caffemodel")
+    solver = torch_solver(workdir, "torch")
+    solver.load_weights(str(workdir.host / "init.caffemodel"))
+    solver.solve()
+    got = caffemodel_params(workdir.host / "snap" / f"torch_iter_{ITERATIONS}.caffemodel")
+    initial = caffemodel_params(workdir.host / "init.caffemodel")
+    assert any(np.abs(got[k][0] - initial[k][0]).max() > 1e-3 for k in got), "training did not move the weights"
+    assert_params_match(got, expected)
+
+
+def test_snapshots_resume_across_engines(oracle, workdir):
+    """Caffe resumes from a torch solverstate and the torch solver from a Caffe one, ending equal."""
+    write_case(workdir, SOLVERS["sgd_step_itersize_clip"])
+    oracle.run(["caffe", "train", "--solver=solver.prototxt", "--weights=init.caffemodel"], workdir)
+    caffe_final = caffemodel_params(workdir.host / "snap" / f"tiny_iter_{ITERATIONS}.caffemodel")
+    # torch runs the first half and snapshots; Caffe finishes from that solverstate
+    first = torch_solver(workdir, "half")
+    first.load_weights(str(workdir.host / "init.caffemodel"))
+    first.solver.max_iter = 15
+    first.solve()
+    state = io.read_solverstate(workdir.host / "snap" / "half_iter_15.solverstate")
+    state.learned_net = "snap/half_iter_15.caffemodel"
+    io.write_binary(state, workdir.host / "snap" / "half_iter_15.solverstate")
+    oracle.run(["caffe", "train", "--solver=solver.prototxt", "--snapshot=snap/half_iter_15.solverstate"], workdir)
+    assert_params_match(caffemodel_params(workdir.host / "snap" / f"tiny_iter_{ITERATIONS}.caffemodel"), caffe_final)
+    # and the torch solver finishes from Caffe's own iteration-15 solverstate
+    resumed = torch_solver(workdir, "resumed")
+    resumed.solve(resume=str(workdir.host / "snap" / "tiny_iter_15.solverstate"))
+    assert resumed.iter == ITERATIONS
+    assert_params_match(caffemodel_params(workdir.host / "snap" / f"resumed_iter_{ITERATIONS}.caffemodel"),
+                        caffe_final)
+
+
+def test_torch_solverstate_is_caffes_format(oracle, workdir):
+    write_case(workdir, SOLVERS["adam"], max_iter=4, snapshot=4)
+    solver = torch_solver(workdir, "adam")
+    solver.solve()
+    state = io.read_solverstate(workdir.host / "snap" / "adam_iter_4.solverstate")
+    assert state.iter == 4 and len(state.history) == 2 * 4  # Adam: m for 4 blobs, then v for 4 blobs
+    code = ("from caffe.proto import caffe_pb2\ns = caffe_pb2.SolverState()\n"
+            "s.ParseFromString(open('snap/adam_iter_4.solverstate', 'rb').read())\nprint(s.iter, len(s.history))")
+    assert oracle.python(code, workdir).stdout.split() == ["4", "8"]
