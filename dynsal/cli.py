@@ -17,9 +17,11 @@ from dynsal.errors import DynsalError
 
 #: subcommand name -> (module under dynsal.commands, one-line help)
 COMMANDS = {
+    "predict": ("predict", "saliency maps (PNG, npz, overlay MP4) for videos, frame folders and images"),
     "info": ("info", "describe a prototxt, caffemodel, solver, solverstate or mean file (and check a pair)"),
     "zoo": ("zoo", "list the networks or write their prototxt/solver files"),
     "weights": ("weights", "list, download (resumable) and verify published weights"),
+    "train": ("train", "train or fine-tune from a Caffe solver file (caffe train semantics)"),
     "init-weights": ("init_weights", "initialise a two-stream net from SSNet and TSNet caffemodels"),
     "plot-log": ("plot_log", "plot loss / learning-rate curves of dynsal or Caffe training logs to a PNG"),
     "eval": ("eval", "score predicted saliency maps against fixations and density maps (AUC, NSS, CC, ...)"),

@@ -1,0 +1,1 @@
+"""Saliency maps for videos: processing as the authors did it, output writers, the pipeline."""

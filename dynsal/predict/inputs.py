@@ -1,0 +1,68 @@
+"""What `dynsal predict` takes: video files, folders of frames, still images, globs and list files.
+
+Each input becomes a `PredictInput`: a name (the output folder), a kind ("video", "frames" or
+"image") and a path. `@list.txt` reads one input per line (blank lines and #-comments skipped);
+glob patterns are expanded; a folder holding videos (and no frames) stands for its videos.
+"""
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Sequence
+
+from dynsal.data.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, frame_files, list_videos, video_name
+from dynsal.errors import DataError
+
+
+@dataclass(frozen=True)
+class PredictInput:
+    name: str
+    kind: str  # "video" | "frames" | "image"
+    path: Path
+
+
+def _classify(path: Path) -> List[PredictInput]:
+    if path.is_dir():
+        if frame_files(path):
+            return [PredictInput(video_name(path), "frames", path)]
+        return [item for child in list_videos(path) for item in _classify(child)]
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return [PredictInput(path.stem, "image", path)]
+    if suffix in VIDEO_SUFFIXES or path.exists():
+        return [PredictInput(video_name(path), "video", path)]
+    raise DataError(f"{path}: no such file or folder")
+
+
+def expand_inputs(arguments: Sequence[str]) -> List[PredictInput]:
+    """The inputs named on the command line, in order, without duplicates.
+
+    Raises:
+        DataError: an argument matches nothing, or two inputs would share an output name.
+    """
+    paths: List[Path] = []
+    for argument in arguments:
+        if argument.startswith("@"):
+            listing = Path(argument[1:])
+            if not listing.is_file():
+                raise DataError(f"{listing}: list file not found")
+            lines = [line.strip() for line in listing.read_text().splitlines()]
+            paths += [Path(line) for line in lines if line and not line.startswith("#")]
+        elif any(ch in argument for ch in "*?["):
+            matches = sorted(glob.glob(argument))
+            if not matches:
+                raise DataError(f"{argument}: the pattern matches no file")
+            paths += [Path(m) for m in matches]
+        else:
+            paths.append(Path(argument))
+    inputs, names = [], {}
+    for path in paths:
+        for item in _classify(path):
+            if item.name in names and names[item.name] != item.path:
+                raise DataError(f"{item.path} and {names[item.name]} would both write outputs named {item.name!r}; "
+                                "rename one")
+            if item.name not in names:
+                names[item.name] = item.path
+                inputs.append(item)
+    return inputs

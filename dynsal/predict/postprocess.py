@@ -1,0 +1,49 @@
+"""From the net's raw output to a saliency map, as the authors' inference script does it.
+
+Steps, in order (each can be switched off; `Postprocessing()` is the authors' default):
+1. affine: map = raw · 128 + 127 (the inverse of the training target (map − 127) / 128);
+2. clip to [0, 255];
+3. resize to the frame's size with bicubic interpolation (cv2.INTER_CUBIC);
+4. blur: Gaussian, 5×5 kernel, sigma derived from the size (cv2.GaussianBlur(…, (5, 5), 0));
+5. clip to [0, 255] again;
+6. stretch: scale so the maximum is 255 (an all-zero map stays zero);
+7. to uint8 with rounding (what cv2.imwrite does with a float image).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Tuple
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Postprocessing:
+    """The post-processing settings (see module docstring); serialisable with `asdict`."""
+
+    scale: float = 128.0
+    shift: float = 127.0
+    resize: bool = True
+    blur_kernel: int = 5  # 0 = no blur; odd
+    stretch: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def float_map(self, raw: np.ndarray, frame_size: Tuple[int, int]) -> np.ndarray:
+        """Steps 1-6: H×W float32 in [0, 255] at the frame's (height, width) (or the net's size)."""
+        saliency = np.clip(np.asarray(raw, np.float32) * self.scale + self.shift, 0, 255)
+        height, width = frame_size
+        if self.resize and saliency.shape != (height, width):
+            saliency = cv2.resize(saliency, (width, height), interpolation=cv2.INTER_CUBIC)
+        if self.blur_kernel:
+            saliency = cv2.GaussianBlur(saliency, (self.blur_kernel, self.blur_kernel), 0)
+        saliency = np.clip(saliency, 0, 255)
+        if self.stretch and saliency.max() > 0:
+            saliency = saliency * (255.0 / saliency.max())
+        return saliency.astype(np.float32)
+
+    def apply(self, raw: np.ndarray, frame_size: Tuple[int, int]) -> np.ndarray:
+        """All steps: the uint8 H×W saliency map written as PNG."""
+        return np.clip(np.rint(self.float_map(raw, frame_size)), 0, 255).astype(np.uint8)
