@@ -11,10 +11,13 @@ Examples:
   dynsal train solver.prototxt --weights salnet.caffemodel           # fine-tune: copy by layer name
   dynsal train solver.prototxt --resume snapshots/ssnet_iter_5000.solverstate
   python scripts/train.py solver.prototxt --engine torch --device cuda
+  dynsal train solver.prototxt --engine torch --gpu all      # one DDP process per GPU (batch × GPUs)
+  torchrun --nproc_per_node 4 -m dynsal train solver.prototxt --engine torch --device cuda   # same, by hand
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -32,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", default="auto", choices=("auto", "torch", "caffe"))
     parser.add_argument("--device", default="cpu", help="torch engine: cpu, cuda or cuda:<i> (default cpu)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"))
-    parser.add_argument("--gpu", help="caffe engine: GPU id(s) as `caffe train --gpu` takes them")
+    parser.add_argument("--gpu", help="GPU ids (0,1,...) or all: caffe engine as `caffe train --gpu`; torch engine "
+                        "starts one DistributedDataParallel process per GPU (torchrun)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -50,6 +54,35 @@ def run_caffe(args: argparse.Namespace) -> int:
     return subprocess.call(command, stdout=sys.stdout, stderr=sys.stderr)
 
 
+def launch_data_parallel(args: argparse.Namespace) -> int:
+    """`--gpu ids|all` on the torch engine: rerun this command under torchrun, one process per GPU."""
+    import torch
+
+    ids = list(range(torch.cuda.device_count())) if args.gpu == "all" else [int(i) for i in args.gpu.split(",")]
+    if not ids:
+        raise DynsalError("--gpu all: this torch sees no CUDA GPU")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={len(ids)}",
+               "-m", "dynsal", "train", args.solver, "--engine", "torch", "--device", "cuda",
+               "--precision", args.precision]
+    command += ["--weights", args.weights] if args.weights else []
+    command += ["--resume", args.resume] if args.resume else []
+    command += ["--no-progress"] if args.no_progress else []
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES=",".join(str(i) for i in ids))
+    return subprocess.call(command, env=env)
+
+
+def join_process_group(device: str) -> str:
+    """Under torchrun (WORLD_SIZE > 1): join the process group (NCCL on GPUs, gloo on CPUs); returns
+    this rank's device."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return device
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if device.startswith("cuda") else device
+
+
 def run(args: argparse.Namespace) -> int:
     solver_param = io.read_solver(args.solver)
     engine = pick_engine(args.engine)
@@ -59,15 +92,36 @@ def run(args: argparse.Namespace) -> int:
         return run_caffe(args)
     if args.weights and args.resume:
         raise DynsalError("give --weights or --resume, not both (as caffe train)")
+    if args.gpu and "WORLD_SIZE" not in os.environ:
+        return launch_data_parallel(args)
+    device = join_process_group(args.device)
     from dynsal.engines.torch.solver import TorchSolver
 
     prefix = Path(solver_param.snapshot_prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     io.write_text(solver_param, Path(f"{prefix}_solver.resolved.prototxt"))
-    solver = TorchSolver(solver_param, Path(args.solver).resolve().parent, device=args.device,
-                         precision=args.precision, progress=not args.no_progress)
+    solver = TorchSolver(solver_param, Path(args.solver).resolve().parent, device=device,
+                         precision=args.precision, progress=not args.no_progress and solver_rank() == 0)
     if args.weights:
         solver.load_weights(args.weights)
-    snapshot = solver.solve(resume=args.resume)
-    print(f"finished at iteration {solver.iter}; last snapshot: {snapshot}; log: {solver.log_path}")
+    try:
+        snapshot = solver.solve(resume=args.resume)
+    finally:
+        leave_process_group()
+    if solver.rank == 0:
+        print(f"finished at iteration {solver.iter}; last snapshot: {snapshot}; log: {solver.log_path}")
     return 0
+
+
+def leave_process_group() -> None:
+    """Close the process group before exit (gloo/NCCL abort the process otherwise)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+def solver_rank() -> int:
+    return int(os.environ.get("RANK", "0"))

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -24,7 +25,37 @@ from dynsal.caffe.schema import pb
 from dynsal.errors import DataError
 
 
-class Hdf5DataSource:
+class ShardedSource(abc.ABC):
+    """Record-level sharding across data-parallel ranks, as Caffe's multi-GPU data layers do it
+    (DataLayer::Skip): rank r of n keeps the records whose running index i has i % n == r, so n ranks
+    with batch b together read what one process with batch n·b reads. Unsharded: (0, 1)."""
+
+    rank, world, offset = 0, 1, 0
+
+    def shard(self, rank: int, world: int) -> None:
+        self.rank, self.world = rank, world
+
+    @abc.abstractmethod
+    def _record(self):
+        """Read one record and advance (wrapping around like the Caffe layer)."""
+
+    def _records(self, count: int) -> list:
+        """The next `count` records this rank keeps."""
+        kept = []
+        while len(kept) < count:
+            record = self._record()
+            if self.offset % self.world == self.rank:
+                kept.append(record)
+            self.offset += 1
+        return kept
+
+    def skip_batches(self, count: int) -> None:
+        """Advance as `count` calls of next_batch would (resuming a run at the same data position)."""
+        for _ in range(count):
+            self._records(self.batch)
+
+
+class Hdf5DataSource(ShardedSource):
     """Batches {top: float32 (batch, ...)} of an HDF5Data layer."""
 
     def __init__(self, layer, seed: Optional[int] = None):
@@ -70,16 +101,16 @@ class Hdf5DataSource:
             self._load()
         self.row = 0
 
+    def _record(self) -> Dict[str, np.ndarray]:
+        if self.row == self.rows:
+            self._advance_file()
+        index = self.perm[self.row]
+        self.row += 1
+        return {top: self.data[top][index] for top in self.tops}
+
     def next_batch(self) -> Dict[str, np.ndarray]:
-        batches = {top: [] for top in self.tops}
-        for _ in range(self.batch):
-            if self.row == self.rows:
-                self._advance_file()
-            index = self.perm[self.row]
-            for top in self.tops:
-                batches[top].append(self.data[top][index])
-            self.row += 1
-        return {top: np.stack(rows) for top, rows in batches.items()}
+        records = self._records(self.batch)
+        return {top: np.stack([r[top] for r in records]) for top in self.tops}
 
 
 def transform(array: np.ndarray, param, phase: int, rng: np.random.Generator,
@@ -110,7 +141,7 @@ def transform(array: np.ndarray, param, phase: int, rng: np.random.Generator,
     return np.ascontiguousarray(values)
 
 
-class LmdbDataSource:
+class LmdbDataSource(ShardedSource):
     """Batches (data, label) of a Data layer reading an LMDB of Datums."""
 
     def __init__(self, layer, phase: int, seed: Optional[int] = None):
@@ -136,13 +167,16 @@ class LmdbDataSource:
         if not self.cursor.next():
             self.cursor.first()
 
+    def _record(self):
+        datum = pb.Datum.FromString(self.cursor.value())
+        self._next()
+        return datum
+
     def next_batch(self) -> Dict[str, np.ndarray]:
         data, labels = [], []
-        for _ in range(self.batch):
-            datum = pb.Datum.FromString(self.cursor.value())
+        for datum in self._records(self.batch):
             data.append(transform(datum_to_array(datum), self.layer.transform_param, self.phase, self.rng, self.mean))
             labels.append(float(datum.label))
-            self._next()
         batch = {self.layer.top[0]: np.stack(data)}
         if len(self.layer.top) > 1:
             batch[self.layer.top[1]] = np.array(labels, np.float32)

@@ -10,9 +10,11 @@ import sys
 import time
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from dynsal.caffe import io
+from dynsal.caffe.blobs import blob_to_array
 from dynsal.cli import main
 from tests.oracle.datasets import write_tiny_training_set
 
@@ -87,3 +89,64 @@ def test_sigint_snapshots_then_stops(tmp_path):
     assert states and "last snapshot" in out
     last = max(int(p.stem.split("_")[-1]) for p in states)
     assert io.read_solverstate(tmp_path / "snap" / f"tiny_iter_{last}.solverstate").iter == last >= 3
+
+
+def test_data_parallel_two_cpu_processes_equal_one_with_the_combined_batch(tmp_path):
+    """torchrun with 2 gloo processes, batch 2 each = 1 process with batch 4 (Caffe's multi-GPU meaning)."""
+    solver = tiny_solver(tmp_path, max_iter=5)
+    (tmp_path / "solver.prototxt").write_text((tmp_path / "solver.prototxt").read_text()
+                                              .replace('snapshot_prefix: "snap/tiny"', 'snapshot_prefix: "snap/ddp"'))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1")
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "-m", "dynsal", "train", solver, "--engine", "torch", "--no-progress"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    net = (tmp_path / "tiny.prototxt").read_text()
+    (tmp_path / "tiny.prototxt").write_text(net.replace("batch_size: 2", "batch_size: 4"))
+    (tmp_path / "solver.prototxt").write_text((tmp_path / "solver.prototxt").read_text()
+                                              .replace('snapshot_prefix: "snap/ddp"', 'snapshot_prefix: "snap/one"'))
+    single = subprocess.run([sys.executable, "-m", "dynsal", "train", solver, "--engine", "torch", "--no-progress"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-3000:]
+    def params(name):
+        model = io.read_net(tmp_path / "snap" / f"{name}_iter_5.caffemodel")
+        return {(layer.name, i): blob_to_array(b) for layer in model.layer for i, b in enumerate(layer.blobs)}
+
+    got, expected = params("ddp"), params("one")
+    assert sorted(got) == sorted(expected)
+    for key in expected:
+        scale = abs(expected[key]).max()
+        assert abs(got[key] - expected[key]).max() <= 1e-5 * scale, key
+    assert not list((tmp_path / "snap").glob("ddp_iter_5.caffemodel.*"))  # written once (by rank 0)
+
+
+def test_killed_training_resumes_to_the_uninterrupted_weights(tmp_path):
+    """SIGKILL mid-run, resume from the last snapshot: the same final weights (data position included)."""
+    solver = tiny_solver(tmp_path, max_iter=40)
+    text = (tmp_path / "solver.prototxt").read_text().replace("snapshot: 4", "snapshot: 3")
+    (tmp_path / "solver.prototxt").write_text(text)
+    net = (tmp_path / "tiny.prototxt").read_text()  # 4 records, batch 3: snapshots fall mid-epoch
+    (tmp_path / "tiny.prototxt").write_text(net.replace("batch_size: 2", "batch_size: 3"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    command = [sys.executable, "-m", "dynsal", "train", solver, "--engine", "torch", "--no-progress"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((tmp_path / "snap").glob("tiny_iter_*.solverstate"))) < 2:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    states = sorted((tmp_path / "snap").glob("tiny_iter_*.solverstate"), key=lambda p: int(p.stem.split("_")[-1]))
+    assert states, "no snapshot before the kill"
+    last = int(states[-1].stem.split("_")[-1])
+    assert last < 40
+    resumed = subprocess.run(command + ["--resume", str(states[-1])], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    final = io.read_net(tmp_path / "snap" / "tiny_iter_40.caffemodel")
+    (tmp_path / "solver.prototxt").write_text(text.replace('"snap/tiny"', '"snap/straight"'))
+    straight = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    expected = io.read_net(tmp_path / "snap" / "straight_iter_40.caffemodel")
+    for a, b in zip(final.layer, expected.layer):
+        for x, y in zip(a.blobs, b.blobs):
+            np.testing.assert_array_equal(blob_to_array(x), blob_to_array(y), err_msg=a.name)

@@ -13,11 +13,19 @@ Data layers (HDF5Data, Data/LMDB, ImageData) read their sources like Caffe's lay
 Caffe's files: `<prefix>_iter_<N>.caffemodel` + `.solverstate` (history blobs in Caffe's order),
 readable by `caffe train --snapshot` and the other way round. SIGINT/SIGTERM: snapshot, then stop;
 SIGHUP: snapshot and go on. A non-finite loss stops training with the last good snapshot kept.
+Resuming also moves the data layers to where the interrupted run was (Caffe restarts them at the
+first record), so a resumed run ends with the weights of an uninterrupted one.
+
+Data parallel (under `torchrun`, DistributedDataParallel's process group): Caffe's multi-GPU
+meaning — each rank runs the full batch on its share of the records (record-level interleave,
+`ShardedSource`), gradients are summed over ranks and divided by their number before the update
+(so n ranks with batch b = one process with batch n·b), only rank 0 tests, logs and snapshots.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import time
 from collections import deque
@@ -31,6 +39,7 @@ from dynsal.caffe import io
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
 from dynsal.caffe.schema import pb
 from dynsal.caffe.weights import attach_blobs
+from dynsal.data.caffe_sources import ShardedSource
 from dynsal.engines.torch.net import TorchNet
 from dynsal.engines.torch.updates import HISTORY_BLOBS, RULES, check_solver_type
 from dynsal.errors import DynsalError
@@ -110,6 +119,11 @@ class TorchSolver:
         self.tests = [self._make_net(_net_param(solver, solver_dir, False, i), "test",
                                      solver.test_state[i] if len(solver.test_state) > i else None, seed, device,
                                      precision) for i in range(count)]
+        self.rank, self.world = _distributed_rank_and_size()
+        if self.rank != 0:
+            self.tests = []  # as Caffe: only the root solver tests
+        for source in data_sources(self.train):
+            source.shard(self.rank, self.world)
         for test in self.tests:
             self._share_weights(test)
         self.learnable = self._learnable_blobs()
@@ -171,6 +185,10 @@ class TorchSolver:
         lr = learning_rate(self.solver, self.iter, self.current_step)
         self.current_step = lr.current_step
         grads = [blob.gradient() for blob in self.learnable]
+        if self.world > 1:  # Caffe's multi-GPU: sum over solvers, then ÷ solver count
+            for grad in grads:
+                torch.distributed.all_reduce(grad)
+                grad.div_(self.world)
         if self.solver.clip_gradients >= 0:
             norm = math.sqrt(sum(float((g.double() ** 2).sum()) for g in grads))
             if norm > self.solver.clip_gradients:
@@ -211,12 +229,16 @@ class TorchSolver:
         """Train until max_iter (or a stop signal); returns the last caffemodel snapshot written."""
         if resume:
             self.restore(resume)
+        if self.world > 1:
+            with torch.no_grad():
+                for blob in self.learnable:
+                    torch.distributed.broadcast(blob.tensor, 0)
         last_snapshot = None
         handlers = self._install_signals()
         bar = progress_bar(self.solver.max_iter, "dynsal train", initial=self.iter, enabled=self.progress, leave=True)
         start = time.time()
         try:
-            with open(self.log_path, "a") as log:
+            with open(self.log_path if self.rank == 0 else os.devnull, "a") as log:
                 while self.iter < self.solver.max_iter:
                     self._maybe_test(log)
                     for blob in self.learnable:
@@ -293,6 +315,8 @@ class TorchSolver:
         if self.solver.snapshot_format != pb.SolverParameter.BINARYPROTO:
             raise DynsalError("snapshot_format HDF5 is not supported by the torch solver; use BINARYPROTO")
         model_path, state_path = self.snapshot_paths()
+        if self.rank != 0:  # snapshots are written once, by rank 0
+            return model_path
         model_path.parent.mkdir(parents=True, exist_ok=True)
         io.write_binary(attach_blobs(self.train.net_param, self.train.params()), model_path)
         state = pb.SolverState(iter=self.iter, learned_net=str(model_path), current_step=self.current_step)
@@ -322,6 +346,8 @@ class TorchSolver:
                 values = torch.from_numpy(blob_to_array(blob_proto).astype(np.float32))
                 blob.history[i // len(self.learnable)].copy_(values.reshape(blob.tensor.shape))
         self.iter, self.current_step = state.iter, state.current_step
+        for source in data_sources(self.train):  # same data position as the interrupted run (Caffe restarts
+            source.skip_batches(self.iter * self.solver.iter_size)  # at the first record)
 
     def load_weights(self, paths: str) -> None:
         """`caffe train --weights a.caffemodel[,b.caffemodel]`: copy blobs by layer name, in order."""
@@ -329,6 +355,17 @@ class TorchSolver:
 
         for path in paths.split(","):
             load_caffemodel(self.train.module, io.read_net(path), allow_missing=True)
+
+
+def data_sources(net) -> list:
+    """The sharded data sources (Data, HDF5Data) of a TorchNet's data layers."""
+    return [layer.source for layer in net.module.layers if isinstance(getattr(layer, "source", None), ShardedSource)]
+
+
+def _distributed_rank_and_size() -> tuple:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 def _jsonable(value):
