@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
@@ -29,3 +30,7 @@ def test_caffe_engine_predict_matches_torch(oracle, workdir, tmp_path, net):
     torch_maps = np.load(tmp_path / "out" / "shots" / "maps.npz")["maps"]
     assert caffe_maps.shape == torch_maps.shape == (3, 60, 76)
     assert np.abs(caffe_maps - torch_maps).max() < 2e-3  # maps in [0, 1]; float32 engines, same pipeline
+    for name in ("frame_000", "frame_001", "frame_002"):
+        caffe_png = cv2.imread(str(workdir.host / "out" / "shots" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        torch_png = cv2.imread(str(tmp_path / "out" / "shots" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        assert np.abs(caffe_png.astype(int) - torch_png.astype(int)).max() <= 1  # at most 1 grey level

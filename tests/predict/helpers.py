@@ -21,8 +21,17 @@ def zoo_weights(name: str, folder: Path, seed: int = 0) -> Path:
 
 
 def make_inputs(folder: Path, frames: int = 5):
-    """(video file, frame folder) of a panning texture."""
-    video = panning_video(folder / "clip.avi", frames, *FRAME_SIZE)
+    """(MP4 video file, frame folder) of a panning texture (the frames are the MP4's decoded frames)."""
+    source = panning_video(folder / "source.avi", frames, *FRAME_SIZE)
+    video = folder / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, FRAME_SIZE[::-1])
+    capture = cv2.VideoCapture(str(source))
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        writer.write(image)
+    writer.release()
     frame_dir = folder / "shots"
     frame_dir.mkdir()
     capture = cv2.VideoCapture(str(video))
@@ -33,4 +42,5 @@ def make_inputs(folder: Path, frames: int = 5):
             break
         cv2.imwrite(str(frame_dir / f"frame_{index:03d}.png"), image)
         index += 1
+    assert index == frames, f"the MP4 decoded to {index} frames, expected {frames}"
     return video, frame_dir
