@@ -10,6 +10,7 @@ Examples:
   dynsal predict --net stsconv clip.mp4                       # the published STSConvNet weights
   dynsal predict --net stsmax --weights stsmax.caffemodel videos/*.mp4 -o out --batch 8 --device cuda
   dynsal predict --prototxt my_deploy.prototxt --weights my.caffemodel frames_folder/ --npz --side-by-side
+  dynsal predict --net stsconv @videos.txt -o out --shard 1/4      # the 2nd of 4 processes sharing a list
 """
 from __future__ import annotations
 
@@ -51,6 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-blur", action="store_true", help="skip the 5×5 Gaussian blur of the maps")
     parser.add_argument("--no-stretch", action="store_true", help="do not stretch each map to a maximum of 255")
     parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
+    parser.add_argument("--shard", default="0/1", help="i/n: predict only inputs i, i+n, i+2n, ... (0-based) so n "
+                        "processes or machines share a list (default 0/1: all)")
+
+
+def parse_shard(text: str) -> tuple:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    index, sep, count = text.partition("/")
+    if not (sep and index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise DynsalError(f"--shard {text!r}: write it as i/n with 0 <= i < n, e.g. 0/4")
+    return int(index), int(count)
 
 
 def _flow_settings(args) -> FlowSettings | None:
@@ -62,7 +73,8 @@ def _flow_settings(args) -> FlowSettings | None:
 def run(args: argparse.Namespace) -> int:
     if args.every < 1 or args.start < 0 or args.batch < 1:
         raise DynsalError("--every and --batch must be at least 1, --start at least 0")
-    inputs = expand_inputs(args.inputs)
+    shard, shards = parse_shard(args.shard)
+    inputs = expand_inputs(args.inputs)[shard::shards]
     net = args.net or (None if args.prototxt else "stsconv")
     post = Postprocessing(blur_kernel=0 if args.no_blur else 5, stretch=not args.no_stretch)
     predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,

@@ -91,3 +91,15 @@ def test_missing_weights_say_what_to_do(tmp_path, monkeypatch, capsys):
     assert "dynsal weights fetch stsconvnet-diem" in err and str(tmp_path / "models") in err
     assert main(["predict", "--net", "ssnet", str(video), "-o", str(tmp_path / "o")]) == 1
     assert "no published weights for 'ssnet'" in capsys.readouterr().err
+
+
+def test_shards_split_the_inputs(weights, tmp_path, capsys):
+    video, frame_dir = make_inputs(tmp_path, frames=3)
+    base = ["predict", "--net", "ssnet", "--weights", str(weights["ssnet"]), "--engine", "torch", str(video),
+            str(frame_dir), "-o", str(tmp_path / "out"), "--no-overlay"]
+    assert main(base + ["--shard", "1/2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["shots"]
+    assert main(base + ["--shard", "0/2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip", "shots"]
+    assert main(base + ["--shard", "2/2"]) == 1
+    assert "write it as i/n" in capsys.readouterr().err
