@@ -2,7 +2,9 @@
 
 Each input becomes a `PredictInput`: a name (the output folder), a kind ("video", "frames" or
 "image") and a path. `@list.txt` reads one input per line (blank lines and #-comments skipped);
-glob patterns are expanded; a folder holding videos (and no frames) stands for its videos.
+glob patterns are expanded; a folder holding videos (and no frames) stands for its videos. A frame
+folder called `images` (or `frames`, `img`, `imgs`) takes its parent's name, so the
+`<video>/images/` folders of DHF1K-style layouts give `<out>/<video>/`.
 """
 from __future__ import annotations
 
@@ -22,10 +24,15 @@ class PredictInput:
     path: Path
 
 
+#: frame folders with these names are named after their parent (`<video>/images` layouts: DHF1K, UCF-Sports)
+GENERIC_FRAME_FOLDERS = ("images", "frames", "img", "imgs")
+
+
 def _classify(path: Path) -> List[PredictInput]:
     if path.is_dir():
         if frame_files(path):
-            return [PredictInput(video_name(path), "frames", path)]
+            name = path.resolve().parent.name if path.name.lower() in GENERIC_FRAME_FOLDERS else video_name(path)
+            return [PredictInput(name, "frames", path)]
         return [item for child in list_videos(path) for item in _classify(child)]
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
