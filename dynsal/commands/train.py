@@ -37,17 +37,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"))
     parser.add_argument("--gpu", help="GPU ids (0,1,...) or all: caffe engine as `caffe train --gpu`; torch engine "
                         "starts one DistributedDataParallel process per GPU (torchrun)")
+    parser.add_argument("--max-iter", type=int, help="stop after this many iterations instead of the solver's max_iter "
+                        "(the resolved solver is saved with it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def run_caffe(args: argparse.Namespace) -> int:
-    """Real `caffe train`, with its log passed through."""
+def resolved_solver_path(solver_param) -> Path:
+    return Path(f"{solver_param.snapshot_prefix}_solver.resolved.prototxt")
+
+
+def run_caffe(args: argparse.Namespace, solver_param) -> int:
+    """Real `caffe train` on the resolved solver (with --max-iter applied), its log passed through."""
     caffe = shutil.which("caffe")
     if caffe is None:
         raise DynsalError("the caffe engine needs Caffe's `caffe` tool on PATH; use --engine torch")
     if args.weights and args.resume:
         raise DynsalError("give --weights or --resume, not both (as caffe train)")
-    command = [caffe, "train", f"--solver={args.solver}"]
+    command = [caffe, "train", f"--solver={resolved_solver_path(solver_param)}"]
     command += [f"--weights={args.weights}"] if args.weights else []
     command += [f"--snapshot={args.resume}"] if args.resume else []
     command += [f"--gpu={args.gpu}"] if args.gpu else []
@@ -85,11 +91,18 @@ def join_process_group(device: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     solver_param = io.read_solver(args.solver)
+    if args.max_iter is not None:
+        if args.max_iter < 1:
+            raise DynsalError("--max-iter must be at least 1")
+        solver_param.max_iter = args.max_iter
+    prefix = Path(solver_param.snapshot_prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    io.write_text(solver_param, resolved_solver_path(solver_param))
     engine = pick_engine(args.engine)
     if engine == "caffe" and shutil.which("caffe") is None and args.engine == "auto":
         engine = "torch"
     if engine == "caffe":
-        return run_caffe(args)
+        return run_caffe(args, solver_param)
     if args.weights and args.resume:
         raise DynsalError("give --weights or --resume, not both (as caffe train)")
     if args.gpu and "WORLD_SIZE" not in os.environ:
@@ -97,9 +110,6 @@ def run(args: argparse.Namespace) -> int:
     device = join_process_group(args.device)
     from dynsal.engines.torch.solver import TorchSolver
 
-    prefix = Path(solver_param.snapshot_prefix)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    io.write_text(solver_param, Path(f"{prefix}_solver.resolved.prototxt"))
     solver = TorchSolver(solver_param, Path(args.solver).resolve().parent, device=device,
                          precision=args.precision, progress=not args.no_progress and solver_rank() == 0)
     if args.weights:

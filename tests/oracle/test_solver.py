@@ -40,3 +40,15 @@ def test_lr_policy_matches_caffe_train_log(oracle, workdir, policy):
         lr = learning_rate(solver, iteration, step)
         step = lr.current_step
         assert lr.rate == pytest.approx(caffe_rates[iteration], rel=2e-5), f"iteration {iteration}"
+
+
+def test_train_command_runs_real_caffe_in_the_oracle(oracle, workdir):
+    """`dynsal train --engine caffe` (as in the CPU Docker image) runs caffe train, --max-iter applied."""
+    write_tiny_training_set(workdir)
+    (workdir.host / "solver.prototxt").write_text('net: "tiny.prototxt" base_lr: 0.001 lr_policy: "fixed" '
+                                                  'max_iter: 1000 solver_mode: CPU snapshot_prefix: "snap/tiny"')
+    result = oracle.run(["python3", "-m", "dynsal", "train", "solver.prototxt", "--engine", "caffe",
+                         "--max-iter", "3"], workdir, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (workdir.host / "snap" / "tiny_iter_3.caffemodel").is_file()
+    assert (workdir.host / "snap" / "tiny_iter_3.solverstate").is_file()
