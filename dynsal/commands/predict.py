@@ -1,7 +1,7 @@
 """Saliency maps for videos, folders of frames and still images with the networks of Bak et al.
 
 Outputs per input NAME (under -o, default ./saliency): NAME/<frame>.png (8-bit maps named like the
-input frames; 0001.png ... for video files), NAME/settings.json (everything that determined the
+input frames; 000000.png ... for video files), NAME/settings.json (everything that determined the
 maps), NAME_overlay.mp4 (heat map on the frames), and on request NAME/maps.npz (float maps) and
 NAME_side_by_side.mp4. Complete inputs are skipped unless --overwrite; an unreadable input is
 reported and the others still run (exit status 1 at the end).

@@ -1,7 +1,8 @@
 """Writing one video's predictions: PNG maps, float maps (.npz), overlay and side-by-side MP4s.
 
 Layout for a video `clip`: `<out>/clip/<frame>.png` (frame names match the input frames: the
-frame file's stem for frame folders, `000001` … (1-based, 6 digits) for video files),
+frame file's stem for frame folders; `000000`, `000001` … for video files — 0-based, 6 digits, as
+`dynsal flow`, the dataset keys and `make-lmdb --save-ground-truth` name frames),
 `<out>/clip/maps.npz` (float32 maps in [0, 1], one array `maps` F×H×W and `frames`),
 `<out>/clip_overlay.mp4` and `<out>/clip_side_by_side.mp4`, `<out>/clip/settings.json`.
 Everything is written under `<out>/clip.partial/` and renamed when the video is complete, so a

@@ -238,7 +238,7 @@ class Predictor:
         capture = cv2.VideoCapture(str(item.path))
         fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
         capture.release()
-        return ((f"{f.index + 1:04d}", f.image) for f in read_frames(item.path)), fps
+        return ((f"{f.index:06d}", f.image) for f in read_frames(item.path)), fps
 
     def predict_input(self, item: PredictInput, out_dir: Path, outputs: Optional[OutputOptions] = None,
                       selected: Optional[FrameRange] = None) -> Tuple[Path, int]:

@@ -38,7 +38,7 @@ def test_every_net_on_video_and_frames(net, weights, tmp_path, capsys):
                  str(frame_dir), "-o", str(out), "--batch", "2", "--npz"]) == 0
     assert "done: 2 predicted, 0 already complete, 0 failed" in capsys.readouterr().out
     maps = sorted((out / "clip").glob("*.png"))
-    assert [p.name for p in maps] == ["0001.png", "0002.png", "0003.png", "0004.png", "0005.png"]
+    assert [p.name for p in maps] == [f"{i:06d}.png" for i in range(5)]
     assert sorted(p.stem for p in (out / "shots").glob("*.png")) == [f"frame_{i:03d}" for i in range(5)]
     image = cv2.imread(str(maps[0]), cv2.IMREAD_UNCHANGED)
     assert image.dtype == np.uint8 and image.shape == FRAME_SIZE
@@ -58,7 +58,7 @@ def test_frame_selection_and_still_images(weights, tmp_path):
     still = frame_dir / "frame_003.png"
     assert main(["predict", "--net", "stsconv", "--weights", str(weights["stsconv"]), "--engine", "torch",
                  str(video), str(still), "-o", str(out), "--start", "1", "--every", "2", "--end", "6"]) == 0
-    assert sorted(p.name for p in (out / "clip").glob("*.png")) == ["0002.png", "0004.png", "0006.png"]
+    assert sorted(p.name for p in (out / "clip").glob("*.png")) == ["000001.png", "000003.png", "000005.png"]
     settings = json.loads((out / "frame_003" / "settings.json").read_text())
     assert settings["zero_motion_flow"] is True and (out / "frame_003" / "frame_003.png").is_file()
 
