@@ -122,6 +122,11 @@ class TorchSolver:
         self.rank, self.world = _distributed_rank_and_size()
         if self.rank != 0:
             self.tests = []  # as Caffe: only the root solver tests
+        unsharded = [layer.layer_name for layer in self.train.module.layers
+                     if hasattr(layer, "source") and not isinstance(layer.source, ShardedSource)]
+        if self.world > 1 and unsharded:
+            raise DynsalError(f"data-parallel training cannot shard the data of layer(s) {', '.join(unsharded)} "
+                              "(ImageData); use Data (LMDB) or HDF5Data, or train in one process")
         for source in data_sources(self.train):
             source.shard(self.rank, self.world)
         for test in self.tests:
