@@ -1,12 +1,12 @@
 """Oracle parity: the torch engine against real BVLC Caffe, every blob, data and diffs.
 
-For every zoo deploy net with random weights (one caffemodel per net, loaded by both), forward at a
-small size and two odd sizes (the same caffe.Net reshaped between runs), STSConvNet also at
-240×320; backward of each zoo net with an EuclideanLoss on a label input; train_val nets reading
-their LMDB / HDF5 sources (TRAIN and TEST), two batches, forward and backward; forward and backward of a
-net using every supported layer with non-default parameters (TEST phase), and of a BatchNorm net
-in TRAIN phase (batch statistics and the statistics update). The bar: for every blob, parameter and
-diff, max|Δ| ≤ 1e-4·max|Caffe's value|, in fp32. All Caffe work runs in one chroot call.
+For every zoo deploy net with random weights (one caffemodel per net, loaded by both), forward at
+240×320, a small size and two odd sizes (the same caffe.Net reshaped between runs); backward of each
+zoo net with an EuclideanLoss on a label input; train_val nets reading their LMDB / HDF5 sources
+(TRAIN and TEST), two batches, forward and backward; forward and backward of a net using every
+supported layer with non-default parameters (TEST phase), and of a BatchNorm net in TRAIN phase
+(batch statistics and the statistics update). The bar: for every blob, parameter and diff,
+max|Δ| ≤ 1e-4·max|Caffe's value|, in fp32. All Caffe work runs in one chroot call.
 """
 from __future__ import annotations
 
@@ -32,13 +32,12 @@ from tests.oracle.datasets import write_zoo_hdf5, write_zoo_lmdbs
 SMALL = (48, 64)
 ODD = ((37, 53), (50, 67))
 FULL = (240, 320)
-FULL_NET = "stsconv"
 BACKWARD_RUNS = 3  # input sets per zoo loss net (see test_zoo_backward_matches_caffe)
 DATA_HW = (48, 72)  # frames/flows/maps in the train_val nets' LMDB and HDF5 sources
 TRAIN_VAL_CASES = [("ssnet", "lmdb", "TRAIN"), ("stsconv", "lmdb", "TRAIN"), ("stsconv", "hdf5", "TEST"),
                    ("tsnet", "hdf5", "TRAIN")]
 TRAIN_VAL_RUNS = 2  # forward/backward passes: batches 1 and 2 (the second wraps around the 3 records)
-FORWARD_CASES = [(name, hw) for name in zoo.NETS for hw in (SMALL, *ODD)] + [(FULL_NET, FULL)]
+FORWARD_CASES = [(name, hw) for name in zoo.NETS for hw in (SMALL, *ODD, FULL)]
 
 
 def _zoo_inputs(name: str, hw, seed: int):
@@ -60,7 +59,7 @@ def caffe_runs(oracle):
         weights[name] = random_weights(deploy, seed=index)
         prototxt, caffemodel = write_net(folder, name, deploy, weights[name])
         case = CaffeCase(name, prototxt, caffemodel)
-        for hw in (SMALL, *ODD) + ((FULL,) if name == FULL_NET else ()):
+        for hw in (SMALL, *ODD, FULL):
             results[("forward", _key(name, hw))] = case.add_run(_key(name, hw), _zoo_inputs(name, hw, index))
         loss_case = CaffeCase(f"{name}_loss", folder / f"{name}_loss.prototxt", caffemodel)
         io.write_text(zoo_loss_net(name, (1, 3) + SMALL), loss_case.prototxt)
