@@ -105,6 +105,14 @@ class Net(abc.ABC):
         """Write the net definition with its current learnable blobs as a binary caffemodel."""
         io.write_binary(attach_blobs(self.net_param, self.params()), caffemodel_path)
 
+    def _check_input_names(self, names) -> None:
+        """DynsalError naming the net's inputs when `names` misses one or adds an unknown one."""
+        missing = [name for name in self.inputs if name not in names]
+        unknown = sorted(set(names) - set(self.inputs))
+        if missing or unknown:
+            raise DynsalError(f"net {self.net_param.name!r} takes inputs {', '.join(self.inputs)}; "
+                              f"missing: {', '.join(missing) or '-'}, unknown: {', '.join(unknown) or '-'}")
+
     def _check_blob(self, name: str) -> None:
         if name not in self.blob_names:
             raise DynsalError(f"net {self.net_param.name!r} has no blob {name!r}; "

@@ -76,11 +76,7 @@ class CaffeNet(Net):
         return list(self._net.blobs.keys())
 
     def _set_inputs(self, inputs: Dict[str, np.ndarray]) -> None:
-        unknown = sorted(set(inputs) - set(self.inputs))
-        missing = sorted(set(self.inputs) - set(inputs))
-        if unknown or missing:
-            raise DynsalError(f"net {self.net_param.name!r} takes inputs {self.inputs}; "
-                              f"missing {missing}, unknown {unknown}")
+        self._check_input_names(inputs)
         new_shapes = {k: tuple(np.shape(v)) for k, v in inputs.items()
                       if tuple(np.shape(v)) != tuple(self._net.blobs[k].data.shape)}
         if new_shapes:

@@ -118,11 +118,7 @@ class TorchNet(Net):
         return dict(blob_shapes)
 
     def _feed(self, inputs: Dict[str, np.ndarray]) -> Dict[str, torch.Tensor]:
-        missing = [name for name in self.inputs if name not in inputs]
-        unknown = sorted(set(inputs) - set(self.inputs))
-        if missing or unknown:
-            raise DynsalError(f"net {self.net_param.name!r} takes inputs {', '.join(self.inputs)}; "
-                              f"missing: {', '.join(missing) or '-'}, unknown: {', '.join(unknown) or '-'}")
+        self._check_input_names(inputs)
         arrays = {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in inputs.items()}
         new_shapes = {name: a.shape for name, a in arrays.items() if a.shape != self.blob_shapes[name]}
         if new_shapes:
