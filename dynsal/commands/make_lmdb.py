@@ -9,6 +9,8 @@ same arguments. See docs/data.md for every default and the choices behind it.
 examples:
   dynsal make-lmdb --videos DIEM/video --gaze DIEM/event_data --split-preset diem -o data --jobs 4
   dynsal make-lmdb --layout UCF-Sports -o data --method farneback --mirror
+  dynsal make-lmdb ... -o data --shard 0/3     # part 0 of 3 (on machine A; 1/3, 2/3 elsewhere), then
+  dynsal make-lmdb ... -o data                 # puts data/shards/* together into the dataset
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
+from dynsal.commands import parse_shard
 from dynsal.errors import DataError
 
 SPLITS = ("train", "val")
@@ -100,6 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="share of the observers in each draw (default 0.5)")
     run = parser.add_argument_group("run")
     run.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes for optical flow")
+    run.add_argument("--shard", metavar="i/n", help="build only part i of n (0-based) of each split into "
+                     "OUT/shards, e.g. on n machines sharing OUT; a later run without --shard puts the finished "
+                     "shards together (and computes what no shard holds)")
     run.add_argument("--overwrite", action="store_true", help="replace a finished dataset")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -144,19 +150,26 @@ def sources_by_split(args: argparse.Namespace) -> Dict[str, List]:
 
 
 def build(args: argparse.Namespace, backend: str, make_writer) -> int:
-    """Build every requested split with `make_writer`; prints one line per split."""
+    """Build every requested split with `make_writer` (or shard `--shard` of it); one line per split."""
+    from dynsal.data import shards as S
     from dynsal.data.build import build_split
+    from dynsal.data.lmdb_writer import LmdbWriter
 
     settings = settings_from_args(args)
+    shard = parse_shard(args.shard) if args.shard else None
     splits = sources_by_split(args)
     if not splits:
         raise DataError("no videos in the requested splits")
     for split, sources in splits.items():
-        manifest = build_split(split, sources, args.output, settings, make_writer, backend, jobs=max(1, args.jobs),
-                               overwrite=args.overwrite, progress=not args.no_progress)
-        print(f"{split}: {manifest['count']} samples from {len(sources)} videos -> {args.output} ({backend})")
+        root, writer, kind = args.output, make_writer, backend
+        if shard is not None:
+            root, writer, kind = S.shard_root(args.output, split, shard), LmdbWriter, S.SHARD_BACKEND
+        manifest = build_split(split, sources, root, settings, writer, kind, jobs=max(1, args.jobs),
+                               overwrite=args.overwrite, progress=not args.no_progress, shard=shard)
+        built = [s for s in sources if s.name in manifest["videos"]]
+        print(f"{split}: {manifest['count']} samples from {len(built)} videos -> {root} ({kind})")
         if args.save_ground_truth:
-            save_ground_truth(sources, settings, args.save_ground_truth)
+            save_ground_truth(built, settings, args.save_ground_truth)
     return 0
 
 

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from dynsal.commands import parse_shard
 from dynsal.data.flow import FlowSettings
 from dynsal.errors import DynsalError
 from dynsal.predict.inputs import expand_inputs
@@ -54,14 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
     parser.add_argument("--shard", default="0/1", help="i/n: predict only inputs i, i+n, i+2n, ... (0-based) so n "
                         "processes or machines share a list (default 0/1: all)")
-
-
-def parse_shard(text: str) -> tuple:
-    """'i/n' -> (i, n) with 0 <= i < n."""
-    index, sep, count = text.partition("/")
-    if not (sep and index.isdigit() and count.isdigit() and int(index) < int(count)):
-        raise DynsalError(f"--shard {text!r}: write it as i/n with 0 <= i < n, e.g. 0/4")
-    return int(index), int(count)
 
 
 def _flow_settings(args) -> FlowSettings | None:

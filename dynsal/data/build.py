@@ -18,10 +18,11 @@ import shutil
 from collections import deque
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Deque, Dict, List, Sequence
+from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from dynsal import __version__
 from dynsal.data import dataset as D
+from dynsal.data import shards as S
 from dynsal.data.images import write_json
 from dynsal.errors import DataError
 from dynsal.progress import progress_bar
@@ -102,7 +103,7 @@ def _samples(source: D.VideoSource, items: Sequence[D.PlanItem], settings: D.Dat
 
 def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.DatasetSettings,
                 make_writer: Callable, backend: str, jobs: int = 1, overwrite: bool = False,
-                progress: bool = True) -> Dict:
+                progress: bool = True, shard: Optional[Tuple[int, int]] = None) -> Dict:
     """Build (or resume) one split; returns its manifest.
 
     Args:
@@ -116,6 +117,9 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
         jobs: worker processes for flow (1 = this process).
         overwrite: replace a finished dataset of the same split and backend.
         progress: tqdm bar when tqdm is installed.
+        shard: (i, n): build only the videos of shard i of n (`dynsal.data.shards`; `root` is then the
+            shard's folder and the writer an LmdbWriter). Without it, videos held by finished shards
+            in `<root>/shards` are read from there instead of computed.
 
     Raises:
         DataError: a finished dataset exists (without `overwrite`), a staging folder of a build with
@@ -134,6 +138,11 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
     hashes = {s.name: {str(p): D.file_hash(p) for p in s.files()} for s in sources}
     state = json.loads(json.dumps({"split": split, "backend": backend, "settings": settings.to_dict(),
                                    "sources": hashes, "count": len(plan), "done": []}))  # as saved
+    wanted = set(range(len(sources)))
+    if shard is not None:
+        state["shard"] = list(shard)
+        owner = S.assign_videos(plan, len(sources), shard[1])
+        wanted = {v for v in wanted if owner[v] == shard[0]}
     staging = root / f".{split}_{backend}.partial"
     progress_file = staging / "progress.json"
     if progress_file.exists():
@@ -152,21 +161,30 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
             state["done"].remove(name)
     by_video: Dict[int, List[D.PlanItem]] = {}
     for item in plan:
-        by_video.setdefault(item.video, []).append(item)
+        if item.video in wanted:
+            by_video.setdefault(item.video, []).append(item)
     try:
         runner = _Runner(jobs)
     except DataError:
         writer.close()
         raise
-    bar = progress_bar(len(plan), f"dynsal make-{backend}: {split}", "sample", enabled=progress)
+    shards: Dict[str, S.ShardReader] = {}
+    bar = progress_bar(sum(map(len, by_video.values())), f"dynsal make-{backend}: {split}", "sample",
+                       enabled=progress)
     try:
+        if shard is None:
+            shards = S.finished_shards(root, state)
         for index, source in enumerate(sources):
             items = by_video.get(index, [])
             if source.name in state["done"] or not items:
                 if bar is not None:
                     bar.update(len(items))
                 continue
-            for sample in _samples(source, items, settings, runner):
+            if source.name in shards:
+                samples = shards[source.name].samples(source, items, settings.variants())
+            else:
+                samples = _samples(source, items, settings, runner)
+            for sample in samples:
                 writer.put(sample)
                 if bar is not None:
                     bar.update(1)
@@ -176,9 +194,11 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
     finally:
         runner.close()
         writer.close()
+        for reader in set(shards.values()):
+            reader.close()
         if bar is not None:
             bar.close()
-    return _finalise(root, split, backend, staging, writer, state, plan, sources, settings.variants())
+    return _finalise(root, split, backend, staging, writer, state, plan, wanted, sources, settings.variants())
 
 
 def _identity(state: Dict) -> Dict:
@@ -186,19 +206,28 @@ def _identity(state: Dict) -> Dict:
     return {k: v for k, v in state.items() if k not in ("done", "manifest", "moves")}
 
 
-def _finalise(root: Path, split: str, backend: str, staging: Path, writer, state: Dict, plan, sources,
+def _finalise(root: Path, split: str, backend: str, staging: Path, writer, state: Dict, plan, wanted, sources,
               variants) -> Dict:
-    """Record the manifest and the moves in the progress file, then move (resumable if interrupted)."""
+    """Record the manifest and the moves in the progress file, then move (resumable if interrupted).
+
+    `wanted` are the videos built (all, or a shard's); `count` counts their samples, `split_count` the plan's.
+    """
+    built = [item for item in plan if item.video in wanted]
     state["manifest"] = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "dynsal": __version__, "backend": backend,
-        "split": split, "count": len(plan), "settings": state["settings"], "sources": state["sources"],
-        "videos": {s.name: sum(1 for i in plan if i.video == v) for v, s in enumerate(sources)},
-        "keys": [D.sample_key(i.position, sources[i.video].name, i.frame, variants[i.variant]) for i in plan],
+        "split": split, "count": len(built), "split_count": state["count"], **_shard_entry(state),
+        "settings": state["settings"], "sources": state["sources"],
+        "videos": {sources[v].name: sum(1 for i in built if i.video == v) for v in sorted(wanted)},
+        "keys": [D.sample_key(i.position, sources[i.video].name, i.frame, variants[i.variant]) for i in built],
         **writer.describe(),
     }
     state["moves"] = [[str(a), str(b)] for a, b in writer.outputs()]
     write_json(staging / "progress.json", state)
     return _move_outputs(root, staging, state)
+
+
+def _shard_entry(state: Dict) -> Dict:
+    return {"shard": state["shard"]} if "shard" in state else {}
 
 
 def _move_outputs(root: Path, staging: Path, state: Dict) -> Dict:
