@@ -1,14 +1,15 @@
-"""Shared fixtures: the real-Caffe oracle, and the rule that CI never skips it.
+"""Shared fixtures: the real-Caffe oracle, the torchvision environment, and the rule that CI skips neither.
 
-Outside CI the oracle tests skip with the reason (no root, no chroot). With CI=true, an oracle
-that cannot be built fails its tests, and a run in which any oracle test was skipped, or none ran,
-exits non-zero.
-
+Outside CI their tests skip with the reason (no root, no chroot, no torchvision pair). With CI=true,
+an environment that cannot be built fails its tests, and a run in which any of their tests was
+skipped, or none ran, exits non-zero.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,16 @@ from dynsal.errors import OracleUnavailable
 from dynsal.oracle import Oracle
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-_oracle_outcomes = {"passed": 0, "skipped": 0, "failed": 0}
+REPO = Path(__file__).resolve().parents[1]
+#: fixture -> what its tests run against (CI must run them all)
+GUARDED = {"oracle": "oracle tests (real Caffe)", "torchvision_python": "RAFT tests (torchvision)"}
+_outcomes = {name: {"passed": 0, "skipped": 0, "failed": 0} for name in GUARDED}
+
+
+def _unavailable(what: str, reason: str):
+    if IN_CI:
+        pytest.fail(f"{what} unavailable in CI: {reason}")
+    pytest.skip(f"{what} unavailable: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +34,7 @@ def oracle() -> Oracle:
     try:
         return Oracle.ensure(build=True)
     except OracleUnavailable as exc:
-        if IN_CI:
-            pytest.fail(f"real-Caffe oracle unavailable in CI: {exc}")
-        pytest.skip(f"real-Caffe oracle unavailable: {exc}")
+        _unavailable("real-Caffe oracle", str(exc))
 
 
 @pytest.fixture()
@@ -37,26 +45,40 @@ def workdir(oracle):
     shutil.rmtree(wd.host, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def torchvision_python() -> str:
+    """The python of a venv with torch + torchvision + dynsal (scripts/build_torchvision_env.sh)."""
+    result = subprocess.run(["bash", str(REPO / "scripts" / "build_torchvision_env.sh")], capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        _unavailable("torchvision environment", result.stderr.strip().splitlines()[-1] if result.stderr else "")
+    return result.stdout.strip().splitlines()[-1]
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "oracle" in item.fixturenames:
-            item.add_marker(pytest.mark.oracle)
+        for name in GUARDED:
+            if name in item.fixturenames:
+                item.add_marker(getattr(pytest.mark, name))
 
 
 def pytest_runtest_logreport(report):
-    if "oracle" not in report.keywords:
-        return
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        key = "skipped" if report.skipped else ("passed" if report.passed else "failed")
-        _oracle_outcomes[key] += 1
+    for name in GUARDED:
+        if name not in report.keywords:
+            continue
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            key = "skipped" if report.skipped else ("passed" if report.passed else "failed")
+            _outcomes[name][key] += 1
 
 
 def pytest_terminal_summary(terminalreporter):
-    counts = ", ".join(f"{v} {k}" for k, v in _oracle_outcomes.items())
-    terminalreporter.write_line(f"oracle tests (real Caffe): {counts}")
+    for name, label in GUARDED.items():
+        counts = ", ".join(f"{v} {k}" for k, v in _outcomes[name].items())
+        terminalreporter.write_line(f"{label}: {counts}")
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if IN_CI and (_oracle_outcomes["skipped"] or not _oracle_outcomes["passed"]):
-        session.exitstatus = 1
-        print(f"\nCI=true: oracle tests must run, got {_oracle_outcomes}")
+    for name, label in GUARDED.items():
+        if IN_CI and (_outcomes[name]["skipped"] or not _outcomes[name]["passed"]):
+            session.exitstatus = 1
+            print(f"\nCI=true: {label} must run, got {_outcomes[name]}")

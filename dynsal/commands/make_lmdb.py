@@ -15,32 +15,22 @@ examples:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Dict, List
 
-from dynsal.commands import parse_shard
+from dynsal.commands import parse_parameter, parse_shard
 from dynsal.errors import DataError
 
 SPLITS = ("train", "val")
 
 
-def _parameter(text: str):
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    name, value = text.split("=", 1)
-    try:
-        return name, json.loads(value)
-    except json.JSONDecodeError:
-        return name, value
-
-
 def add_flow_arguments(parser: argparse.ArgumentParser) -> None:
     """--method, --param, --encoding, --normalisation, --max-magnitude (shared with `dynsal flow`)."""
     parser.add_argument("--method", default="dis", help="optical flow method: dis (default), farneback, tvl1, "
-                        "deepflow (the last two need opencv-contrib)")
-    parser.add_argument("--param", action="append", type=_parameter, default=[], metavar="NAME=VALUE",
-                        help="a flow method parameter, e.g. --param preset=fast (repeatable)")
+                        "deepflow, raft (needs torchvision and --param weights=FILE)")
+    parser.add_argument("--param", action="append", type=parse_parameter, default=[], metavar="NAME=VALUE",
+                        help="a flow method parameter, e.g. --param preset=fast or --param weights=raft_large.pth "
+                        "(repeatable)")
     parser.add_argument("--encoding", default="middlebury", help="flow image encoding: middlebury (default) or xy")
     parser.add_argument("--normalisation", default="frame", choices=("frame", "fixed"),
                         help="flow magnitude normalisation: each frame's own maximum (default) or --max-magnitude")

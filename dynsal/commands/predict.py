@@ -19,13 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-from dynsal.commands import parse_shard
+from dynsal.commands import parse_parameter, parse_shard
 from dynsal.data.flow import FlowSettings
 from dynsal.errors import DynsalError
 from dynsal.predict.inputs import expand_inputs
 from dynsal.predict.outputs import is_complete
 from dynsal.predict.postprocess import Postprocessing
-from dynsal.predict.predictor import FrameRange, OutputOptions, Predictor
+from dynsal.predict.predictor import FrameRange, OutputOptions, Predictor, model_settings, resolve_weights
 from dynsal.zoo import NETS
 
 
@@ -41,7 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=1, help="frames per forward pass")
     parser.add_argument("--workers", type=int, default=2, help="threads for decoding and optical flow")
     parser.add_argument("--resize", help="net input size: fit:512 (default, the authors'), fixed:240x320, native")
-    parser.add_argument("--flow-method", help="optical flow method (default from the model's settings, else dis)")
+    parser.add_argument("--flow-settings", metavar="JSON", help="the flow settings a dataset was built with: its "
+                        "manifest, a flow_settings.json of `dynsal flow`, or a model settings JSON")
+    parser.add_argument("--flow-method", help="optical flow method (default from --flow-settings or the model's "
+                        "settings, else dis)")
+    parser.add_argument("--flow-param", action="append", type=parse_parameter, default=[], metavar="NAME=VALUE",
+                        help="a parameter of the flow method, e.g. --flow-param weights=raft_large.pth (repeatable)")
     parser.add_argument("--flow-encoding", help="flow image encoding: middlebury (default) or xy")
     parser.add_argument("--every", type=int, default=1, help="predict every N-th frame")
     parser.add_argument("--start", type=int, default=0, help="first frame (0-based)")
@@ -57,10 +62,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "processes or machines share a list (default 0/1: all)")
 
 
-def _flow_settings(args) -> FlowSettings | None:
-    if not (args.flow_method or args.flow_encoding):
+def _flow_settings(args, net) -> FlowSettings | None:
+    """--flow-settings (else the model's, else DIS), with --flow-method / --flow-param / --flow-encoding
+    over it; None when no flow option is given (the Predictor then uses the model's)."""
+    if not (args.flow_settings or args.flow_method or args.flow_param or args.flow_encoding):
         return None
-    return FlowSettings(method=args.flow_method or "dis", encoding=args.flow_encoding or "middlebury")
+    if args.flow_settings:
+        base = FlowSettings.from_file(args.flow_settings)
+    else:
+        saved = model_settings(resolve_weights(net, args.weights)).get("flow")
+        base = FlowSettings.from_dict(saved) if saved else FlowSettings()
+    values = base.to_dict()
+    if args.flow_method and args.flow_method != values["method"]:
+        values.update(method=args.flow_method, params={})
+    values["params"].update(dict(args.flow_param))
+    values["encoding"] = args.flow_encoding or values["encoding"]
+    return FlowSettings.from_dict(values)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     net = args.net or (None if args.prototxt else "stsconv")
     post = Postprocessing(blur_kernel=0 if args.no_blur else 5, stretch=not args.no_stretch)
     predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
-                          _flow_settings(args), post, args.batch, args.workers)
+                          _flow_settings(args, net), post, args.batch, args.workers)
     outputs = OutputOptions(png=not args.no_png, npz=args.npz, overlay=not args.no_overlay,
                             side_by_side=args.side_by_side)
     selected = FrameRange(args.start, args.end, args.every)

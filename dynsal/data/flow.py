@@ -10,17 +10,20 @@ Methods (the paper does not name its flow algorithm: seed-networks.md, "not stat
   pyr_scale 0.5, levels 3, winsize 15, iterations 3, poly_n 5, poly_sigma 1.2;
 - `tvl1`: Dual TV-L1 (Zach et al. 2007) from opencv-contrib's `cv2.optflow`, OpenCV's defaults;
 - `deepflow`: DeepFlow (Weinzaepfel et al., ICCV 2013) from `cv2.optflow`.
-The contrib methods exist only where `cv2.optflow` does (opencv-contrib-python-headless);
-`available_methods()` lists what this installation has. RAFT is not provided.
+- `raft`: RAFT (Teed & Deng, ECCV 2020), torchvision's model with weights from a local file
+  (`dynsal.data.raft`; parameters `weights`, `iterations`, `device`); the only method that sees colour.
+The contrib methods exist only where `cv2.optflow` does (opencv-contrib-python-headless), `raft`
+where torchvision is installed; `available_methods()` lists what this installation has.
 
 Which flow belongs to frame t (`flow_pair`): the motion from frame t−1 to frame t (what a causal,
 online predictor can compute); frame 0 uses the flow from frame 0 to frame 1.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -42,10 +45,15 @@ FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, pol
 TVL1_DEFAULTS = dict(tau=0.25, lambda_=0.15, theta=0.3, nscales=5, warps=5, epsilon=0.01)
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
+def _uint8(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise DataError(f"optical flow needs uint8 frames, got {image.dtype}")
+    return image
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    image = _uint8(image)
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
 
 
@@ -73,39 +81,55 @@ def _deepflow(prev, nxt) -> np.ndarray:
     return cv2.optflow.createOptFlow_DeepFlow().calc(prev, nxt, None)
 
 
+def _raft(prev, nxt, **params) -> np.ndarray:
+    from dynsal.data.raft import raft_flow
+
+    return raft_flow(prev, nxt, **params)
+
+
+#: what a method needs beyond dynsal's dependencies: (is it installed?, how to install it)
+REQUIREMENTS = {
+    "contrib": (lambda: hasattr(cv2, "optflow"),
+                "opencv-contrib (cv2.optflow): pip install opencv-contrib-python-headless"),
+    "torchvision": (lambda: importlib.util.find_spec("torchvision") is not None,
+                    "torch and torchvision: pip install 'dynsal[raft]'"),
+}
+
+
 @dataclass(frozen=True)
 class _Method:
     function: Callable
     params: Tuple[str, ...]
-    needs_contrib: bool = False
+    needs: Optional[str] = None  # a REQUIREMENTS key
+    colour: bool = False  # takes BGR frames (else grey)
 
 
 METHODS: Dict[str, _Method] = {
     "dis": _Method(_dis, ("preset",) + tuple(DIS_SETTERS)),
     "farneback": _Method(_farneback, tuple(FARNEBACK_DEFAULTS)),
     "tvl1": _Method(_tvl1, tuple(TVL1_DEFAULTS) + ("innnerIterations", "outerIterations", "scaleStep", "gamma",
-                                                   "medianFiltering"), needs_contrib=True),
-    "deepflow": _Method(_deepflow, (), needs_contrib=True),
+                                                   "medianFiltering"), needs="contrib"),
+    "deepflow": _Method(_deepflow, (), needs="contrib"),
+    "raft": _Method(_raft, ("weights", "iterations", "device"), needs="torchvision", colour=True),
 }
 
 
 def available_methods() -> List[str]:
-    """The flow methods this OpenCV installation provides."""
-    contrib = hasattr(cv2, "optflow")
-    return [name for name, method in METHODS.items() if contrib or not method.needs_contrib]
+    """The flow methods this installation provides."""
+    return [name for name, method in METHODS.items() if method.needs is None or REQUIREMENTS[method.needs][0]()]
 
 
 def _check(method: str, params: Dict[str, Any]) -> _Method:
     if method not in METHODS:
         raise DataError(f"unknown flow method {method!r}; choose one of {', '.join(METHODS)}")
     entry = METHODS[method]
-    if entry.needs_contrib and not hasattr(cv2, "optflow"):
-        raise DataError(f"flow method {method!r} needs opencv-contrib (cv2.optflow): pip install "
-                        f"opencv-contrib-python-headless; available here: {', '.join(available_methods())}")
     unknown = sorted(set(params) - set(entry.params))
     if unknown:
         raise DataError(f"unknown parameter(s) {', '.join(unknown)} for flow method {method!r}; known: "
                         f"{', '.join(entry.params) or 'none'}")
+    if entry.needs is not None and not REQUIREMENTS[entry.needs][0]():
+        raise DataError(f"flow method {method!r} needs {REQUIREMENTS[entry.needs][1]}; available here: "
+                        f"{', '.join(available_methods())}")
     return entry
 
 
@@ -113,7 +137,7 @@ def compute_flow(prev: np.ndarray, next: np.ndarray, method: str = "dis", **para
     """Dense flow from `prev` to `next`.
 
     Args:
-        prev, next: BGR uint8 H×W×3 (or grey H×W) frames of the same size.
+        prev, next: BGR uint8 H×W×3 (or grey H×W) frames of the same size (grey for all but raft).
         method: one of `METHODS` (see the module docstring for each reference).
         **params: the method's parameters (unknown names are refused).
 
@@ -121,10 +145,10 @@ def compute_flow(prev: np.ndarray, next: np.ndarray, method: str = "dis", **para
         H×W×2 float32 (u, v) in pixels.
 
     Raises:
-        DataError: unknown method or parameter, a contrib method without contrib, size mismatch.
+        DataError: unknown method or parameter, a method whose requirement is missing, size mismatch.
     """
     entry = _check(method, params)
-    a, b = _grey(prev), _grey(next)
+    a, b = (_uint8(prev), _uint8(next)) if entry.colour else (_grey(prev), _grey(next))
     if a.shape != b.shape:
         raise DataError(f"flow between frames of different sizes {a.shape} and {b.shape}")
     return np.ascontiguousarray(entry.function(a, b, **params), dtype=np.float32)
@@ -223,6 +247,23 @@ class FlowSettings:
     @classmethod
     def from_json(cls, text: str) -> FlowSettings:
         return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_file(cls, path) -> FlowSettings:
+        """The settings recorded in a JSON file: `dynsal flow`'s flow_settings.json, a model's settings
+        JSON (key `flow`), a dataset manifest (`settings.flow`), or the settings themselves.
+
+        Raises:
+            DataError: unreadable file, or no flow settings in it (naming the file).
+        """
+        try:
+            record = json.loads(open(path, encoding="utf-8").read())
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: cannot read flow settings ({exc})") from None
+        for candidate in (record.get("flow"), record.get("settings", {}).get("flow"), record):
+            if isinstance(candidate, dict) and "method" in candidate:
+                return cls.from_dict(candidate)
+        raise DataError(f"{path}: holds no flow settings (expected `method` under flow, settings.flow or at the top)")
 
     def flow(self, prev: np.ndarray, next: np.ndarray) -> np.ndarray:
         """compute_flow with these settings."""

@@ -42,8 +42,8 @@ def test_flow_command_errors(tmp_path, capsys):
     assert main(["flow", str(tmp_path / "none.avi"), "-o", str(tmp_path / "o")]) == 1
     assert "none.avi: no such video file" in capsys.readouterr().err
     video = panning_video(tmp_path / "pan.avi", 3, 32, 32)
-    assert main(["flow", str(video), "-o", str(tmp_path / "o"), "--method", "raft"]) == 1
-    assert "unknown flow method 'raft'" in capsys.readouterr().err
+    assert main(["flow", str(video), "-o", str(tmp_path / "o"), "--method", "pwcnet"]) == 1
+    assert "unknown flow method 'pwcnet'" in capsys.readouterr().err
     assert main(["flow", str(video), "-o", str(tmp_path / "o"), "--param", "colour=1"]) == 1
     assert "unknown parameter(s) colour" in capsys.readouterr().err
 

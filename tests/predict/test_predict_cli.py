@@ -103,3 +103,27 @@ def test_shards_split_the_inputs(weights, tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip", "shots"]
     assert main(base + ["--shard", "2/2"]) == 1
     assert "write it as i/n" in capsys.readouterr().err
+
+
+def test_flow_settings_of_a_dataset_or_the_model_with_overrides(weights, tmp_path):
+    """--flow-settings takes a dataset's / `dynsal flow`'s record; --flow-param overrides one parameter of it,
+    or of the model's own settings JSON when no file is given."""
+    import shutil
+
+    video, _ = make_inputs(tmp_path)
+    record = {"resize": "native", "flow": {"method": "farneback", "params": {"levels": 2}, "encoding": "xy",
+                                           "normalisation": "fixed", "max_magnitude": 8.0}}
+    (tmp_path / "flow_settings.json").write_text(json.dumps(record))
+    common = ["predict", "--net", "tsnet", "--engine", "torch", str(video), "--no-overlay", "--no-png"]
+    assert main([*common, "--weights", str(weights["tsnet"]), "-o", str(tmp_path / "a"), "--flow-settings",
+                 str(tmp_path / "flow_settings.json"), "--flow-param", "winsize=9"]) == 0
+    used = json.loads((tmp_path / "a" / "clip" / "settings.json").read_text())["flow"]
+    assert used == {**record["flow"], "params": {"levels": 2, "winsize": 9}}
+    model = tmp_path / "tsnet.caffemodel"
+    shutil.copy(weights["tsnet"], model)
+    (tmp_path / "tsnet.caffemodel.json").write_text(json.dumps(record))
+    assert main([*common, "--weights", str(model), "-o", str(tmp_path / "b"), "--flow-param", "winsize=7"]) == 0
+    used = json.loads((tmp_path / "b" / "clip" / "settings.json").read_text())["flow"]
+    assert used == {**record["flow"], "params": {"levels": 2, "winsize": 7}}
+    assert main([*common, "--weights", str(model), "-o", str(tmp_path / "c"), "--flow-method", "dis"]) == 0
+    assert json.loads((tmp_path / "c" / "clip" / "settings.json").read_text())["flow"]["params"] == {}
