@@ -32,6 +32,14 @@ def in_env(python: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([python, *args], capture_output=True, text=True, env=env, cwd=cwd or REPO)
 
 
+def random_raft_small(python: str, path: Path) -> Path:
+    """A state dict of torchvision's raft_small with seeded random weights, saved by the venv's torch."""
+    saved = in_env(python, "-c", "import sys, torch; from torchvision.models.optical_flow import raft_small; "
+                   "torch.manual_seed(1); torch.save(raft_small().state_dict(), sys.argv[1])", str(path))
+    assert saved.returncode == 0, saved.stderr
+    return path
+
+
 def check(python: str, name: str, folder: Path) -> dict:
     result = in_env(python, str(HERE / "raft_env.py"), name, str(folder))
     assert result.returncode == 0, result.stderr
@@ -75,10 +83,7 @@ def test_raft_bad_weights_and_parameters(torchvision_python, tmp_path):
 
 
 def test_flow_and_make_lmdb_commands_with_raft(torchvision_python, tmp_path):
-    weights = tmp_path / "raft_small.pth"
-    saved = in_env(torchvision_python, "-c", "import sys, torch; from torchvision.models.optical_flow import "
-                   "raft_small; torch.manual_seed(1); torch.save(raft_small().state_dict(), sys.argv[1])", str(weights))
-    assert saved.returncode == 0, saved.stderr
+    weights = random_raft_small(torchvision_python, tmp_path / "raft_small.pth")
     video = panning_video(tmp_path / "pan.avi", 3, 128, 136)
     params = ["--method", "raft", "--param", f"weights={weights}", "--param", "iterations=2", "--param", "device=cpu"]
     flow = in_env(torchvision_python, "-m", "dynsal", "flow", str(video), "-o", str(tmp_path / "flows"), "--flo",
@@ -105,10 +110,7 @@ def test_predict_with_raft_flow(torchvision_python, tmp_path):
     """`dynsal predict` on a two-stream net computes its flow images with RAFT (worker threads share the model)."""
     from tests.predict.helpers import zoo_weights
 
-    weights = tmp_path / "raft_small.pth"
-    saved = in_env(torchvision_python, "-c", "import sys, torch; from torchvision.models.optical_flow import "
-                   "raft_small; torch.save(raft_small().state_dict(), sys.argv[1])", str(weights))
-    assert saved.returncode == 0, saved.stderr
+    weights = random_raft_small(torchvision_python, tmp_path / "raft_small.pth")
     video = panning_video(tmp_path / "pan.avi", 4, 128, 136)
     run = in_env(torchvision_python, "-m", "dynsal", "predict", "--net", "stsconv", "--weights",
                  str(zoo_weights("stsconv", tmp_path)), "--engine", "torch", "--resize", "native", "--workers", "2",
