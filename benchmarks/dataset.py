@@ -25,11 +25,36 @@ from dynsal.data.build import build_split  # noqa: E402
 from dynsal.data.dataset import DatasetSettings  # noqa: E402
 from dynsal.data.hdf5_writer import Hdf5Writer  # noqa: E402
 from dynsal.data.lmdb_writer import LmdbWriter  # noqa: E402
+from dynsal.data.shards import shard_root  # noqa: E402
 from dynsal.data.sources import diem_sources  # noqa: E402
 from tests.data.readers import hdf5_contents, lmdb_contents  # noqa: E402
 from tests.data.synthetic import panning_video, steady_gaze  # noqa: E402
 
 WRITERS = {"lmdb": LmdbWriter, "hdf5": functools.partial(Hdf5Writer, rows_per_file=100)}
+
+
+def same(backend: str, a: Path, b: Path) -> bool:
+    if backend == "lmdb":
+        return lmdb_contents(a) == lmdb_contents(b)
+    one, two = hdf5_contents(a), hdf5_contents(b)
+    return bool(all((one[k] == two[k]).all() for k in one))
+
+
+def sharded(backend: str, sources, settings, root: Path, unsharded_seconds: float) -> dict:
+    """Shards 0/2 and 1/2 (1 worker each), then the run that puts them together."""
+    shard_seconds = []
+    for index in range(2):
+        start = time.perf_counter()
+        build_split("train", sources, shard_root(root, "train", (index, 2)), settings, LmdbWriter, "lmdb",
+                    progress=False, shard=(index, 2))
+        shard_seconds.append(round(time.perf_counter() - start, 2))
+    start = time.perf_counter()
+    manifest = build_split("train", sources, root, settings, WRITERS[backend], backend, progress=False)
+    merge = time.perf_counter() - start
+    wall = max(shard_seconds) + merge
+    return {"shard_seconds": shard_seconds, "merge_seconds": round(merge, 2),
+            "merge_frames_per_s": round(manifest["count"] / merge, 2), "two_machines_wall_seconds": round(wall, 2),
+            "speedup_vs_unsharded_1_worker": round(unsharded_seconds / wall, 2)}
 
 
 def main(argv=None) -> int:
@@ -57,12 +82,11 @@ def main(argv=None) -> int:
                 results.setdefault(backend, {})[f"workers_{jobs}"] = {
                     "samples": manifest["count"], "seconds": round(seconds, 2),
                     "frames_per_s": round(manifest["count"] / seconds, 2)}
-            if backend == "lmdb":
-                same = lmdb_contents(tmp / "lmdb1") == lmdb_contents(tmp / "lmdb2")
-            else:
-                one, two = hdf5_contents(tmp / "hdf51"), hdf5_contents(tmp / "hdf52")
-                same = all((one[k] == two[k]).all() for k in one)
-            results[backend]["same_contents_1_and_2_workers"] = bool(same)
+            results[backend]["same_contents_1_and_2_workers"] = same(backend, tmp / f"{backend}1", tmp / f"{backend}2")
+            results[backend]["two_shards"] = sharded(backend, sources, settings, tmp / f"{backend}_sharded",
+                                                     results[backend]["workers_1"]["seconds"])
+            results[backend]["two_shards"]["same_contents_as_unsharded"] = same(backend, tmp / f"{backend}1",
+                                                                                tmp / f"{backend}_sharded")
     print(json.dumps({"benchmark": "dataset build", "unit": "frames/s", "input": f"{args.videos} videos × "
                       f"{args.frames} frames, 360x640 MJPG -> 240x320, DIS + middlebury",
                       "cpus": os.cpu_count(), "machine": platform.machine(), "results": results}, indent=1))
