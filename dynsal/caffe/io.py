@@ -17,7 +17,7 @@ import numpy as np
 from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
-from dynsal.caffe import upgrade
+from dynsal.caffe import hdf5, upgrade
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
 from dynsal.caffe.schema import pb
 from dynsal.errors import FormatError
@@ -122,12 +122,15 @@ def _write_atomic(path: PathLike, data: bytes) -> None:
 
 
 def read_net(path: PathLike, upgrade_net: bool = True):
-    """Read a net definition (prototxt) or a caffemodel, upgraded to the current format.
+    """Read a net definition (prototxt) or a caffemodel (binary, or HDF5 when the name ends in `.h5`),
+    upgraded to the current format.
 
     Returns:
         `pb.NetParameter`; legacy inputs, V1 `layers` and old data-transform fields are upgraded
-        as Caffe's `UpgradeNetAsNeeded` does.
+        as Caffe's `UpgradeNetAsNeeded` does. An HDF5 caffemodel gives layers of names and blobs only.
     """
+    if hdf5.is_hdf5_path(path):
+        return hdf5.read_weights(path)
     if is_binary_file(path):
         net = read_binary(path, pb.NetParameter, "caffemodel")
     else:
@@ -142,7 +145,10 @@ def read_solver(path: PathLike, upgrade_solver: bool = True):
 
 
 def read_solverstate(path: PathLike):
-    """Read a binary `.solverstate` (SolverState: iter, learned_net, history, current_step)."""
+    """Read a `.solverstate` (SolverState: iter, learned_net, history, current_step): binary, or HDF5
+    when the name ends in `.h5` (Solver::Restore's rule)."""
+    if hdf5.is_hdf5_path(path):
+        return hdf5.read_solverstate(path)
     return read_binary(path, pb.SolverState, "solverstate")
 
 

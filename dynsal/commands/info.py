@@ -51,8 +51,10 @@ def parse_input_shapes(items) -> dict:
 def file_kind(path: str) -> str:
     """'net', 'solver', 'caffemodel', 'solverstate' or 'mean' from suffix and content."""
     suffix = Path(path).suffix.lower()
-    if suffix == ".solverstate":
+    if suffix == ".solverstate" or str(path).endswith(".solverstate.h5"):
         return "solverstate"
+    if str(path).endswith(".h5"):
+        return "caffemodel"
     if suffix == ".binaryproto":
         return "mean"
     if io.is_binary_file(path):

@@ -1,10 +1,13 @@
 """`dynsal info` on every kind of Caffe file, and its errors."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 
 from dynsal import zoo
-from dynsal.caffe import io
+from dynsal.caffe import hdf5, io
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import infer_shapes
@@ -43,6 +46,26 @@ def test_info_lists_mismatching_layers(tmp_path, capsys):
     assert "layer 'conv3': blob 0: caffemodel (512, 256, 5, 5) vs net (512, 256, 3, 3)" in out
     assert "layer 'conv9': not in the caffemodel" in out
     assert "layer 'deconv1': the caffemodel has 0 blobs, the net expects 1" in out
+
+
+def test_info_on_hdf5_snapshot_files(tmp_path, capsys):
+    """`.caffemodel.h5` / `.solverstate.h5` (snapshot_format HDF5) are described like their binary twins,
+    and output into a closed pipe (`| head`) ends quietly."""
+    net = zoo.deploy("ssnet", (1, 3, 48, 64))
+    io.write_text(net, tmp_path / "net.prototxt")
+    hdf5.write_weights(tmp_path / "m.caffemodel.h5", [layer.name for layer in net.layer], _weights(net))
+    assert main(["info", str(tmp_path / "net.prototxt"), str(tmp_path / "m.caffemodel.h5")]) == 0
+    assert "10 layers with weights match" in capsys.readouterr().out
+    hdf5.write_solverstate(tmp_path / "s.solverstate.h5", pb.SolverState(iter=7, learned_net="m.caffemodel.h5"))
+    assert main(["info", str(tmp_path / "s.solverstate.h5")]) == 0
+    assert "iter: 7" in capsys.readouterr().out
+    (tmp_path / "bad.caffemodel.h5").write_text("not HDF5")
+    assert main(["info", str(tmp_path / "bad.caffemodel.h5")]) == 1
+    assert "bad.caffemodel.h5: not a readable HDF5 caffemodel" in capsys.readouterr().err
+    reader_gone = subprocess.Popen([sys.executable, "-m", "dynsal", "info", str(tmp_path / "m.caffemodel.h5")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader_gone.stdout.close()  # like `| head` that has stopped reading: the writes meet a closed pipe
+    assert reader_gone.wait() == 0 and reader_gone.stderr.read() == b""
 
 
 def test_info_input_shape_override(tmp_path, capsys):

@@ -10,6 +10,7 @@ import sys
 import time
 from types import SimpleNamespace
 
+import h5py
 import numpy as np
 import pytest
 
@@ -62,6 +63,34 @@ def test_resume_continues_the_schedule(tmp_path, monkeypatch):
     assert main(["train", solver, "--engine", "torch", "--no-progress",
                  "--resume", "snap/tiny_iter_4.solverstate"]) == 0
     assert io.read_net(tmp_path / "snap" / "tiny_iter_8.caffemodel") == straight
+
+
+def test_hdf5_snapshots_resume_like_binary_ones(tmp_path, monkeypatch):
+    """snapshot_format HDF5: .caffemodel.h5 + .solverstate.h5 (diffs with snapshot_diff); resuming from the
+    HDF5 state ends where the binary run ends."""
+    monkeypatch.chdir(tmp_path)
+    solver = tiny_solver(tmp_path, "snapshot_format: HDF5 snapshot_diff: true", max_iter=8)
+    assert main(["train", solver, "--engine", "torch", "--no-progress"]) == 0
+    assert sorted(p.name for p in (tmp_path / "snap").glob("tiny_iter_*")) == [
+        "tiny_iter_4.caffemodel.h5", "tiny_iter_4.solverstate.h5", "tiny_iter_8.caffemodel.h5",
+        "tiny_iter_8.solverstate.h5"]
+    state = io.read_solverstate(tmp_path / "snap" / "tiny_iter_4.solverstate.h5")
+    assert (state.iter, state.current_step, state.learned_net) == (4, 1, "snap/tiny_iter_4.caffemodel.h5")
+    with h5py.File(tmp_path / "snap" / "tiny_iter_8.caffemodel.h5", "r") as handle:
+        assert set(handle) == {"data", "diff"} and set(handle["data"]) == set(handle["diff"])
+        assert handle["data"]["conv1"]["0"].dtype == np.float32 and np.abs(handle["diff"]["conv1"]["0"][()]).max() > 0
+    straight = io.read_net(tmp_path / "snap" / "tiny_iter_8.caffemodel.h5")
+    (tmp_path / "binary").mkdir()
+    binary = tiny_solver(tmp_path / "binary", max_iter=8)
+    monkeypatch.chdir(tmp_path / "binary")
+    assert main(["train", binary, "--engine", "torch", "--no-progress"]) == 0
+    reference = {layer.name: layer.blobs for layer in io.read_net("snap/tiny_iter_8.caffemodel").layer}
+    assert all(layer.blobs == reference[layer.name] for layer in straight.layer if len(layer.blobs))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "snap" / "tiny_iter_8.caffemodel.h5").unlink()
+    assert main(["train", solver, "--engine", "torch", "--no-progress", "--resume",
+                 "snap/tiny_iter_4.solverstate.h5"]) == 0
+    assert io.read_net(tmp_path / "snap" / "tiny_iter_8.caffemodel.h5") == straight
 
 
 def test_non_finite_loss_stops_with_the_last_good_snapshot(tmp_path, monkeypatch, capsys):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dynsal import zoo
-from dynsal.caffe import io
+from dynsal.caffe import hdf5, io
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
@@ -144,6 +144,58 @@ def test_dynsal_caffemodel_loads_in_caffe(oracle, workdir):
     for layer, arrays in weights.items():
         for i, array in enumerate(arrays):
             np.testing.assert_array_equal(loaded[f"{layer}/{i}"], array)
+
+
+SPLIT_NET = """
+name: "split_net"
+layer { name: "input" type: "Input" top: "x" input_param { shape { dim: 1 dim: 3 dim: 6 dim: 7 } } }
+layer { name: "a" type: "Convolution" bottom: "x" top: "a" convolution_param { num_output: 4 kernel_size: 3 pad: 1 } }
+layer { name: "b" type: "Convolution" bottom: "a" top: "b" convolution_param { num_output: 2 kernel_size: 1 } }
+layer { name: "c" type: "Convolution" bottom: "a" top: "c"
+        convolution_param { num_output: 2 kernel_size: 1 bias_term: false } }
+layer { name: "sum" type: "Eltwise" bottom: "b" bottom: "c" top: "y" }
+"""
+
+HDF5_STRUCTURE = """
+import caffe, h5py, sys
+caffe.set_mode_cpu()
+net = caffe.Net("net.prototxt", caffe.TEST, weights="ours.caffemodel.h5")
+net.save_hdf5("caffe.caffemodel.h5")
+def walk(group, out):
+    for name, item in group.items():
+        out.append([item.name, list(item.shape), str(item.dtype)] if isinstance(item, h5py.Dataset) else [item.name])
+        if isinstance(item, h5py.Group):
+            walk(item, out)
+    return out
+import json
+print(json.dumps([walk(h5py.File(f, "r"), []) for f in ("ours.caffemodel.h5", "caffe.caffemodel.h5")]))
+"""
+
+
+def test_hdf5_caffemodels_are_caffes(oracle, workdir):
+    """A `.caffemodel.h5` written by dynsal (a net with an implicit Split) loads in Caffe with identical values
+    and has the structure of the file Caffe's Net::ToHDF5 writes; dynsal reads Caffe's file back exactly."""
+    net = io.read_net(_write(workdir.host / "net.prototxt", SPLIT_NET))
+    weights = _random_weights(net, seed=4)
+    hdf5.write_weights(workdir.host / "ours.caffemodel.h5", [layer.name for layer in build_graph(net).layers],
+                       weights)
+    loaded = _caffe_params(oracle, workdir, "net.prototxt", "ours.caffemodel.h5")
+    assert sorted(loaded) == sorted(f"{k}/{i}" for k, v in weights.items() for i in range(len(v)))
+    for layer, arrays in weights.items():
+        for i, array in enumerate(arrays):
+            np.testing.assert_array_equal(loaded[f"{layer}/{i}"], array)
+    ours, theirs = json.loads(oracle.python(HDF5_STRUCTURE, workdir).stdout.strip().splitlines()[-1])
+    assert ["/data/a_a_0_split"] in theirs  # the implicit Split has its (empty) group
+    assert ours == theirs
+    back = {layer.name: [blob_to_array(b) for b in layer.blobs]
+            for layer in io.read_net(workdir.host / "caffe.caffemodel.h5").layer if len(layer.blobs)}
+    assert sorted(back) == sorted(weights)
+    assert all(np.array_equal(a, b) for k in weights for a, b in zip(back[k], weights[k]))
+
+
+def _write(path, text: str):
+    path.write_text(text)
+    return path
 
 
 LEGACY_NET = """

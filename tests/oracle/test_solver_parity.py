@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dynsal.caffe import io
+from dynsal.caffe import hdf5, io
 from dynsal.caffe.blobs import blob_to_array
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
@@ -88,26 +88,33 @@ def test_thirty_iterations_match_caffe(oracle, workdir, case):
     assert_params_match(got, expected)
 
 
-def test_snapshots_resume_across_engines(oracle, workdir):
-    """Caffe resumes from a torch solverstate and the torch solver from a Caffe one, ending equal."""
-    write_case(workdir, SOLVERS["sgd_step_itersize_clip"])
+@pytest.mark.parametrize("snapshot_format", ["BINARYPROTO", "HDF5"])
+def test_snapshots_resume_across_engines(oracle, workdir, snapshot_format):
+    """Caffe resumes from a torch solverstate and the torch solver from a Caffe one, ending equal, in
+    both snapshot formats (HDF5: `.caffemodel.h5` + `.solverstate.h5`)."""
+    write_case(workdir, SOLVERS["sgd_step_itersize_clip"] + f" snapshot_format: {snapshot_format}")
+    h5 = ".h5" if snapshot_format == "HDF5" else ""
     oracle.run(["caffe", "train", "--solver=solver.prototxt", "--weights=init.caffemodel"], workdir)
-    caffe_final = caffemodel_params(workdir.host / "snap" / f"tiny_iter_{ITERATIONS}.caffemodel")
+    caffe_final = caffemodel_params(workdir.host / "snap" / f"tiny_iter_{ITERATIONS}.caffemodel{h5}")
     # torch runs the first half and snapshots; Caffe finishes from that solverstate
     first = torch_solver(workdir, "half")
     first.load_weights(str(workdir.host / "init.caffemodel"))
     first.solver.max_iter = 15
     first.solve()
-    state = io.read_solverstate(workdir.host / "snap" / "half_iter_15.solverstate")
-    state.learned_net = "snap/half_iter_15.caffemodel"
-    io.write_binary(state, workdir.host / "snap" / "half_iter_15.solverstate")
-    oracle.run(["caffe", "train", "--solver=solver.prototxt", "--snapshot=snap/half_iter_15.solverstate"], workdir)
-    assert_params_match(caffemodel_params(workdir.host / "snap" / f"tiny_iter_{ITERATIONS}.caffemodel"), caffe_final)
+    state_path = workdir.host / "snap" / f"half_iter_15.solverstate{h5}"
+    state = io.read_solverstate(state_path)
+    assert state.learned_net == str(workdir.host / "snap" / f"half_iter_15.caffemodel{h5}")
+    state.learned_net = f"snap/half_iter_15.caffemodel{h5}"  # the path as Caffe sees it inside the chroot
+    hdf5.write_solverstate(state_path, state) if h5 else io.write_binary(state, state_path)
+    oracle.run(["caffe", "train", "--solver=solver.prototxt", f"--snapshot=snap/half_iter_15.solverstate{h5}"],
+               workdir)
+    assert_params_match(caffemodel_params(workdir.host / "snap" / f"tiny_iter_{ITERATIONS}.caffemodel{h5}"),
+                        caffe_final)
     # and the torch solver finishes from Caffe's own iteration-15 solverstate
     resumed = torch_solver(workdir, "resumed")
-    resumed.solve(resume=str(workdir.host / "snap" / "tiny_iter_15.solverstate"))
+    resumed.solve(resume=str(workdir.host / "snap" / f"tiny_iter_15.solverstate{h5}"))
     assert resumed.iter == ITERATIONS
-    assert_params_match(caffemodel_params(workdir.host / "snap" / f"resumed_iter_{ITERATIONS}.caffemodel"),
+    assert_params_match(caffemodel_params(workdir.host / "snap" / f"resumed_iter_{ITERATIONS}.caffemodel{h5}"),
                         caffe_final)
 
 

@@ -10,7 +10,8 @@ every `snapshot` iterations. After `max_iter`: a snapshot unless one was just wr
 
 Data layers (HDF5Data, Data/LMDB, ImageData) read their sources like Caffe's layers
 (`dynsal.data.caffe_sources`); test nets share the train net's blobs by layer name. Snapshots are
-Caffe's files: `<prefix>_iter_<N>.caffemodel` + `.solverstate` (history blobs in Caffe's order),
+Caffe's files: `<prefix>_iter_<N>.caffemodel` + `.solverstate` (history blobs in Caffe's order), or
+`.caffemodel.h5` + `.solverstate.h5` with `snapshot_format: HDF5` (`snapshot_diff` adds gradients),
 readable by `caffe train --snapshot` and the other way round. SIGINT/SIGTERM: snapshot, then stop;
 SIGHUP: snapshot and go on. A non-finite loss stops training with the last good snapshot kept.
 Resuming also moves the data layers to where the interrupted run was (Caffe restarts them at the
@@ -35,7 +36,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from dynsal.caffe import io
+from dynsal.caffe import hdf5, io
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
 from dynsal.caffe.schema import pb
 from dynsal.caffe.weights import attach_blobs
@@ -311,30 +312,41 @@ class TorchSolver:
         return handlers
 
     # ------------------------------------------------------------------------------------ snapshots
+    @property
+    def hdf5_snapshots(self) -> bool:
+        return self.solver.snapshot_format == pb.SolverParameter.HDF5
+
     def snapshot_paths(self) -> tuple:
-        prefix = self.solver.snapshot_prefix
-        return Path(f"{prefix}_iter_{self.iter}.caffemodel"), Path(f"{prefix}_iter_{self.iter}.solverstate")
+        prefix, suffix = self.solver.snapshot_prefix, ".h5" if self.hdf5_snapshots else ""
+        return (Path(f"{prefix}_iter_{self.iter}.caffemodel{suffix}"),
+                Path(f"{prefix}_iter_{self.iter}.solverstate{suffix}"))
 
     def snapshot(self) -> Path:
-        """Write `<prefix>_iter_<N>.caffemodel` and `.solverstate` (Caffe's binary formats)."""
-        if self.solver.snapshot_format != pb.SolverParameter.BINARYPROTO:
-            raise DynsalError("snapshot_format HDF5 is not supported by the torch solver; use BINARYPROTO")
+        """Write `<prefix>_iter_<N>.caffemodel` and `.solverstate` in Caffe's binary formats, or
+        `.caffemodel.h5` and `.solverstate.h5` with `snapshot_format: HDF5` (`dynsal.caffe.hdf5`)."""
         model_path, state_path = self.snapshot_paths()
         if self.rank != 0:  # snapshots are written once, by rank 0
             return model_path
         model_path.parent.mkdir(parents=True, exist_ok=True)
-        io.write_binary(attach_blobs(self.train.net_param, self.train.params()), model_path)
+        if self.hdf5_snapshots:
+            names = [layer.name for layer in self.train.graph.layers]  # implicit Splits included, as Caffe's
+            hdf5.write_weights(model_path, names, self.train.params(),
+                               self.train.param_diffs() if self.solver.snapshot_diff else None)
+        else:
+            io.write_binary(attach_blobs(self.train.net_param, self.train.params()), model_path)
         state = pb.SolverState(iter=self.iter, learned_net=str(model_path), current_step=self.current_step)
         for position in range(HISTORY_BLOBS[self.kind]):
             for blob in self.learnable:
                 array_to_blob(blob.history[position].detach().cpu().numpy(), state.history.add())
-        io.write_binary(state, state_path)
+        if self.hdf5_snapshots:
+            hdf5.write_solverstate(state_path, state)
+        else:
+            io.write_binary(state, state_path)
         return model_path
 
     def restore(self, state_path: str) -> None:
-        """Solver::Restore from a binary .solverstate: iteration, lr schedule step, history, weights."""
-        if str(state_path).endswith(".h5"):
-            raise DynsalError(f"{state_path}: HDF5 solver states are not supported; use a .solverstate")
+        """Solver::Restore from a .solverstate (binary, or HDF5 when it ends in .h5): iteration, lr
+        schedule step, history, weights."""
         state = io.read_solverstate(state_path)
         expected = HISTORY_BLOBS[self.kind] * len(self.learnable)
         if len(state.history) != expected:
