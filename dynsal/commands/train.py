@@ -10,6 +10,7 @@ Examples:
   dynsal train prototxt/ssnet_solver.prototxt
   dynsal train solver.prototxt --weights salnet.caffemodel           # fine-tune: copy by layer name
   dynsal train solver.prototxt --resume snapshots/ssnet_iter_5000.solverstate
+  dynsal train solver.prototxt --stage wide --level 2    # the train net's NetState, as caffe train's flags
   python scripts/train.py solver.prototxt --engine torch --device cuda
   dynsal train solver.prototxt --engine torch --gpu all      # one DDP process per GPU (batch × GPUs)
   torchrun --nproc_per_node 4 -m dynsal train solver.prototxt --engine torch --device cuda   # same, by hand
@@ -39,11 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "starts one DistributedDataParallel process per GPU (torchrun)")
     parser.add_argument("--max-iter", type=int, help="stop after this many iterations instead of the solver's max_iter "
                         "(the resolved solver is saved with it)")
+    parser.add_argument("--level", type=int, default=0, help="the train net's NetState level; as `caffe train`, it "
+                        "replaces the solver's train_state level (default 0)")
+    parser.add_argument("--stage", default="", help="NetState stages added to the solver's train_state, "
+                        "comma-separated (as `caffe train --stage`)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def resolved_solver_path(solver_param) -> Path:
     return Path(f"{solver_param.snapshot_prefix}_solver.resolved.prototxt")
+
+
+def apply_tool_state(solver_param, level: int, stages: str) -> None:
+    """caffe.cpp's train(): train_state.level = --level (always, 0 by default), then every --stage
+    (split at commas; "" gives one empty stage, as Caffe's) appended to train_state.stage."""
+    solver_param.train_state.level = level
+    solver_param.train_state.stage.extend(stages.split(","))
 
 
 def run_caffe(args: argparse.Namespace, solver_param) -> int:
@@ -57,6 +69,7 @@ def run_caffe(args: argparse.Namespace, solver_param) -> int:
     command += [f"--weights={args.weights}"] if args.weights else []
     command += [f"--snapshot={args.resume}"] if args.resume else []
     command += [f"--gpu={args.gpu}"] if args.gpu else []
+    command += [f"--level={args.level}", f"--stage={args.stage}"]
     return subprocess.call(command, stdout=sys.stdout, stderr=sys.stderr)
 
 
@@ -73,6 +86,7 @@ def launch_data_parallel(args: argparse.Namespace) -> int:
     command += ["--weights", args.weights] if args.weights else []
     command += ["--resume", args.resume] if args.resume else []
     command += ["--no-progress"] if args.no_progress else []
+    command += ["--level", str(args.level), "--stage", args.stage]
     env = dict(os.environ, CUDA_VISIBLE_DEVICES=",".join(str(i) for i in ids))
     return subprocess.call(command, env=env)
 
@@ -97,12 +111,14 @@ def run(args: argparse.Namespace) -> int:
         solver_param.max_iter = args.max_iter
     prefix = Path(solver_param.snapshot_prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    io.write_text(solver_param, resolved_solver_path(solver_param))
     engine = pick_engine(args.engine)
     if engine == "caffe" and shutil.which("caffe") is None and args.engine == "auto":
         engine = "torch"
     if engine == "caffe":
-        return run_caffe(args, solver_param)
+        io.write_text(solver_param, resolved_solver_path(solver_param))
+        return run_caffe(args, solver_param)  # caffe train applies --level / --stage itself
+    apply_tool_state(solver_param, args.level, args.stage)
+    io.write_text(solver_param, resolved_solver_path(solver_param))
     if args.weights and args.resume:
         raise DynsalError("give --weights or --resume, not both (as caffe train)")
     if args.gpu and "WORLD_SIZE" not in os.environ:

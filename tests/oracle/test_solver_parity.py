@@ -11,6 +11,7 @@ from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import infer_shapes
 from dynsal.caffe.weights import attach_blobs
+from dynsal.cli import main
 from tests.oracle.datasets import write_tiny_training_set
 
 torch = pytest.importorskip("torch", reason="the torch solver needs torch")
@@ -127,3 +128,55 @@ def test_torch_solverstate_is_caffes_format(oracle, workdir):
     code = ("from caffe.proto import caffe_pb2\ns = caffe_pb2.SolverState()\n"
             "s.ParseFromString(open('snap/adam_iter_4.solverstate', 'rb').read())\nprint(s.iter, len(s.history))")
     assert oracle.python(code, workdir).stdout.split() == ["4", "8"]
+
+
+STAGED_NET = """
+name: "staged"
+layer { name: "data" type: "HDF5Data" top: "data1" top: "label"
+        hdf5_data_param { source: "train_h5.txt" batch_size: 2 } }
+layer { name: "conv1" type: "Convolution" bottom: "data1" top: "conv1"
+        convolution_param { num_output: 4 kernel_size: 3 pad: 1 } }
+layer { name: "wide" type: "Convolution" bottom: "conv1" top: "conv2" include { stage: "wide" }
+        convolution_param { num_output: 1 kernel_size: 5 pad: 2 } }
+layer { name: "narrow" type: "Convolution" bottom: "conv1" top: "conv2" include { not_stage: "wide" }
+        convolution_param { num_output: 1 kernel_size: 1 } }
+layer { name: "boost" type: "Power" bottom: "conv2" top: "out" power_param { scale: 3 } include { min_level: 2 } }
+layer { name: "keep" type: "Power" bottom: "conv2" top: "out" include { max_level: 1 } }
+layer { name: "loss" type: "EuclideanLoss" bottom: "out" bottom: "label" top: "loss" }
+"""
+
+
+def test_train_state_stages_and_level_choose_layers_like_caffe(oracle, workdir, monkeypatch):
+    """The NetState of the train net (solver train_state; `caffe train`'s --level replaces its level and
+    --stage adds stages) selects the same layers, which then train to the same weights."""
+    write_case(workdir, SOLVERS["adam"] + ' train_state { stage: "wide" level: 1 }', max_iter=10, snapshot=10)
+    net = io.read_net(_write_text(workdir.host / "tiny.prototxt", STAGED_NET))
+    rng = np.random.default_rng(5)
+    weights = {}
+    for stages in ((), ("wide",)):
+        _, params = infer_shapes(build_graph(_host_paths(net, workdir), phase="TRAIN", stages=stages))
+        weights.update({k: [rng.standard_normal(s).astype(np.float32) * 0.2 for s in v]
+                        for k, v in params.items() if v})
+    io.write_binary(attach_blobs(net, weights), workdir.host / "init.caffemodel")
+    log = oracle.run(["caffe", "train", "--solver=solver.prototxt", "--weights=init.caffemodel", "--level=2"],
+                     workdir, env={"GLOG_minloglevel": "0"}).stderr
+    assert "Ignoring source layer narrow" in log and "Ignoring source layer keep" in log  # wide and boost ran
+    expected = caffemodel_params(workdir.host / "snap" / "tiny_iter_10.caffemodel")
+    assert sorted(expected) == ["conv1", "wide"]
+    monkeypatch.chdir(workdir.host)
+    solver_file = workdir.host / "host_solver.prototxt"
+    solver = io.read_solver(workdir.host / "solver.prototxt")
+    solver.ClearField("net")
+    solver.net_param.CopyFrom(_host_paths(net, workdir))
+    solver.snapshot_prefix = "snap/torch"
+    io.write_text(solver, solver_file)
+    assert main(["train", str(solver_file), "--engine", "torch", "--weights", "init.caffemodel", "--level", "2",
+                 "--no-progress"]) == 0
+    assert_params_match(caffemodel_params(workdir.host / "snap" / "torch_iter_10.caffemodel"), expected)
+    resolved = io.read_solver(workdir.host / "snap" / "torch_solver.resolved.prototxt")
+    assert resolved.train_state.level == 2 and list(resolved.train_state.stage) == ["wide", ""]
+
+
+def _write_text(path, text: str):
+    path.write_text(text)
+    return path

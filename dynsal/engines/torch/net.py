@@ -51,14 +51,15 @@ class TorchNet(Net):
         precision: "fp32", "tf32", "bf16" or "fp16".
         allow_missing: tolerate layers the caffemodel lacks.
         seed: seed of the fillers' random numbers.
+        level, stages: the rest of the NetState that include/exclude rules test (pycaffe's Net arguments).
     """
 
     def __init__(self, net_param, model=None, phase: str = "test", device: str = "cpu", precision: str = "fp32",
-                 allow_missing: bool = False, seed: int | None = None):
+                 allow_missing: bool = False, seed: int | None = None, level: int = 0, stages: Sequence[str] = ()):
         self.net_param = net_param
         self.precision = check_precision(precision)
         self.device = _device(device)
-        self.graph = build_graph(net_param, phase=phase.upper())
+        self.graph = build_graph(net_param, phase=phase.upper(), level=level, stages=stages)
         for layer in self.graph.layers:
             check_supported(layer.param)
         self.source_shapes = source_shapes(self.graph)

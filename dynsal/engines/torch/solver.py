@@ -140,9 +140,14 @@ class TorchSolver:
         self._signal: Optional[str] = None
 
     def _make_net(self, net_param, phase: str, extra_state, seed, device, precision):
-        if extra_state is not None and (extra_state.level or len(extra_state.stage)):
-            raise DynsalError("train_state/test_state with level or stages is not supported by the torch solver")
-        return TorchNet(net_param, None, phase=phase, device=device, precision=precision, seed=seed)
+        """Solver::InitTrainNet / InitTestNets: the NetState is the phase, then the net's own `state`,
+        then the solver's `train_state` / `test_state` merged over it (level replaced, stages added)."""
+        state = pb.NetState(phase=pb.TRAIN if phase == "train" else pb.TEST)
+        state.MergeFrom(net_param.state)
+        if extra_state is not None:
+            state.MergeFrom(extra_state)
+        return TorchNet(net_param, None, phase="train" if state.phase == pb.TRAIN else "test", device=device,
+                        precision=precision, seed=seed, level=state.level, stages=tuple(state.stage))
 
     def _share_weights(self, test) -> None:
         """Net::ShareTrainedLayersWith: a test layer uses the train layer's blobs of the same name."""
