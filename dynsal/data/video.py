@@ -118,8 +118,15 @@ def _folder_frames(folder: Path, fps: float) -> Iterator[Tuple[int, float, np.nd
     files = frame_files(folder)
     if not files:
         raise DataError(f"{folder}: no frames (no {', '.join(IMAGE_SUFFIXES)} files in the folder)")
+    first_size = None
     for index, path in enumerate(files):
-        yield index, index / fps, read_image(path)
+        image = read_image(path)
+        size = image.shape[:2]
+        first_size = first_size or size
+        if size != first_size:
+            raise DataError(f"{path}: {size[1]}×{size[0]} pixels, but the folder's first frame {files[0].name} is "
+                            f"{first_size[1]}×{first_size[0]}; the frames of one video must have one size")
+        yield index, index / fps, image
 
 
 def _file_frames(path: Path) -> Iterator[Tuple[int, float, np.ndarray]]:

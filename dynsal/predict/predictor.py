@@ -4,12 +4,13 @@ Per frame t (the same functions as dataset building, so a model sees the inputs 
 the frame is resized by the resize policy (default fit-within-512 as the authors' script), the flow
 image is made from frames (t−1, t) ((0, 1) for t = 0) with the `FlowSettings`, both go through
 `dynsal.data.preprocess.net_input`, the net runs on batches, and `Postprocessing` turns `deconv1`
-into a map at the frame's original size. A still image gets a zero-motion flow image (recorded in
-the settings). Decoding, flow and pre-processing of upcoming frames run in worker threads while the
-net runs (OpenCV and torch release the GIL).
+into a map at the frame's original size. A still image, or a video of one frame, gets a zero-motion
+flow image (recorded in the settings as `zero_motion_flow`). Decoding, flow and pre-processing of
+upcoming frames run in worker threads while the net runs (OpenCV and torch release the GIL).
 """
 from __future__ import annotations
 
+import itertools
 import json
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,7 @@ class Prediction:
     frame: np.ndarray
     saliency: np.ndarray
     float_map: np.ndarray
+    zero_motion: bool = False  # the temporal stream saw no motion (a still image or a one-frame video)
 
 
 @dataclass
@@ -152,7 +154,9 @@ class Predictor:
                 "inputs": list(self.net.inputs), "batch": self.batch}
 
     # ------------------------------------------------------------------------------------ frames
-    def _prepare(self, frame: np.ndarray, first: Optional[np.ndarray], second: Optional[np.ndarray]):
+    def _prepare(self, frame: np.ndarray, first: Optional[np.ndarray], second: Optional[np.ndarray]
+                 ) -> Tuple[Dict[str, np.ndarray], bool]:
+        """(net inputs, zero motion?) of one frame; `first` None: no motion (a still image)."""
         small = self.resize.apply(frame)
         feed = {}
         if self.uses_flow:
@@ -163,22 +167,22 @@ class Predictor:
             feed["data1" if self.temporal_only else "data1_b"] = net_input(flow_image)
         if not self.temporal_only:
             feed["data1"] = net_input(small)
-        return feed
+        return feed, self.uses_flow and first is None
 
-    def _run_batch(self, items: List[Tuple[str, np.ndarray, Dict]]) -> List[Prediction]:
-        inputs = {name: np.stack([feed[name] for _, _, feed in items]) for name in self.net.inputs}
+    def _run_batch(self, items: List[Tuple[str, np.ndarray, Tuple[Dict, bool]]]) -> List[Prediction]:
+        inputs = {name: np.stack([feed[name] for _, _, (feed, _) in items]) for name in self.net.inputs}
         raw = self.net.forward(**inputs)["deconv1"]
         out = []
-        for (name, frame, _), map_ in zip(items, raw):
+        for (name, frame, (_, zero_motion)), map_ in zip(items, raw):
             float_map = self.post.float_map(map_[0], frame.shape[:2])
             saliency = np.clip(np.rint(float_map), 0, 255).astype(np.uint8)
-            out.append(Prediction(name, frame, saliency, float_map))
+            out.append(Prediction(name, frame, saliency, float_map, zero_motion))
         return out
 
     def _batched(self, prepared: Iterable[Tuple[str, np.ndarray, Dict]]) -> Iterator[Prediction]:
         pending: List = []
         for item in prepared:
-            if pending and item[2]["data1"].shape != pending[0][2]["data1"].shape:
+            if pending and item[2][0]["data1"].shape != pending[0][2][0]["data1"].shape:
                 yield from self._run_batch(pending)
                 pending = []
             pending.append(item)
@@ -199,9 +203,18 @@ class Predictor:
                 names[t] = name
                 yield t, image
 
+        def with_flow_frames():
+            """(t, frame, first, second) of flow_inputs; a one-frame video as a still image (no motion)."""
+            stream = indexed()
+            head = list(itertools.islice(stream, 2))
+            if len(head) == 1:
+                yield head[0][0], head[0][1], None, None
+                return
+            yield from flow_inputs(itertools.chain(head, stream), label)
+
         def jobs(pool):
             if self.uses_flow:
-                for t, image, first, second in flow_inputs(indexed(), label):
+                for t, image, first, second in with_flow_frames():
                     if t in selected:
                         yield names.pop(t), image, pool.submit(self._prepare, image, first, second)
             else:
@@ -254,7 +267,9 @@ class Predictor:
         try:
             predictions = ([self.predict_image(next(frames)[1])] if still
                            else self.predict_frames(frames, selected, str(item.path)))
+            zero_motion = False
             for prediction in predictions:
+                zero_motion = zero_motion or prediction.zero_motion
                 if still:
                     prediction = replace(prediction, name=item.name)
                 writer.add(prediction.name, prediction.frame, prediction.saliency, prediction.float_map)
@@ -264,6 +279,6 @@ class Predictor:
         except BaseException:
             writer.abort()
             raise
-        settings = dict(self.settings(), input=str(item.path), frames=count, zero_motion_flow=still and self.uses_flow,
+        settings = dict(self.settings(), input=str(item.path), frames=count, zero_motion_flow=zero_motion,
                         frame_range={"start": selected.start, "end": selected.end, "every": selected.every})
         return writer.finish(settings), count

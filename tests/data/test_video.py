@@ -67,6 +67,10 @@ def test_unreadable_and_empty_inputs_name_the_file(tmp_path):
         list(read_frames(folder))
     with pytest.raises(DataError, match="no video files"):
         list_videos(tmp_path / "frames")
+    cv2.imwrite(str(folder / "1.png"), np.zeros((4, 4), np.uint8))  # grey frames are fine
+    cv2.imwrite(str(folder / "2.png"), np.zeros((5, 4, 3), np.uint8))
+    with pytest.raises(DataError, match=r"2.png: 4×5 pixels, but the folder's first frame 0.png is 4×4"):
+        list(read_frames(folder))
 
 
 def test_resize_interpolation_follows_the_authors_script():

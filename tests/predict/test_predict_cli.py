@@ -61,6 +61,14 @@ def test_frame_selection_and_still_images(weights, tmp_path):
     assert sorted(p.name for p in (out / "clip").glob("*.png")) == ["000001.png", "000003.png", "000005.png"]
     settings = json.loads((out / "frame_003" / "settings.json").read_text())
     assert settings["zero_motion_flow"] is True and (out / "frame_003" / "frame_003.png").is_file()
+    assert json.loads((out / "clip" / "settings.json").read_text())["zero_motion_flow"] is False
+    single = tmp_path / "single"
+    single.mkdir()
+    still.rename(single / "only.png")  # a one-frame video: no motion, as a still image
+    assert main(["predict", "--net", "stsconv", "--weights", str(weights["stsconv"]), "--engine", "torch",
+                 str(single), "-o", str(out)]) == 0
+    settings = json.loads((out / "single" / "settings.json").read_text())
+    assert settings["zero_motion_flow"] is True and settings["frames"] == 1 and (out / "single" / "only.png").is_file()
 
 
 def test_bad_input_is_reported_and_others_run(weights, tmp_path, capsys):
