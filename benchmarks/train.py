@@ -7,6 +7,7 @@ both engines start from the same caffemodel. Caffe's rate is measured from its o
 between the first and last displayed iteration; the torch rate from the same iterations of its log.
 
   python benchmarks/train.py --net ssnet --size 120x160 --iterations 6
+  python benchmarks/train.py --no-caffe --devices cpu cuda        # a GPU machine without the oracle
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -42,62 +44,84 @@ def caffe_rate(log: str, first: int) -> float:
     return (last - first) / (stamps[last] - stamps[first]).total_seconds()
 
 
+def torch_rate(folder: Path, net: str, batch: int, iterations: int, device: str) -> float:
+    """Iterations/s of the torch solver on `device` (iterations 1 .. last of its log), data in `folder`."""
+    from dynsal import zoo
+    from dynsal.caffe import io
+    from dynsal.engines.torch.solver import TorchSolver
+
+    for split in ("train", "val"):
+        (folder / f"{split}_h5.txt").write_text(f"{folder}/train.h5\n")
+    solver = io.read_solver(folder / "solver.prototxt")
+    solver.net_param.CopyFrom(zoo.train_val(net, "hdf5", data_root=str(folder), batch=batch))
+    solver.ClearField("net")
+    solver.snapshot_prefix = str(folder / f"torch_{device.replace(':', '')}")
+    log = folder / f"torch_{device.replace(':', '')}.jsonl"
+    torch_solver = TorchSolver(solver, folder, device=device, log_path=log)
+    torch_solver.load_weights(str(folder / "init.caffemodel"))
+    torch_solver.solve()
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    seconds = {r["iteration"]: r["seconds"] for r in records if r["phase"] == "train"}
+    last = max(seconds)
+    return (last - 1) / (seconds[last] - seconds[1])
+
+
+def prepare(folder: Path, list_root: str, net: str, height: int, width: int, batch: int, iterations: int) -> None:
+    """HDF5 data, the zoo train_val net, a caffemodel of fillers and the solver, in `folder`."""
+    from dynsal import zoo
+    from dynsal.caffe import io
+    from dynsal.engines import load_net
+
+    write_data(folder, list_root, height, width, zoo.get(net).two_stream)
+    load_net(zoo.deploy(net, (1, 3, height, width)), None, engine="torch", seed=0).save(folder / "init.caffemodel")
+    io.write_text(zoo.train_val(net, "hdf5", data_root=list_root, batch=batch), folder / "train_val.prototxt")
+    (folder / "solver.prototxt").write_text(
+        f'net: "train_val.prototxt" base_lr: 1e-7 momentum: 0.9 weight_decay: 0.0005 lr_policy: "fixed" '
+        f'max_iter: {iterations} display: 1 solver_mode: CPU snapshot_after_train: false snapshot_prefix: "snap"')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--net", default="ssnet")
     parser.add_argument("--size", default="120x160")
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--devices", nargs="+", default=["cpu"], help="torch devices to time, e.g. cpu cuda")
+    parser.add_argument("--no-caffe", action="store_true", help="skip real Caffe (no oracle chroot here)")
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.split("x"))
 
     import torch
 
-    from dynsal import zoo
-    from dynsal.caffe import io
-    from dynsal.engines import load_net
-    from dynsal.engines.torch.solver import TorchSolver
-    from dynsal.oracle import Oracle
+    result = {"net": args.net, "size": [height, width], "batch": args.batch, "iterations": args.iterations,
+              "cpu_cores": os.cpu_count(), "torch": torch.__version__, "solver": "SGD momentum 0.9, fixed lr"}
+    if args.no_caffe:
+        with tempfile.TemporaryDirectory(prefix="dynsal-train-bench-") as tmp:
+            folder = Path(tmp)
+            prepare(folder, str(folder), args.net, height, width, args.batch, args.iterations)
+            rates = {device: torch_rate(folder, args.net, args.batch, args.iterations, device)
+                     for device in args.devices}
+    else:
+        from dynsal.oracle import Oracle
 
-    oracle = Oracle.ensure()
-    work = oracle.workdir()
-    try:
-        two_stream = zoo.get(args.net).two_stream
-        write_data(work.host, work.inner, height, width, two_stream)
-        load_net(zoo.deploy(args.net, (1, 3, height, width)), None, engine="torch", seed=0).save(
-            work.host / "init.caffemodel")
-        io.write_text(zoo.train_val(args.net, "hdf5", data_root=work.inner, batch=args.batch),
-                      work.host / "train_val.prototxt")
-        solver_text = (f'net: "train_val.prototxt" base_lr: 1e-7 momentum: 0.9 weight_decay: 0.0005 '
-                       f'lr_policy: "fixed" max_iter: {args.iterations} display: 1 solver_mode: CPU '
-                       'snapshot_after_train: false snapshot_prefix: "snap"')
-        (work.host / "solver.prototxt").write_text(solver_text)
-        result = oracle.run(["caffe", "train", "--solver=solver.prototxt", "--weights=init.caffemodel"], work,
-                            env={"GLOG_minloglevel": "0", "GLOG_logtostderr": "1"})
-        caffe = caffe_rate(result.stderr, first=1)
-
-        for split in ("train", "val"):
-            (work.host / f"{split}_h5.txt").write_text(f"{work.host}/train.h5\n")
-        solver = io.read_solver(work.host / "solver.prototxt")
-        solver.net_param.CopyFrom(zoo.train_val(args.net, "hdf5", data_root=str(work.host), batch=args.batch))
-        solver.ClearField("net")
-        solver.snapshot_prefix = str(work.host / "torch")
-        torch_solver = TorchSolver(solver, work.host, log_path=work.host / "torch.jsonl")
-        torch_solver.load_weights(str(work.host / "init.caffemodel"))
-        torch_solver.solve()
-        records = [json.loads(line) for line in (work.host / "torch.jsonl").read_text().splitlines()]
-        seconds = {r["iteration"]: r["seconds"] for r in records if r["phase"] == "train"}
-        last = max(seconds)
-        torch_rate = (last - 1) / (seconds[last] - seconds[1])
-    finally:
-        shutil.rmtree(work.host, ignore_errors=True)
-    print(json.dumps({
-        "benchmark": "training iterations/s: torch solver vs real caffe train (CPU, same solver and data)",
-        "net": args.net, "size": [height, width], "batch": args.batch, "iterations": args.iterations,
-        "cpu_cores": os.cpu_count(), "torch": torch.__version__, "solver": "SGD momentum 0.9, fixed lr",
-        "caffe_iter_per_s": round(caffe, 4), "torch_iter_per_s": round(torch_rate, 4),
-        "torch_over_caffe": round(torch_rate / caffe, 3),
-    }, indent=2))
+        oracle = Oracle.ensure()
+        work = oracle.workdir()
+        try:
+            prepare(work.host, work.inner, args.net, height, width, args.batch, args.iterations)
+            log = oracle.run(["caffe", "train", "--solver=solver.prototxt", "--weights=init.caffemodel"], work,
+                             env={"GLOG_minloglevel": "0", "GLOG_logtostderr": "1"})
+            result["caffe_iter_per_s"] = round(caffe_rate(log.stderr, first=1), 4)
+            rates = {device: torch_rate(work.host, args.net, args.batch, args.iterations, device)
+                     for device in args.devices}
+        finally:
+            shutil.rmtree(work.host, ignore_errors=True)
+    result.update({f"torch_{device}_iter_per_s": round(rate, 4) for device, rate in rates.items()})
+    baseline = result.get("caffe_iter_per_s") or rates.get("cpu")
+    result["ratios_over"] = "caffe (CPU)" if "caffe_iter_per_s" in result else "torch cpu"
+    result.update({f"torch_{device}_over_baseline": round(rate / baseline, 3) for device, rate in rates.items()}
+                  if baseline else {})
+    print(json.dumps({"benchmark": "training iterations/s: torch solver (devices) vs real caffe train (CPU) or "
+                      "torch cpu, same solver and data", **result}, indent=2))
 
 
 if __name__ == "__main__":
