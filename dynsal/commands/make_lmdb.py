@@ -96,6 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--shard", metavar="i/n", help="build only part i of n (0-based) of each split into "
                      "OUT/shards, e.g. on n machines sharing OUT; a later run without --shard puts the finished "
                      "shards together (and computes what no shard holds)")
+    run.add_argument("--merge-only", action="store_true", help="only put finished shards together; fail, naming "
+                     "them, if some videos are in no finished shard (instead of computing them here)")
     run.add_argument("--overwrite", action="store_true", help="replace a finished dataset")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -147,6 +149,8 @@ def build(args: argparse.Namespace, backend: str, make_writer) -> int:
 
     settings = settings_from_args(args)
     shard = parse_shard(args.shard) if args.shard else None
+    if shard is not None and args.merge_only:
+        raise DataError("--merge-only puts shards together; it does not go with --shard")
     splits = sources_by_split(args)
     if not splits:
         raise DataError("no videos in the requested splits")
@@ -155,7 +159,8 @@ def build(args: argparse.Namespace, backend: str, make_writer) -> int:
         if shard is not None:
             root, writer, kind = S.shard_root(args.output, split, shard), LmdbWriter, S.SHARD_BACKEND
         manifest = build_split(split, sources, root, settings, writer, kind, jobs=max(1, args.jobs),
-                               overwrite=args.overwrite, progress=not args.no_progress, shard=shard)
+                               overwrite=args.overwrite, progress=not args.no_progress, shard=shard,
+                               merge_only=args.merge_only)
         built = [s for s in sources if s.name in manifest["videos"]]
         print(f"{split}: {manifest['count']} samples from {len(built)} videos -> {root} ({kind})")
         if args.save_ground_truth:

@@ -103,7 +103,7 @@ def _samples(source: D.VideoSource, items: Sequence[D.PlanItem], settings: D.Dat
 
 def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.DatasetSettings,
                 make_writer: Callable, backend: str, jobs: int = 1, overwrite: bool = False,
-                progress: bool = True, shard: Optional[Tuple[int, int]] = None) -> Dict:
+                progress: bool = True, shard: Optional[Tuple[int, int]] = None, merge_only: bool = False) -> Dict:
     """Build (or resume) one split; returns its manifest.
 
     Args:
@@ -120,6 +120,8 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
         shard: (i, n): build only the videos of shard i of n (`dynsal.data.shards`; `root` is then the
             shard's folder and the writer an LmdbWriter). Without it, videos held by finished shards
             in `<root>/shards` are read from there instead of computed.
+        merge_only: only put finished shards together: a video no finished shard holds is an error
+            (naming it) instead of being computed here.
 
     Raises:
         DataError: a finished dataset exists (without `overwrite`), a staging folder of a build with
@@ -174,6 +176,8 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
     try:
         if shard is None:
             shards = S.finished_shards(root, state)
+        if merge_only:
+            S.check_all_held(shards, [s.name for i, s in enumerate(sources) if by_video.get(i)], state["done"])
         for index, source in enumerate(sources):
             items = by_video.get(index, [])
             if source.name in state["done"] or not items:

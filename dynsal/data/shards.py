@@ -116,3 +116,16 @@ def finished_shards(root, state: Dict) -> Dict[str, ShardReader]:
             reader = ShardReader(path, split, manifest)
             readers.update({name: reader for name in reader.videos if name not in readers})
     return readers
+
+
+def check_all_held(readers: Dict[str, ShardReader], videos: Sequence[str], done: Sequence[str]) -> None:
+    """`--merge-only`: every video still to write must be held by a finished shard.
+
+    Raises:
+        DataError: naming the videos no finished shard holds.
+    """
+    missing = [name for name in videos if name not in readers and name not in done]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise DataError(f"--merge-only: no finished shard holds {shown}; finish those shards (or run without "
+                        "--merge-only to compute them here)")

@@ -14,6 +14,7 @@ from dynsal.data.build import build_split
 from dynsal.data.hdf5_writer import Hdf5Writer
 from dynsal.data.lmdb_writer import LmdbWriter
 from dynsal.data.sources import diem_sources
+from dynsal.errors import DataError
 from tests.data.readers import hdf5_contents, lmdb_contents
 from tests.data.synthetic import panning_video, steady_gaze
 
@@ -91,6 +92,18 @@ def test_unfinished_and_foreign_shards_are_computed_here(tmp_path, diem, monkeyp
     assert same_dataset(tmp_path / "out", tmp_path / "fresh", "lmdb")
 
 
+def test_merge_only_names_the_videos_no_finished_shard_holds(tmp_path, diem):
+    sources = diem_sources([diem[0]], diem[1])
+    build(tmp_path / "out", sources, shard=(0, 2))
+    with pytest.raises(DataError, match="--merge-only: no finished shard holds b_64x48, c_64x48; finish those"):
+        build_split("train", sources, tmp_path / "out", SETTINGS, LmdbWriter, "lmdb", progress=False, merge_only=True)
+    assert not (tmp_path / "out" / "train_lmdb_manifest.json").exists()
+    build(tmp_path / "out", sources, shard=(1, 2))
+    build_split("train", sources, tmp_path / "out", SETTINGS, LmdbWriter, "lmdb", progress=False, merge_only=True)
+    build(tmp_path / "fresh", sources)
+    assert same_dataset(tmp_path / "out", tmp_path / "fresh", "lmdb")
+
+
 def test_a_shard_missing_a_record_is_named(tmp_path, diem):
     import lmdb
 
@@ -99,7 +112,7 @@ def test_a_shard_missing_a_record_is_named(tmp_path, diem):
     frames = S.shard_root(tmp_path / "out", "train", (0, 1)) / "train_frames_lmdb"
     with lmdb.open(str(frames)) as env, env.begin(write=True) as txn:
         txn.delete(part["keys"][3].encode())
-    with pytest.raises(Exception, match=f"train_0of1: the shard lacks record {part['keys'][3]}; delete the shard"):
+    with pytest.raises(DataError, match=f"train_0of1: the shard lacks record {part['keys'][3]}; delete the shard"):
         build(tmp_path / "out", sources)
 
 
@@ -119,3 +132,6 @@ def test_shard_command_line(tmp_path, diem, capsys):
     assert manifest["count"] == manifest["split_count"] and "shard" not in manifest
     assert main(["make-lmdb", "-o", str(tmp_path / "out"), *common, "--shard", "2/2"]) == 1
     assert "--shard '2/2': write it as i/n with 0 <= i < n" in capsys.readouterr().err
+    assert main(["make-lmdb", "-o", str(tmp_path / "out"), *common, "--shard", "0/2", "--merge-only"]) == 1
+    assert "--merge-only puts shards together; it does not go with --shard" in capsys.readouterr().err
+    assert main(["make-lmdb", "-o", str(tmp_path / "out"), *common, "--merge-only"]) == 0  # both shards finished
