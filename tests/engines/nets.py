@@ -39,12 +39,14 @@ layer { name: "esum" type: "Eltwise" bottom: "lrn_a" bottom: "lrn_w" top: "esum"
 layer { name: "eprod" type: "Eltwise" bottom: "esum" bottom: "deconv_g" top: "eprod" eltwise_param { operation: PROD } }
 layer { name: "emax" type: "Eltwise" bottom: "eprod" bottom: "lrn_w" bottom: "deconv_d" top: "emax"
   eltwise_param { operation: MAX } }
-layer { name: "pool_max" type: "Pooling" bottom: "emax" top: "pool_max"
+layer { name: "pool_max" type: "Pooling" bottom: "emax" top: "pool_max" top: "pool_mask"
   pooling_param { pool: MAX kernel_size: 2 stride: 2 pad: 1 } }
 layer { name: "pool_ave" type: "Pooling" bottom: "emax" top: "pool_ave"
   pooling_param { pool: AVE kernel_h: 3 kernel_w: 2 stride_h: 2 stride_w: 3 pad_h: 1 pad_w: 1 } }
 layer { name: "pool_floor" type: "Pooling" bottom: "emax" top: "pool_floor"
   pooling_param { pool: MAX kernel_size: 3 stride: 2 round_mode: FLOOR } }
+layer { name: "pool_padded" type: "Pooling" bottom: "emax" top: "pool_padded" top: "pool_padded_mask"
+  pooling_param { pool: MAX kernel_h: 3 kernel_w: 2 stride_h: 2 stride_w: 1 pad_h: 2 pad_w: 1 } }
 layer { name: "pool_global" type: "Pooling" bottom: "pool_max" top: "pool_global"
   pooling_param { pool: AVE global_pooling: true } }
 layer { name: "crop" type: "Crop" bottom: "pool_max" bottom: "pool_floor" top: "crop"

@@ -55,6 +55,39 @@ def test_pooling_matches_caffe_loops(pool, hw, kernel, stride, pad):
     np.testing.assert_allclose(tops(net)[0], caffe_pool(x, kernel, stride, pad, pool == "AVE"), rtol=1e-5, atol=1e-6)
 
 
+def caffe_max_mask(x, kernel, stride, pad):
+    """PoolingLayer::Forward_cpu's mask: per window, h·W + w of the first element greater than all before it."""
+    expected = caffe_pool(x, kernel, stride, pad, ave=False)
+    n, c, h, w = x.shape
+    mask = np.full(expected.shape, -1.0)
+    for i in range(expected.shape[2]):
+        for j in range(expected.shape[3]):
+            hs, ws = i * stride[0] - pad[0], j * stride[1] - pad[1]
+            for b in range(n):
+                for ch in range(c):
+                    best = -np.inf
+                    for y in range(max(hs, 0), min(hs + kernel[0], h)):
+                        for xx in range(max(ws, 0), min(ws + kernel[1], w)):
+                            if x[b, ch, y, xx] > best:
+                                best, mask[b, ch, i, j] = x[b, ch, y, xx], y * w + xx
+    return mask
+
+
+@pytest.mark.parametrize("hw,kernel,stride,pad", POOL_CASES)
+def test_max_pooling_mask_top_is_caffes(hw, kernel, stride, pad):
+    """The optional second top of MAX pooling, on PyTorch's own pooling and on the explicitly padded path;
+    ties (a constant block) go to the first element in scan order, as in Caffe."""
+    x = _randn(2, 3, *hw)
+    x[:, 0, :3, :3] = 0.5  # ties
+    net = layer_net("Pooling", {"x": x}, ntop=2, pool="MAX", kernel_h=kernel[0], kernel_w=kernel[1],
+                    stride_h=stride[0], stride_w=stride[1], pad_h=pad[0], pad_w=pad[1])
+    values, mask = tops(net, 2)
+    np.testing.assert_allclose(values, caffe_pool(x, kernel, stride, pad, False), rtol=1e-6)
+    np.testing.assert_array_equal(mask, caffe_max_mask(x, kernel, stride, pad))
+    with pytest.raises(Exception, match="only MAX pooling has a second"):
+        layer_net("Pooling", {"x": x}, ntop=2, pool="AVE", kernel_size=2)
+
+
 def test_pooling_floor_mode_and_global():
     x = _randn(1, 2, 9, 8)
     floor = layer_net("Pooling", {"x": x}, pool="MAX", kernel_size=3, stride=2, round_mode="FLOOR")

@@ -11,7 +11,8 @@
   explicitly (−inf for MAX, so padding never wins; 0 for AVE) to exactly the extent the windows
   cover; AVE divides each window's sum by Caffe's pool size: the window clipped to
   [−pad, in + pad), i.e. counting padding cells but none beyond in + pad. global_pooling pools H×W.
-  PyTorch's own pooling is used where it computes the same windows (see PoolingLayer).
+  PyTorch's own pooling is used where it computes the same windows (see PoolingLayer). MAX's
+  optional second top is Caffe's mask: the input-plane index h·W + w of each window's first maximum.
 - LRN ACROSS_CHANNELS: x·(k + α/n·Σ_{n channels} x²)^−β; WITHIN_CHANNEL: x·(1 + α/n²·Σ_{n×n} x²)^−β
   (Caffe builds it from Power/Pooling/Eltwise layers and ignores `k`).
 """
@@ -114,10 +115,11 @@ class PoolingLayer(CaffeLayer):
         if p.pool not in (pb.PoolingParameter.MAX, pb.PoolingParameter.AVE):
             raise NetDefinitionError(f"layer {ctx.name!r}: STOCHASTIC pooling is not supported (Caffe has no CPU "
                                      "implementation either); use MAX or AVE")
-        if len(ctx.param.top) > 1:
-            raise NetDefinitionError(f"layer {ctx.name!r}: the MAX pooling mask top is not supported")
         self.param = ctx.param
         self.is_max = p.pool == pb.PoolingParameter.MAX
+        self.with_mask = len(ctx.param.top) > 1
+        if self.with_mask and not self.is_max:
+            raise NetDefinitionError(f"layer {ctx.name!r}: only MAX pooling has a second (mask) top")
         self.ceil_mode = p.round_mode == pb.PoolingParameter.CEIL
 
     def forward(self, x):
@@ -126,16 +128,33 @@ class PoolingLayer(CaffeLayer):
         (oh, rh, ch, native_h), (ow, rw, cw, native_w) = plans
         if native_h and native_w:
             if self.is_max:
-                return (F.max_pool2d(x, kernel, stride, pad, ceil_mode=self.ceil_mode),)
+                return self._max_tops(F.max_pool2d(x, kernel, stride, pad, ceil_mode=self.ceil_mode,
+                                                   return_indices=self.with_mask), oh, ow)
             return (F.avg_pool2d(x, kernel, stride, pad, ceil_mode=self.ceil_mode, count_include_pad=True),)
+        width = x.shape[-1]
         if any(pad) or rh or rw:
             x = F.pad(x, (pad[1], rw, pad[0], rh), value=float("-inf") if self.is_max else 0.0)
         if self.is_max:
-            return (F.max_pool2d(x, kernel, stride)[..., :oh, :ow],)
+            return self._max_tops(F.max_pool2d(x, kernel, stride, return_indices=self.with_mask), oh, ow,
+                                  padded=(x.shape[-1], pad[0], pad[1], width))
         sums = F.avg_pool2d(x, kernel, stride, divisor_override=1)[..., :oh, :ow]
         counts = torch.tensor(ch, dtype=x.dtype, device=x.device)[:, None] * torch.tensor(cw, dtype=x.dtype,
                                                                                            device=x.device)
         return (sums / counts,)
+
+
+    def _max_tops(self, pooled, oh: int, ow: int, padded=None):
+        """(values,) or, with a mask top, (values, mask): Caffe's mask is the index h·W + w of each window's
+        first maximum (scan order) in the unpadded input plane, as a float blob. PyTorch picks the same
+        element; its index counts padded columns when the input was padded here (`padded` = padded
+        width, top and left padding, original width), so it is mapped back."""
+        if not self.with_mask:
+            return (pooled[..., :oh, :ow],)
+        values, index = (t[..., :oh, :ow] for t in pooled)
+        if padded is not None:
+            padded_width, top, left, width = padded
+            index = (index // padded_width - top) * width + index % padded_width - left
+        return values, index.to(values.dtype)
 
 
 @register("Pooling")
