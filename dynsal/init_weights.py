@@ -22,7 +22,6 @@ from dynsal.caffe import io
 from dynsal.caffe.blobs import blob_to_array
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import attach_blobs
 from dynsal.errors import DynsalError, WeightsMismatchError
 
 HEADS = ("spatial", "temporal", "average")
@@ -89,5 +88,5 @@ def two_stream_weights(net_name: str, spatial: Dict, temporal: Dict, head: str =
 def write_two_stream_init(net_name: str, spatial_path, temporal_path, output, head: str = "spatial") -> Dict:
     """Read the two caffemodels, map them (see module docstring) and write the two-stream caffemodel."""
     weights = two_stream_weights(net_name, read_blobs(spatial_path), read_blobs(temporal_path), head)
-    io.write_binary(attach_blobs(zoo.deploy(net_name), weights), output)
+    io.write_caffemodel(zoo.deploy(net_name), weights, output)
     return weights

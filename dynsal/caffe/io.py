@@ -19,7 +19,9 @@ from google.protobuf import text_format
 
 from dynsal.caffe import hdf5, upgrade
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
+from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
+from dynsal.caffe.weights import attach_blobs
 from dynsal.errors import FormatError
 
 PathLike = Union[str, os.PathLike]
@@ -138,6 +140,17 @@ def read_net(path: PathLike, upgrade_net: bool = True):
     return upgrade.upgrade_net(net, source=str(path)) if upgrade_net else net
 
 
+def write_caffemodel(net, weights, path: PathLike, phase: str = "TEST", diffs=None) -> None:
+    """A caffemodel of `net` (a NetParameter) with `weights` ({layer: [array, ...]}) and optional `diffs`:
+    binary (Net::ToProto), or HDF5 (Net::ToHDF5: a group per layer of the net constructed for `phase`,
+    implicit Splits included) when the name ends in `.h5` — the suffix Caffe reads it by."""
+    if hdf5.is_hdf5_path(path):
+        names = [layer.name for layer in build_graph(net, phase=phase).layers]
+        hdf5.write_weights(path, names, weights, diffs)
+    else:
+        write_binary(attach_blobs(net, weights, diffs), path)
+
+
 def read_solver(path: PathLike, upgrade_solver: bool = True):
     """Read a solver prototxt; upgrade `solver_type` and fill the default `snapshot_prefix`."""
     solver = read_text(path, pb.SolverParameter)
@@ -150,6 +163,14 @@ def read_solverstate(path: PathLike):
     if hdf5.is_hdf5_path(path):
         return hdf5.read_solverstate(path)
     return read_binary(path, pb.SolverState, "solverstate")
+
+
+def write_solverstate(state, path: PathLike) -> None:
+    """Write a `pb.SolverState`: binary, or HDF5 (SnapshotSolverStateToHDF5) when the name ends in `.h5`."""
+    if hdf5.is_hdf5_path(path):
+        hdf5.write_solverstate(path, state)
+    else:
+        write_binary(state, path)
 
 
 def read_mean_file(path: PathLike) -> np.ndarray:

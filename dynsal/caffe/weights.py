@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from dynsal.caffe.blobs import LEGACY_FIELDS, array_to_blob, blob_shape, has_legacy_shape
 from dynsal.errors import WeightsMismatchError
@@ -83,8 +83,9 @@ def _describe(blob) -> str:
     return f"{shape} (legacy 4-D)" if has_legacy_shape(blob) else str(shape)
 
 
-def attach_blobs(net, weights: Dict[str, List]):
-    """A copy of `net` with `layer.blobs` set from {layer name: [array, ...]} (a caffemodel to write).
+def attach_blobs(net, weights: Dict[str, List], diffs: Optional[Dict[str, List]] = None):
+    """A copy of `net` with `layer.blobs` set from {layer name: [array, ...]} (a caffemodel to write),
+    with `diffs` as each blob's `diff` when given (Net::ToProto with write_diff, `snapshot_diff`).
 
     Raises:
         WeightsMismatchError: a named layer is not in the net.
@@ -98,6 +99,7 @@ def attach_blobs(net, weights: Dict[str, List]):
     for layer in model.layer:
         if layer.name in weights:
             del layer.blobs[:]
-            for array in weights[layer.name]:
-                array_to_blob(array, layer.blobs.add())
+            gradients = (diffs or {}).get(layer.name) or [None] * len(weights[layer.name])
+            for array, diff in zip(weights[layer.name], gradients):
+                array_to_blob(array, layer.blobs.add(), diff=diff)
     return model

@@ -21,7 +21,6 @@ from typing import Dict, List, Sequence, Union
 import numpy as np
 
 from dynsal.caffe import io
-from dynsal.caffe.weights import attach_blobs
 from dynsal.errors import DynsalError
 
 PathLike = Union[str, os.PathLike]
@@ -33,6 +32,8 @@ class Net(abc.ABC):
 
     #: The `pb.NetParameter` the net was built from (upgraded, unfiltered).
     net_param: object
+    #: "test" or "train": the phase the net was constructed for.
+    phase: str
 
     @property
     @abc.abstractmethod
@@ -102,8 +103,9 @@ class Net(abc.ABC):
         """
 
     def save(self, caffemodel_path: PathLike) -> None:
-        """Write the net definition with its current learnable blobs as a binary caffemodel."""
-        io.write_binary(attach_blobs(self.net_param, self.params()), caffemodel_path)
+        """Write the net definition with its current learnable blobs as a caffemodel (binary, or HDF5
+        when the name ends in `.h5`)."""
+        io.write_caffemodel(self.net_param, self.params(), caffemodel_path, phase=self.phase.upper())
 
     def _check_input_names(self, names) -> None:
         """DynsalError naming the net's inputs when `names` misses one or adds an unknown one."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dynsal.caffe import hdf5, io
+from dynsal.caffe import io
 from dynsal.caffe.blobs import blob_to_array
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
@@ -106,7 +106,7 @@ def test_snapshots_resume_across_engines(oracle, workdir, snapshot_format):
     state = io.read_solverstate(state_path)
     assert state.learned_net == str(workdir.host / "snap" / f"half_iter_15.caffemodel{h5}")
     state.learned_net = f"snap/half_iter_15.caffemodel{h5}"  # the path as Caffe sees it inside the chroot
-    hdf5.write_solverstate(state_path, state) if h5 else io.write_binary(state, state_path)
+    io.write_solverstate(state, state_path)
     oracle.run(["caffe", "train", "--solver=solver.prototxt", f"--snapshot=snap/half_iter_15.solverstate{h5}"],
                workdir)
     assert_params_match(caffemodel_params(workdir.host / "snap" / f"tiny_iter_{ITERATIONS}.caffemodel{h5}"),

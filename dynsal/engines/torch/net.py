@@ -56,7 +56,7 @@ class TorchNet(Net):
 
     def __init__(self, net_param, model=None, phase: str = "test", device: str = "cpu", precision: str = "fp32",
                  allow_missing: bool = False, seed: int | None = None, level: int = 0, stages: Sequence[str] = ()):
-        self.net_param = net_param
+        self.net_param, self.phase = net_param, phase.lower()
         self.precision = check_precision(precision)
         self.device = _device(device)
         self.graph = build_graph(net_param, phase=phase.upper(), level=level, stages=stages)

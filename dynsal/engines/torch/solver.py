@@ -36,10 +36,9 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from dynsal.caffe import hdf5, io
+from dynsal.caffe import io
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
 from dynsal.caffe.schema import pb
-from dynsal.caffe.weights import attach_blobs
 from dynsal.data.caffe_sources import ShardedSource
 from dynsal.engines.torch.net import TorchNet
 from dynsal.engines.torch.updates import HISTORY_BLOBS, RULES, check_solver_type
@@ -328,25 +327,19 @@ class TorchSolver:
 
     def snapshot(self) -> Path:
         """Write `<prefix>_iter_<N>.caffemodel` and `.solverstate` in Caffe's binary formats, or
-        `.caffemodel.h5` and `.solverstate.h5` with `snapshot_format: HDF5` (`dynsal.caffe.hdf5`)."""
+        `.caffemodel.h5` and `.solverstate.h5` with `snapshot_format: HDF5` (`dynsal.caffe.hdf5`);
+        `snapshot_diff` adds the gradients in either format."""
         model_path, state_path = self.snapshot_paths()
         if self.rank != 0:  # snapshots are written once, by rank 0
             return model_path
         model_path.parent.mkdir(parents=True, exist_ok=True)
-        if self.hdf5_snapshots:
-            names = [layer.name for layer in self.train.graph.layers]  # implicit Splits included, as Caffe's
-            hdf5.write_weights(model_path, names, self.train.params(),
-                               self.train.param_diffs() if self.solver.snapshot_diff else None)
-        else:
-            io.write_binary(attach_blobs(self.train.net_param, self.train.params()), model_path)
+        io.write_caffemodel(self.train.net_param, self.train.params(), model_path, phase="TRAIN",
+                            diffs=self.train.param_diffs() if self.solver.snapshot_diff else None)
         state = pb.SolverState(iter=self.iter, learned_net=str(model_path), current_step=self.current_step)
         for position in range(HISTORY_BLOBS[self.kind]):
             for blob in self.learnable:
                 array_to_blob(blob.history[position].detach().cpu().numpy(), state.history.add())
-        if self.hdf5_snapshots:
-            hdf5.write_solverstate(state_path, state)
-        else:
-            io.write_binary(state, state_path)
+        io.write_solverstate(state, state_path)
         return model_path
 
     def restore(self, state_path: str) -> None:
