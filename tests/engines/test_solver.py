@@ -65,6 +65,18 @@ def test_resume_continues_the_schedule(tmp_path, monkeypatch):
     assert io.read_net(tmp_path / "snap" / "tiny_iter_8.caffemodel") == straight
 
 
+def test_test_state_stages_pick_the_test_nets_layers(tmp_path, monkeypatch):
+    """test_state is merged into the test net's NetState (Solver::InitTestNets), train_state into the train net's."""
+    monkeypatch.chdir(tmp_path)
+    solver = tiny_solver(tmp_path, 'test_iter: 1 test_interval: 3 test_state { stage: "probe" }', max_iter=3)
+    with open(tmp_path / "tiny.prototxt", "a") as net:
+        net.write('layer { name: "probe" type: "Power" bottom: "conv2" top: "probe" include { stage: "probe" } }\n')
+    assert main(["train", solver, "--engine", "torch", "--no-progress"]) == 0
+    log = records(tmp_path / "snap" / "tiny_log.jsonl")
+    assert all("probe" in r["outputs"] for r in log if r["phase"] == "test")
+    assert not any("probe" in r["outputs"] for r in log if r["phase"] == "train")
+
+
 def test_hdf5_snapshots_resume_like_binary_ones(tmp_path, monkeypatch):
     """snapshot_format HDF5: .caffemodel.h5 + .solverstate.h5 (diffs with snapshot_diff); resuming from the
     HDF5 state ends where the binary run ends."""
