@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections import deque
+from collections import Counter, deque
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
@@ -217,11 +217,12 @@ def _finalise(root: Path, split: str, backend: str, staging: Path, writer, state
     `wanted` are the videos built (all, or a shard's); `count` counts their samples, `split_count` the plan's.
     """
     built = [item for item in plan if item.video in wanted]
+    per_video = Counter(item.video for item in built)
     state["manifest"] = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "dynsal": __version__, "backend": backend,
         "split": split, "count": len(built), "split_count": state["count"], **_shard_entry(state),
         "settings": state["settings"], "sources": state["sources"],
-        "videos": {sources[v].name: sum(1 for i in built if i.video == v) for v in sorted(wanted)},
+        "videos": {sources[v].name: per_video[v] for v in sorted(wanted)},
         "keys": [D.sample_key(i.position, sources[i.video].name, i.frame, variants[i.variant]) for i in built],
         **writer.describe(),
     }
