@@ -7,8 +7,8 @@ rerun with the same inputs and settings redoes only unfinished videos, and since
 and position come from the plan alone, it ends with exactly the records of an uninterrupted build.
 Only when every video is done are the outputs moved to their final names (replacing an older
 dataset when `overwrite`), and the manifest `<root>/<split>_<backend>_manifest.json` (format,
-version, counts, settings, source hashes, keys' video and frame) is written last: a dataset without
-its manifest is not complete.
+version, counts, settings, source hashes, flow weights' hashes, keys' video and frame) is written
+last: a dataset without its manifest is not complete.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 from dynsal import __version__
 from dynsal.data import dataset as D
 from dynsal.data import shards as S
+from dynsal.data.flow import FlowSettings
 from dynsal.data.images import write_json
 from dynsal.errors import DataError
 from dynsal.progress import progress_bar
@@ -138,8 +139,10 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
     if not plan:
         raise DataError(f"the {split} split has no samples (no frames with fixations in its videos)")
     hashes = {s.name: {str(p): D.file_hash(p) for p in s.files()} for s in sources}
+    flow_files = {path: D.file_hash(path) for path in FlowSettings.from_dict(settings.flow).files()}
     state = json.loads(json.dumps({"split": split, "backend": backend, "settings": settings.to_dict(),
-                                   "sources": hashes, "count": len(plan), "done": []}))  # as saved
+                                   "sources": hashes, "flow_files": flow_files, "count": len(plan),
+                                   "done": []}))  # as saved
     wanted = set(range(len(sources)))
     if shard is not None:
         state["shard"] = list(shard)
@@ -221,7 +224,7 @@ def _finalise(root: Path, split: str, backend: str, staging: Path, writer, state
     state["manifest"] = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "dynsal": __version__, "backend": backend,
         "split": split, "count": len(built), "split_count": state["count"], **_shard_entry(state),
-        "settings": state["settings"], "sources": state["sources"],
+        "settings": state["settings"], "sources": state["sources"], "flow_files": state["flow_files"],
         "videos": {sources[v].name: per_video[v] for v in sorted(wanted)},
         "keys": [D.sample_key(i.position, sources[i.video].name, i.frame, variants[i.variant]) for i in built],
         **writer.describe(),

@@ -187,11 +187,14 @@ def sample_key(position: int, video: str, frame: int, variant: Tuple[bool, float
 
 
 def file_hash(path: Path) -> str:
-    """sha256 of a file's bytes."""
+    """sha256 of a file's bytes; DataError naming the file when it cannot be read."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
     return digest.hexdigest()
 
 

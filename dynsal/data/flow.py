@@ -265,6 +265,10 @@ class FlowSettings:
                 return cls.from_dict(candidate)
         raise DataError(f"{path}: holds no flow settings (expected `method` under flow, settings.flow or at the top)")
 
+    def files(self) -> List[str]:
+        """Files these settings read (RAFT's weights), whose contents a dataset's manifest hashes."""
+        return [str(self.params["weights"])] if self.method == "raft" and self.params.get("weights") else []
+
     def flow(self, prev: np.ndarray, next: np.ndarray) -> np.ndarray:
         """compute_flow with these settings."""
         return compute_flow(prev, next, self.method, **self.params)

@@ -56,7 +56,8 @@ def assign_videos(plan: Sequence[D.PlanItem], video_count: int, shards: int) -> 
 def same_plan(manifest: Dict, state: Dict) -> bool:
     """Whether a shard's manifest was built from the inputs and settings of the build `state`."""
     return (manifest.get("split") == state["split"] and manifest.get("settings") == state["settings"]
-            and manifest.get("sources") == state["sources"] and manifest.get("split_count") == state["count"])
+            and manifest.get("sources") == state["sources"] and manifest.get("flow_files") == state["flow_files"]
+            and manifest.get("split_count") == state["count"])
 
 
 class ShardReader:

@@ -8,6 +8,7 @@ needs the published weights (not downloadable here); the weights used are random
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -102,6 +103,7 @@ def test_flow_and_make_lmdb_commands_with_raft(torchvision_python, tmp_path):
     assert build.returncode == 0, build.stderr
     manifest = json.loads((tmp_path / "data" / "train_lmdb_manifest.json").read_text())
     assert manifest["count"] == 3 and manifest["settings"]["flow"]["method"] == "raft"
+    assert manifest["flow_files"] == {str(weights): hashlib.sha256(weights.read_bytes()).hexdigest()}
     image = cv2.imread(str(tmp_path / "flows" / "pan" / "000001.png"))
     assert image.shape == (128, 136, 3)
 
