@@ -59,6 +59,18 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The description as written, and every option's default in its help (unless it already says)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if text == argparse.SUPPRESS or "default" in text or not action.option_strings:
+            return text
+        if action.default not in (None, False, [], argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The `dynsal` parser; only `command`'s module is imported (each command's own dependencies load
     only when it runs, so e.g. `dynsal info` works where the video libraries are missing)."""
@@ -71,8 +83,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"dynsal.commands.{module_name}")
         sub_parser = sub.add_parser(name, help=help_text, description=module.__doc__,
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+                                    formatter_class=_HelpFormatter)
         module.add_arguments(sub_parser)
+        sub_parser.add_argument("-q", "--quiet", "--no-progress", dest="quiet", action="store_true",
+                                help="no progress bars or progress lines on stderr (results and errors still print)")
         sub_parser.set_defaults(_run=module.run)
     return parser
 

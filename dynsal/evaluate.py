@@ -456,7 +456,7 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
     if jobs <= 1 or len(jobs_in) <= 1:
         for i, item in enumerate(jobs_in):
             results[i] = fn(item)
-            _advance(bar, sizes[i])
+            bar.update(sizes[i])
         return results
     try:
         pool = ProcessPoolExecutor(max_workers=jobs)
@@ -467,7 +467,7 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
         try:
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
-                _advance(bar, sizes[futures[future]])
+                bar.update(sizes[futures[future]])
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -478,17 +478,8 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
 def _stage(fn: Callable, items: Sequence, jobs: int, sizes: Sequence[int], progress: bool,
            what: str) -> List:
     """One parallel pass with its own progress bar."""
-    bar = progress_bar(sum(sizes), f"dynsal eval: {what}", "frame", enabled=progress)
-    try:
+    with progress_bar(sum(sizes), f"dynsal eval: {what}", "frames", enabled=progress) as bar:
         return _run(fn, items, jobs, bar, sizes)
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _advance(bar, n: int) -> None:
-    if bar is not None:
-        bar.update(n)
 
 
 def _by_video(frames: Sequence[Frame]) -> List[Tuple[int, int]]:

@@ -28,3 +28,27 @@ def test_unknown_command_suggests(capsys):
     with pytest.raises(SystemExit):
         main(["evl"])
     assert "did you mean eval?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_help_shows_the_defaults_and_quiet(name):
+    """Every option with a default says it in --help (argparse's %(default)s or the help text)."""
+    import argparse
+
+    from dynsal.cli import build_parser
+
+    parser = build_parser(name)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    formatter = sub._get_formatter()
+    for action in sub._actions:
+        if action.option_strings and action.default not in (None, False, [], argparse.SUPPRESS):
+            assert "default" in formatter._get_help_string(action), f"{name} {action.option_strings[0]}"
+    assert "--quiet" in sub.format_help()
+
+
+def test_predict_help_shows_device_auto_and_batch(capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "auto (the GPU when there is one), cpu, cuda or cuda:<i> (default: auto)" in text
+    assert "frames per forward pass (default: 1)" in text and "(default: fp32)" in text

@@ -60,7 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", metavar="FILE", help="write per-frame, per-video and dataset scores as CSV")
     parser.add_argument("--json", metavar="FILE", help="write settings and all scores as JSON")
     parser.add_argument("--markdown", metavar="FILE", help="write the summary tables as markdown")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         metrics=_choose(args.metrics, METRIC_NAMES, "metric"),
         baselines=_choose(args.baselines, E.BASELINES, "baseline"),
         sauc_negatives=args.sauc_negatives, sauc_pool=args.sauc_pool, seed=args.seed,
-        jobs=args.jobs, partial=args.partial, progress=not args.no_progress,
+        jobs=args.jobs, partial=args.partial, progress=not args.quiet,
     )
     print(E.format_table(result), end="")
     writers = ((args.csv, E.write_csv), (args.json, E.write_json), (args.markdown, E.write_markdown))

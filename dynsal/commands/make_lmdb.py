@@ -99,7 +99,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--merge-only", action="store_true", help="only put finished shards together; fail, naming "
                      "them, if some videos are in no finished shard (instead of computing them here)")
     run.add_argument("--overwrite", action="store_true", help="replace a finished dataset")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -159,7 +158,7 @@ def build(args: argparse.Namespace, backend: str, make_writer) -> int:
         if shard is not None:
             root, writer, kind = S.shard_root(args.output, split, shard), LmdbWriter, S.SHARD_BACKEND
         manifest = build_split(split, sources, root, settings, writer, kind, jobs=max(1, args.jobs),
-                               overwrite=args.overwrite, progress=not args.no_progress, shard=shard,
+                               overwrite=args.overwrite, progress=not args.quiet, shard=shard,
                                merge_only=args.merge_only)
         built = [s for s in sources if s.name in manifest["videos"]]
         print(f"{split}: {manifest['count']} samples from {len(built)} videos -> {root} ({kind})")

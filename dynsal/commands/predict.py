@@ -15,17 +15,20 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
 
-from dynsal.commands import parse_parameter, parse_shard
+from dynsal.commands import parse_parameter, parse_shard, plural
 from dynsal.data.flow import FlowSettings
+from dynsal.data.video import frame_count
 from dynsal.errors import DynsalError
 from dynsal.predict.inputs import expand_inputs
 from dynsal.predict.outputs import is_complete
 from dynsal.predict.postprocess import Postprocessing
 from dynsal.predict.predictor import FrameRange, OutputOptions, Predictor, model_settings, resolve_weights
+from dynsal.progress import progress_bar, write_line
 from dynsal.zoo import NETS
 
 
@@ -34,13 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--net", choices=sorted(NETS), help="zoo net (default stsconv unless --prototxt)")
     parser.add_argument("--prototxt", help="any deploy prototxt with inputs data1 [data1_b] and output deconv1")
     parser.add_argument("--weights", help="caffemodel (default: the registered weights of --net)")
-    parser.add_argument("-o", "--out", default="saliency", help="output folder (default ./saliency)")
-    parser.add_argument("--engine", default="auto", choices=("auto", "torch", "caffe"))
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:<i>")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"))
+    parser.add_argument("-o", "--out", default="saliency", help="output folder")
+    parser.add_argument("--engine", default="auto", choices=("auto", "torch", "caffe"),
+                        help="auto: caffe where pycaffe is installed, else torch")
+    parser.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:<i>")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"),
+                        help="torch engine arithmetic; fp32 is what parity with Caffe is measured in")
     parser.add_argument("--batch", type=int, default=1, help="frames per forward pass")
     parser.add_argument("--workers", type=int, default=2, help="threads for decoding and optical flow")
-    parser.add_argument("--resize", help="net input size: fit:512 (default, the authors'), fixed:240x320, native")
+    parser.add_argument("--resize", help="net input size: fit:512 (default unless the model's settings JSON says "
+                        "otherwise: the authors' script fits frames within 512 pixels), fixed:240x320, native")
     parser.add_argument("--flow-settings", metavar="JSON", help="the flow settings a dataset was built with: its "
                         "manifest, a flow_settings.json of `dynsal flow`, or a model settings JSON")
     parser.add_argument("--flow-method", help="optical flow method (default from --flow-settings or the model's "
@@ -93,22 +99,38 @@ def run(args: argparse.Namespace) -> int:
                             side_by_side=args.side_by_side)
     selected = FrameRange(args.start, args.end, args.every)
     out_dir = Path(args.out)
-    failed, done, skipped = [], 0, 0
+    todo = [item for item in inputs if args.overwrite or not is_complete(out_dir, item.name)]
     for item in inputs:
-        if is_complete(out_dir, item.name) and not args.overwrite:
+        if item not in todo:
             print(f"{item.name}: already complete in {out_dir / item.name} (--overwrite to redo)")
-            skipped += 1
-            continue
-        started = time.time()
-        try:
-            folder, count = predictor.predict_input(item, out_dir, outputs, selected)
-        except DynsalError as exc:
-            print(f"dynsal predict: {item.path}: {exc}", file=sys.stderr)
-            failed.append(item.path)
-            continue
-        seconds = time.time() - started
-        print(f"{item.name}: {count} maps in {folder} ({count / max(seconds, 1e-9):.1f} frames/s)")
-        done += 1
-    print(f"done: {done} predicted, {skipped} already complete, {len(failed)} failed"
+    totals = [1 if item.kind == "image" else selected.count(frame_count(item.path)) for item in todo]
+    overall = progress_bar(None if None in totals else sum(totals), "dynsal predict: all inputs", "frames",
+                           enabled=not args.quiet and len(todo) > 1, leave=True, position=0)
+    failed, done = [], 0
+    with overall:
+        for item, total in zip(todo, totals):
+            bar = progress_bar(total, f"dynsal predict {item.name}", "frames", enabled=not args.quiet,
+                               position=1 if len(todo) > 1 else 0)
+            started = time.time()
+            try:
+                with bar:
+                    folder, count = predictor.predict_input(item, out_dir, outputs, selected,
+                                                            on_frame=functools.partial(_advance, bar, overall))
+            except DynsalError as exc:  # the path once, whether or not the message names it
+                message = str(exc) if str(item.path) in str(exc) else f"{item.path}: {exc}"
+                write_line(f"dynsal predict: error: {message}")
+                failed.append(item.path)
+                continue
+            seconds = time.time() - started
+            write_line(f"{item.name}: {plural(count, 'map')} in {folder} ({count / max(seconds, 1e-9):.1f} frames/s)",
+                       sys.stdout)
+            done += 1
+    print(f"done: {done} predicted, {len(inputs) - len(todo)} already complete, {len(failed)} failed"
           + (f" ({', '.join(str(p) for p in failed)})" if failed else ""))
     return 1 if failed else 0
+
+
+def _advance(*bars) -> None:
+    """One more frame on each progress bar."""
+    for bar in bars:
+        bar.update(1)

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise DynsalError(f"weights {args.action}: name the weights (one of: {', '.join(registry)})")
     entry = lookup(args.name, registry)
     if args.action == "fetch":
-        path = fetch(entry, folder, args.url)
+        path = fetch(entry, folder, args.url, progress=not args.quiet)
         print(f"{entry.name}: verified at {path}")
         return 0
     path = Path(args.file) if args.file else local_path(entry, folder)

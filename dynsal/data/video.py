@@ -175,6 +175,20 @@ def read_frames(source: PathLike, resize: Optional[ResizePolicy] = None,
         yield VideoFrame(index, timestamp, resize.apply(image) if resize else image)
 
 
+def frame_count(source: PathLike) -> Optional[int]:
+    """The number of frames of a frame folder, or the frame count a video file's container states
+    (None when it states none, e.g. a stream); for progress and ETAs, not for allocating memory."""
+    source = Path(source)
+    if source.is_dir():
+        return len(frame_files(source))
+    capture = cv2.VideoCapture(str(source))
+    try:
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    return count if count > 0 else None
+
+
 def video_name(source: PathLike) -> str:
     """A video's name: the file name without suffix, or the folder's name."""
     source = Path(source)

@@ -16,7 +16,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -66,6 +66,13 @@ class FrameRange:
     def __contains__(self, t: int) -> bool:
         return t >= self.start and (self.end is None or t < self.end) and (t - self.start) % self.every == 0
 
+    def count(self, frames: Optional[int]) -> Optional[int]:
+        """How many of `frames` frames are selected (None when `frames` is unknown)."""
+        if frames is None:
+            return None
+        stop = frames if self.end is None else min(frames, self.end)
+        return len(range(self.start, stop, self.every))
+
 
 def model_settings(weights: Optional[Path]) -> Dict:
     """The JSON beside a caffemodel (`<file>.json`: resize, flow, postprocessing), or {}."""
@@ -110,7 +117,8 @@ class Predictor:
         net: a zoo net name (ssnet, tsnet, stsmax, stsconv, early, late), or None with `prototxt`.
         prototxt: any deploy prototxt (inputs `data1` [+ `data1_b`], output `deconv1`).
         weights: caffemodel path; default: the registered weights of `net` in $DYNSAL_MODELS.
-        engine, device, precision: as `dynsal.engines.load_net`.
+        engine, device, precision: as `dynsal.engines.load_net`; device "auto" (the default) is the GPU
+            when the engine sees one, else the CPU. `settings()` records what ran.
         resize: resize policy text (`fit:512`, `fixed:240x320`, `native`); default from the model's
             settings JSON, else fit:512.
         flow: FlowSettings (default from the model's settings JSON, else DIS + Middlebury).
@@ -120,7 +128,7 @@ class Predictor:
     """
 
     def __init__(self, net: Optional[str] = "stsconv", prototxt: Optional[str] = None, weights: Optional[str] = None,
-                 engine: str = "auto", device: str = "cpu", precision: str = "fp32", resize: Optional[str] = None,
+                 engine: str = "auto", device: str = "auto", precision: str = "fp32", resize: Optional[str] = None,
                  flow: Optional[FlowSettings] = None, post: Optional[Postprocessing] = None, batch: int = 1,
                  workers: int = 2):
         if (net is None) == (prototxt is None):
@@ -139,7 +147,6 @@ class Predictor:
         self.flow = flow or (FlowSettings.from_dict(saved["flow"]) if "flow" in saved else FlowSettings())
         self.post = post or Postprocessing(**saved.get("postprocessing", {}))
         self.batch, self.workers = max(1, batch), max(1, workers)
-        self.engine, self.device, self.precision = engine, device, precision
 
     @property
     def uses_flow(self) -> bool:
@@ -148,8 +155,8 @@ class Predictor:
     def settings(self) -> Dict:
         """Everything that determined the maps (saved as settings.json beside every output)."""
         return {"dynsal": __version__, "net": self.net_name, "prototxt": self.prototxt,
-                "weights": str(self.weights_path), "engine": self.engine, "device": self.device,
-                "precision": self.precision, "resize": str(self.resize),
+                "weights": str(self.weights_path), "engine": self.net.engine, "device": self.net.device_name,
+                "precision": self.net.precision, "resize": str(self.resize),
                 "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
                 "inputs": list(self.net.inputs), "batch": self.batch}
 
@@ -254,8 +261,10 @@ class Predictor:
         return ((f"{f.index:06d}", f.image) for f in read_frames(item.path)), fps
 
     def predict_input(self, item: PredictInput, out_dir: Path, outputs: Optional[OutputOptions] = None,
-                      selected: Optional[FrameRange] = None) -> Tuple[Path, int]:
-        """Predict one input into `out_dir/<name>/` (atomically: see `dynsal.predict.outputs`)."""
+                      selected: Optional[FrameRange] = None,
+                      on_frame: Optional[Callable[[], None]] = None) -> Tuple[Path, int]:
+        """Predict one input into `out_dir/<name>/` (atomically: see `dynsal.predict.outputs`);
+        `on_frame` is called after each frame's outputs are written (progress)."""
         outputs, selected = outputs or OutputOptions(), selected or FrameRange()
         if item.kind == "image":
             frames, fps, still = iter([(item.name, read_image(item.path))]), 1.0, True
@@ -274,6 +283,8 @@ class Predictor:
                     prediction = replace(prediction, name=item.name)
                 writer.add(prediction.name, prediction.frame, prediction.saliency, prediction.float_map)
                 count += 1
+                if on_frame is not None:
+                    on_frame()
             if count == 0:
                 raise DynsalError(f"{item.path}: no frame selected (check --start/--end/--every)")
         except BaseException:

@@ -26,8 +26,9 @@ from dynsal.weights.registry import WeightsEntry
 CHUNK = 1 << 20
 
 
-def download(url: str, target: Path, timeout: float = 60) -> Path:
+def download(url: str, target: Path, timeout: float = 60, progress: bool = True) -> Path:
     """Download `url` to `target` via `<target>.part`, resuming a partial file; returns `target`.
+    `progress`: show bytes, rate and ETA on stderr (`dynsal.progress`).
 
     Raises:
         DynsalError: the server cannot be reached or answers with an error (one line, with the fix).
@@ -52,17 +53,15 @@ def download(url: str, target: Path, timeout: float = 60) -> Path:
         mode = "ab" if resumed else "wb"
         length = response.headers.get("Content-Length")
         total = (int(length) + (have if resumed else 0)) if length else None
-        bar = progress_bar(total, target.name, "B", initial=have if resumed else 0, unit_scale=True, leave=True)
-        with open(part, mode) as handle:
+        bar = progress_bar(total, target.name, "B", initial=have if resumed else 0, unit_scale=True, leave=True,
+                           enabled=progress)
+        with bar, open(part, mode) as handle:
             while True:
                 chunk = response.read(CHUNK)
                 if not chunk:
                     break
                 handle.write(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
+                bar.update(len(chunk))
     if total is not None and part.stat().st_size != total:
         raise DynsalError(f"downloading {url}: the connection ended at {part.stat().st_size} of {total} bytes; "
                           "run the same command again to resume")
@@ -94,7 +93,7 @@ def verify(entry: WeightsEntry, path: Path) -> WeightsReport:
     return report
 
 
-def fetch(entry: WeightsEntry, folder: Path, url: str | None = None) -> Path:
+def fetch(entry: WeightsEntry, folder: Path, url: str | None = None, progress: bool = True) -> Path:
     """Download (or resume) and verify `entry` into `folder`; an existing file is verified, not fetched.
 
     The download lands as `<file>.unverified` (growing as `.unverified.part`) and becomes `<file>` only
@@ -104,7 +103,7 @@ def fetch(entry: WeightsEntry, folder: Path, url: str | None = None) -> Path:
     if target.exists():
         verify(entry, target)
         return target
-    staging = download(url or entry.url, target.with_name(target.name + ".unverified"))
+    staging = download(url or entry.url, target.with_name(target.name + ".unverified"), progress=progress)
     try:
         verify(entry, staging)
     except WeightsMismatchError:

@@ -11,7 +11,7 @@ from dynsal.cli import main
 from dynsal.zoo import NETS
 from tests.predict.helpers import FRAME_SIZE, make_inputs, zoo_weights
 
-pytest.importorskip("torch", reason="prediction tests run the torch engine")
+torch = pytest.importorskip("torch", reason="prediction tests run the torch engine")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,8 @@ def test_every_net_on_video_and_frames(net, weights, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["predict", "--net", net, "--weights", str(weights[net]), "--engine", "torch", str(video),
                  str(frame_dir), "-o", str(out), "--batch", "2", "--npz"]) == 0
-    assert "done: 2 predicted, 0 already complete, 0 failed" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "done: 2 predicted, 0 already complete, 0 failed" in out_text and "clip: 5 maps in" in out_text
     maps = sorted((out / "clip").glob("*.png"))
     assert [p.name for p in maps] == [f"{i:06d}.png" for i in range(5)]
     assert sorted(p.stem for p in (out / "shots").glob("*.png")) == [f"frame_{i:03d}" for i in range(5)]
@@ -44,6 +45,8 @@ def test_every_net_on_video_and_frames(net, weights, tmp_path, capsys):
     assert image.dtype == np.uint8 and image.shape == FRAME_SIZE
     settings = json.loads((out / "clip" / "settings.json").read_text())
     assert settings["net"] == net and settings["frames"] == 5 and settings["resize"] == "fit:512"
+    assert settings["engine"] == "torch" and settings["precision"] == "fp32"
+    assert settings["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")  # what --device auto ran
     assert (settings["flow"] is None) == (net == "ssnet")
     overlay = decoded_frames(out / "clip_overlay.mp4")
     assert len(overlay) == 5 and overlay[0].shape == FRAME_SIZE + (3,)
@@ -81,6 +84,9 @@ def test_bad_input_is_reported_and_others_run(weights, tmp_path, capsys):
     assert main(args) == 1
     captured = capsys.readouterr()
     assert f"{broken}" in captured.err and "1 predicted, 0 already complete, 1 failed" in captured.out
+    missing = tmp_path / "missing.mp4"
+    assert main(args[:7] + [str(missing), "-o", str(out)]) == 1
+    assert capsys.readouterr().err.count(str(missing)) == 1  # named once, not "missing.mp4: missing.mp4: ..."
     assert (out / "clip" / "settings.json").is_file() and not (out / "broken").exists()
     assert not (out / "broken.partial").exists()
     # a rerun skips what is complete; --overwrite redoes it
