@@ -16,6 +16,19 @@ from typing import Sequence
 from dynsal import __version__
 from dynsal.errors import DynsalError
 
+#: optional packages -> how to install them (a job that needs one says so in one line)
+INSTALL = {
+    "torch": "pip install torch (CPU; for a GPU pick the build for your CUDA at pytorch.org/get-started), or "
+             "pip install \"dynsal[torch]\"",
+    "lmdb": "pip install \"dynsal[data]\"",
+    "h5py": "pip install \"dynsal[data]\"",
+    "scipy": "pip install \"dynsal[eval]\"",
+    "matplotlib": "pip install \"dynsal[plot]\"",
+    "torchvision": "pip install \"dynsal[raft]\"",
+    "cv2": "pip install opencv-python-headless",
+    "caffe": "install pycaffe (e.g. Debian's python3-caffe, or the docker/ images), or use --engine torch",
+}
+
 #: subcommand name -> (module under dynsal.commands, one-line help)
 COMMANDS = {
     "predict": ("predict", "saliency maps (PNG, npz, overlay MP4) for videos, frame folders and images"),
@@ -95,7 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run `dynsal` with `argv` (default: sys.argv[1:]); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(command if command in COMMANDS else None)
+    try:
+        parser = build_parser(command if command in COMMANDS else None)
+    except ModuleNotFoundError as exc:
+        return _missing_module(command, exc)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -107,12 +123,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DynsalError as exc:
         print(f"dynsal {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        return _missing_module(args.command, exc)
     except KeyboardInterrupt:
         print(f"dynsal {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 0
+
+
+def _missing_module(command: str | None, exc: ModuleNotFoundError) -> int:
+    """One line saying which optional package a command needs and how to install it (exit status 1);
+    other missing modules are bugs and keep their traceback."""
+    package = (exc.name or "").split(".")[0]
+    if package not in INSTALL:
+        raise exc
+    print(f"dynsal {command}: error: this needs {package}, which is not installed here: {INSTALL[package]}",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,11 +1,21 @@
 """The `dynsal` command: every registered subcommand loads, has help with an example, and runs."""
 from __future__ import annotations
 
+import argparse
 import importlib
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from dynsal.cli import COMMANDS, main
+from dynsal import zoo
+from dynsal.caffe import io
+from dynsal.caffe.graph import build_graph
+from dynsal.caffe.shapes import infer_shapes
+from dynsal.caffe.weights import attach_blobs
+from dynsal.cli import COMMANDS, build_parser, main
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
@@ -33,10 +43,6 @@ def test_unknown_command_suggests(capsys):
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_help_shows_the_defaults_and_quiet(name):
     """Every option with a default says it in --help (argparse's %(default)s or the help text)."""
-    import argparse
-
-    from dynsal.cli import build_parser
-
     parser = build_parser(name)
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
     formatter = sub._get_formatter()
@@ -52,3 +58,21 @@ def test_predict_help_shows_device_auto_and_batch(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "auto (the GPU when there is one), cpu, cuda or cuda:<i> (default: auto)" in text
     assert "frames per forward pass (default: 1)" in text and "(default: fp32)" in text
+
+
+def test_a_missing_optional_package_is_one_line_with_the_install_command(tmp_path):
+    """As after `pip install dynsal` without torch: predict says how to install it, no traceback."""
+    net = zoo.deploy("ssnet")
+    _, params = infer_shapes(build_graph(net))
+    io.write_binary(attach_blobs(net, {k: [np.zeros(s, np.float32) for s in v] for k, v in params.items() if v}),
+                    tmp_path / "w.caffemodel")
+    (tmp_path / "still.png").write_bytes(b"")
+    code = ("import sys; sys.modules['torch'] = None; from dynsal.cli import main; "
+            f"sys.exit(main(['predict', '--net', 'ssnet', '--weights', {str(tmp_path / 'w.caffemodel')!r}, "
+            f"'--engine', 'torch', {str(tmp_path / 'still.png')!r}, '-o', {str(tmp_path / 'out')!r}]))")
+    root = str(Path(__file__).resolve().parents[1])
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == ["dynsal predict: error: this needs torch, which is not installed here: "
+                                          "pip install torch (CPU; for a GPU pick the build for your CUDA at "
+                                          "pytorch.org/get-started), or pip install \"dynsal[torch]\""]

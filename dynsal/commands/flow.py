@@ -15,13 +15,31 @@ from __future__ import annotations
 import argparse
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable, Optional
 
-from dynsal.commands import plural
-from dynsal.commands.make_lmdb import add_flow_arguments, flow_settings
+from dynsal.commands import parse_parameter, plural
+from dynsal.data.flow import FlowSettings
+from dynsal.data.flow_folder import write_flow_folder
 from dynsal.data.video import frame_count
 from dynsal.errors import DataError
 from dynsal.progress import progress_bar
+
+
+def add_flow_arguments(parser: argparse.ArgumentParser) -> None:
+    """--method, --param, --encoding, --normalisation, --max-magnitude (shared with make-lmdb and make-hdf5)."""
+    parser.add_argument("--method", default="dis", help="optical flow method: dis (default), farneback, tvl1, "
+                        "deepflow, raft (needs torchvision and --param weights=FILE)")
+    parser.add_argument("--param", action="append", type=parse_parameter, default=[], metavar="NAME=VALUE",
+                        help="a flow method parameter, e.g. --param preset=fast or --param weights=raft_large.pth "
+                        "(repeatable)")
+    parser.add_argument("--encoding", default="middlebury", help="flow image encoding: middlebury (default) or xy")
+    parser.add_argument("--normalisation", default="frame", choices=("frame", "fixed"),
+                        help="flow magnitude normalisation: each frame's own maximum (default) or --max-magnitude")
+    parser.add_argument("--max-magnitude", type=float, default=20.0, metavar="PX",
+                        help="pixels of motion at full saturation with --normalisation fixed (default 20)")
+
+
+def flow_settings(args: argparse.Namespace) -> FlowSettings:
+    return FlowSettings(args.method, dict(args.param), args.encoding, args.normalisation, args.max_magnitude)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,34 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="videos processed in parallel")
 
 
-def flow_video(video: str, output: str, settings_json: str, resize: str, flo: bool,
-               on_frame: Optional[Callable[[], None]] = None) -> int:
-    """Write one video's flow images (and .flo files); returns the number of frames. `on_frame` is
-    called after each frame (progress)."""
-    from dynsal.data.flo import write_flo
-    from dynsal.data.flow import FlowSettings, flow_inputs
-    from dynsal.data.images import write_json, write_png
-    from dynsal.data.video import ResizePolicy, read_frames, video_name
-
-    settings = FlowSettings.from_json(settings_json)
-    policy = ResizePolicy.parse(resize)
-    folder = Path(output) / video_name(video)
-    folder.mkdir(parents=True, exist_ok=True)
-    count = 0
-    frames = ((f.index, f.image) for f in read_frames(video, policy))
-    for t, _, first, second in flow_inputs(frames, str(video)):
-        field = settings.flow(first, second)
-        write_png(settings.image(field), folder / f"{t:06d}.png")
-        if flo:
-            write_flo(field, folder / f"{t:06d}.flo")
-        count += 1
-        if on_frame is not None:
-            on_frame()
-    record = {"flow": settings.to_dict(), "resize": str(policy), "frame_flow": "t-1 -> t; frame 0: 0 -> 1"}
-    write_json(folder / "flow_settings.json", record)  # last: a folder without it is incomplete
-    return count
-
-
 def run(args: argparse.Namespace) -> int:
     settings = flow_settings(args).to_json()
     names = [Path(v).stem if Path(v).is_file() else Path(v).name for v in args.videos]
@@ -76,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
     with bar:
         if args.jobs > 1 and len(jobs) > 1:  # progress by finished video
             with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-                futures = {pool.submit(flow_video, *job): i for i, job in enumerate(jobs)}
+                futures = {pool.submit(write_flow_folder, *job): i for i, job in enumerate(jobs)}
                 counts = [0] * len(jobs)
                 for future in as_completed(futures):
                     counts[futures[future]] = future.result()
                     bar.update(counts[futures[future]])
         else:
-            counts = [flow_video(*job, on_frame=lambda: bar.update(1)) for job in jobs]
+            counts = [write_flow_folder(*job, on_frame=lambda: bar.update(1)) for job in jobs]
     for video, count in zip(args.videos, counts):
         print(f"{video}: {plural(count, 'flow image')}")
     return 0

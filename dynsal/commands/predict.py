@@ -3,14 +3,18 @@
 Outputs per input NAME (under -o, default ./saliency): NAME/<frame>.png (8-bit maps named like the
 input frames; 000000.png ... for video files), NAME/settings.json (everything that determined the
 maps), NAME_overlay.mp4 (heat map on the frames), and on request NAME/maps.npz (float maps) and
-NAME_side_by_side.mp4. Complete inputs are skipped unless --overwrite; an unreadable input is
-reported and the others still run (exit status 1 at the end).
+NAME_side_by_side.mp4. With --layout dhf1k the maps go to NAME/maps/ under DHF1K's names (video
+001.AVI -> 0001/maps/0001.png, 1-based), so `dynsal eval OUT DHF1K/annotation` pairs them directly;
+Hollywood-2 and UCF-Sports frame folders (<video>/images) keep their frames' names in either layout.
+Complete inputs are skipped unless --overwrite; an unreadable input is reported and the others still
+run (exit status 1 at the end).
 
 Examples:
   dynsal predict --net stsconv clip.mp4                       # the published STSConvNet weights
   dynsal predict --net stsmax --weights stsmax.caffemodel videos/*.mp4 -o out --batch 8 --device cuda
   dynsal predict --prototxt my_deploy.prototxt --weights my.caffemodel frames_folder/ --npz --side-by-side
   dynsal predict --net stsconv @videos.txt -o out --shard 1/4      # the 2nd of 4 processes sharing a list
+  dynsal predict --net stsconv DHF1K/video/6*.AVI -o pred --layout dhf1k && dynsal eval pred DHF1K/annotation
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import time
 from pathlib import Path
 
 from dynsal.commands import parse_parameter, parse_shard, plural
+from dynsal.data import ground_truth as GT
 from dynsal.data.flow import FlowSettings
 from dynsal.data.video import frame_count
 from dynsal.errors import DynsalError
@@ -58,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=int, default=0, help="first frame (0-based)")
     parser.add_argument("--end", type=int, help="stop before this frame")
     parser.add_argument("--no-png", action="store_true", help="no per-frame PNG maps")
+    parser.add_argument("--layout", choices=GT.LAYOUTS, default="flat", help="flat: NAME/<frame>.png (a video "
+                        "file's frames 000000, 000001, ...); dhf1k: NAME/maps/<frame>.png with DHF1K's names "
+                        "(001.AVI -> 0001/maps/0001.png ...), what `dynsal eval ... DHF1K/annotation` matches")
     parser.add_argument("--npz", action="store_true", help="also write float maps (maps.npz)")
     parser.add_argument("--no-overlay", action="store_true", help="no overlay MP4")
     parser.add_argument("--side-by-side", action="store_true", help="also write a frame | map MP4")
@@ -96,13 +104,13 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
                           _flow_settings(args, net), post, args.batch, args.workers)
     outputs = OutputOptions(png=not args.no_png, npz=args.npz, overlay=not args.no_overlay,
-                            side_by_side=args.side_by_side)
+                            side_by_side=args.side_by_side, layout=args.layout)
     selected = FrameRange(args.start, args.end, args.every)
     out_dir = Path(args.out)
-    todo = [item for item in inputs if args.overwrite or not is_complete(out_dir, item.name)]
+    todo = [item for item in inputs if args.overwrite or not is_complete(out_dir, outputs.video_name(item.name))]
     for item in inputs:
         if item not in todo:
-            print(f"{item.name}: already complete in {out_dir / item.name} (--overwrite to redo)")
+            print(f"{item.name}: already complete in {out_dir / outputs.video_name(item.name)} (--overwrite to redo)")
     totals = [1 if item.kind == "image" else selected.count(frame_count(item.path)) for item in todo]
     overall = progress_bar(None if None in totals else sum(totals), "dynsal predict: all inputs", "frames",
                            enabled=not args.quiet and len(todo) > 1, leave=True, position=0)

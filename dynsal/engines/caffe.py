@@ -81,11 +81,9 @@ class CaffeNet(Net):
 
     def _check_weights(self, model, allow_missing: bool) -> None:
         shapes = {name: [tuple(p.data.shape) for p in blobs] for name, blobs in self._net.params.items()}
-        report = match_weights(shapes, model)
-        problems = report.mismatched + ([] if allow_missing else [f"{n!r}: not in the caffemodel"
-                                                                  for n in report.missing])
-        if problems:
-            raise WeightsMismatchError("weights do not fit the net: layer " + "; layer ".join(problems))
+        error = match_weights(shapes, model).error(self.net_param.name, model.name, allow_missing)
+        if error is not None:
+            raise error
 
     @property
     def inputs(self) -> List[str]:

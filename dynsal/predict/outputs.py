@@ -34,7 +34,7 @@ class VideoOutputs:
     """Collects one video's outputs in a `.partial` folder; `finish()` makes them final."""
 
     def __init__(self, out_dir: Path, video: str, fps: float, png: bool = True, npz: bool = False,
-                 overlay: bool = False, side_by_side: bool = False):
+                 overlay: bool = False, side_by_side: bool = False, maps_folder: str = ""):
         self.out_dir, self.video, self.fps = Path(out_dir), video, fps or 25.0
         self.final = self.out_dir / video
         self.partial = self.out_dir / f"{video}.partial"
@@ -42,6 +42,8 @@ class VideoOutputs:
         if self.partial.exists():
             shutil.rmtree(self.partial)
         self.partial.mkdir(parents=True)
+        self.maps = self.partial / maps_folder  # where the PNG maps go (`maps/` in the dhf1k layout)
+        self.maps.mkdir(exist_ok=True)
         self._floats: List[np.ndarray] = []
         self._names: List[str] = []
         self._writers = {}
@@ -59,7 +61,7 @@ class VideoOutputs:
         """Write one frame's outputs: `saliency` uint8 H×W at the frame's size, `frame` BGR uint8."""
         self._names.append(name)
         if self.png:
-            cv2.imwrite(str(self.partial / f"{name}.png"), saliency)
+            cv2.imwrite(str(self.maps / f"{name}.png"), saliency)
         if self.npz:
             self._floats.append((float_map if float_map is not None else saliency) / 255.0)
         height, width = saliency.shape

@@ -22,11 +22,12 @@ import numpy as np
 
 from dynsal import __version__, zoo
 from dynsal.caffe import io
+from dynsal.data import ground_truth as GT
 from dynsal.data.flow import FlowSettings, flow_inputs
 from dynsal.data.preprocess import net_input
 from dynsal.data.video import ResizePolicy, frame_files, read_frames, read_image
 from dynsal.engines import load_net
-from dynsal.errors import DynsalError
+from dynsal.errors import DynsalError, WeightsMismatchError
 from dynsal.predict.inputs import PredictInput
 from dynsal.predict.outputs import VideoOutputs
 from dynsal.predict.postprocess import Postprocessing
@@ -49,10 +50,32 @@ class Prediction:
 
 @dataclass
 class OutputOptions:
+    """What to write, and in which layout: `flat` (`<video>/<frame>.png`; video files' frames `000000` …)
+    or `dhf1k` (`<video>/maps/<frame>.png` under DHF1K's names: `001.AVI` → `0001/maps/0001.png` …,
+    frame folders keep their frames' names)."""
+
     png: bool = True
     npz: bool = False
     overlay: bool = True
     side_by_side: bool = False
+    layout: str = "flat"
+
+    def __post_init__(self):
+        if self.layout not in GT.LAYOUTS:
+            raise DynsalError(f"unknown output layout {self.layout!r}; choose one of {', '.join(GT.LAYOUTS)}")
+
+    def video_name(self, name: str) -> str:
+        """The output folder of an input called `name`."""
+        return GT.dhf1k_video_name(name) if self.layout == "dhf1k" else name
+
+    def frame_name(self, index: int) -> str:
+        """The map name of a video file's frame `index` (0-based)."""
+        return GT.dhf1k_frame_name(index) if self.layout == "dhf1k" else f"{index:06d}"
+
+    @property
+    def maps_folder(self) -> str:
+        """The sub-folder of the maps inside the video's folder ("" = the folder itself)."""
+        return GT.MAPS_FOLDER if self.layout == "dhf1k" else ""
 
 
 @dataclass
@@ -137,8 +160,12 @@ class Predictor:
         saved = model_settings(self.weights_path)
         self.net_name, self.prototxt = net, prototxt
         self.net_param = zoo.deploy(net) if net else io.read_net(prototxt)
-        self.net = load_net(self.net_param, io.read_net(self.weights_path), engine=engine, device=device,
-                            precision=precision)
+        try:
+            self.net = load_net(self.net_param, io.read_net(self.weights_path), engine=engine, device=device,
+                                precision=precision)
+        except WeightsMismatchError as exc:  # the files, not only the nets' names
+            target = f"--net {net}" if net else prototxt
+            raise WeightsMismatchError(f"{self.weights_path} into {target}: {exc}") from None
         if "deconv1" not in self.net.outputs:
             raise DynsalError(f"the net's outputs are {self.net.outputs}; dynsal predict reads `deconv1`")
         self.two_stream = "data1_b" in self.net.inputs
@@ -248,8 +275,10 @@ class Predictor:
         return self._run_batch([("image", image, self._prepare(image, None, None))])[0]
 
     # ------------------------------------------------------------------------------------ inputs
-    def frames_of(self, item: PredictInput) -> Tuple[Iterator[Tuple[str, np.ndarray]], float]:
-        """(name, frame) pairs of an input and its frame rate; names match the input's frames."""
+    def frames_of(self, item: PredictInput, frame_name: Callable[[int], str] = "{:06d}".format
+                  ) -> Tuple[Iterator[Tuple[str, np.ndarray]], float]:
+        """(name, frame) pairs of an input and its frame rate; frame folders' names are their files' stems,
+        a video file's frame t is `frame_name(t)`."""
         if item.kind == "frames":
             stems = [p.stem for p in frame_files(item.path)]
             return ((stems[f.index], f.image) for f in read_frames(item.path)), 25.0
@@ -258,7 +287,7 @@ class Predictor:
         capture = cv2.VideoCapture(str(item.path))
         fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
         capture.release()
-        return ((f"{f.index:06d}", f.image) for f in read_frames(item.path)), fps
+        return ((frame_name(f.index), f.image) for f in read_frames(item.path)), fps
 
     def predict_input(self, item: PredictInput, out_dir: Path, outputs: Optional[OutputOptions] = None,
                       selected: Optional[FrameRange] = None,
@@ -269,9 +298,9 @@ class Predictor:
         if item.kind == "image":
             frames, fps, still = iter([(item.name, read_image(item.path))]), 1.0, True
         else:
-            (frames, fps), still = self.frames_of(item), False
-        writer = VideoOutputs(out_dir, item.name, fps, outputs.png, outputs.npz, outputs.overlay and not still,
-                              outputs.side_by_side and not still)
+            (frames, fps), still = self.frames_of(item, outputs.frame_name), False
+        writer = VideoOutputs(out_dir, outputs.video_name(item.name), fps, outputs.png, outputs.npz,
+                              outputs.overlay and not still, outputs.side_by_side and not still, outputs.maps_folder)
         count = 0
         try:
             predictions = ([self.predict_image(next(frames)[1])] if still
@@ -291,5 +320,6 @@ class Predictor:
             writer.abort()
             raise
         settings = dict(self.settings(), input=str(item.path), frames=count, zero_motion_flow=zero_motion,
+                        layout=outputs.layout,
                         frame_range={"start": selected.start, "end": selected.end, "every": selected.every})
         return writer.finish(settings), count

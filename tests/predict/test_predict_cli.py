@@ -6,9 +6,11 @@ import json
 import cv2
 import numpy as np
 import pytest
+from scipy.io import savemat
 
 from dynsal.cli import main
 from dynsal.zoo import NETS
+from tests.data.synthetic import panning_video
 from tests.predict.helpers import FRAME_SIZE, make_inputs, zoo_weights
 
 torch = pytest.importorskip("torch", reason="prediction tests run the torch engine")
@@ -141,3 +143,41 @@ def test_flow_settings_of_a_dataset_or_the_model_with_overrides(weights, tmp_pat
     assert used == {**record["flow"], "params": {"levels": 2, "winsize": 7}}
     assert main([*common, "--weights", str(model), "-o", str(tmp_path / "c"), "--flow-method", "dis"]) == 0
     assert json.loads((tmp_path / "c" / "clip" / "settings.json").read_text())["flow"]["params"] == {}
+
+
+def test_dhf1k_round_trip_predict_then_eval_matches_every_frame(weights, tmp_path, capsys):
+    """DHF1K as distributed: video/001.AVI and annotation/0001/{maps,fixation/maps}/0001.* (1-based);
+    `predict --layout dhf1k` writes exactly the annotation's names and `dynsal eval` pairs them all."""
+    frames = 4
+    (tmp_path / "DHF1K" / "video").mkdir(parents=True)
+    panning_video(tmp_path / "DHF1K" / "video" / "001.AVI", frames, *FRAME_SIZE)
+    annotation = tmp_path / "DHF1K" / "annotation" / "0001"
+    rng = np.random.default_rng(0)
+    for i in range(1, frames + 1):
+        (annotation / "maps").mkdir(parents=True, exist_ok=True)
+        (annotation / "fixation" / "maps").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(annotation / "maps" / f"{i:04d}.png"), rng.integers(0, 256, FRAME_SIZE, dtype=np.uint8))
+        fixations = np.zeros(FRAME_SIZE, np.uint8)
+        fixations[rng.integers(0, FRAME_SIZE[0], 4), rng.integers(0, FRAME_SIZE[1], 4)] = 1
+        savemat(str(annotation / "fixation" / "maps" / f"{i:04d}.mat"), {"I": fixations})
+    out = tmp_path / "pred"
+    assert main(["predict", "--net", "ssnet", "--weights", str(weights["ssnet"]), "--engine", "torch", "--layout",
+                 "dhf1k", str(tmp_path / "DHF1K" / "video" / "001.AVI"), "-o", str(out), "--no-overlay"]) == 0
+    assert sorted(p.name for p in (out / "0001" / "maps").iterdir()) == sorted(
+        p.name for p in (annotation / "maps").iterdir())
+    assert json.loads((out / "0001" / "settings.json").read_text())["layout"] == "dhf1k"
+    assert main(["predict", "--net", "ssnet", "--weights", str(weights["ssnet"]), "--engine", "torch", "--layout",
+                 "dhf1k", str(tmp_path / "DHF1K" / "video" / "001.AVI"), "-o", str(out)]) == 0
+    assert "already complete in " + str(out / "0001") in capsys.readouterr().out  # the layout's name is checked
+    assert main(["eval", str(out), str(tmp_path / "DHF1K" / "annotation"), "--metrics", "nss,cc", "--quiet"]) == 0
+    assert f"1 video(s), {frames} frame(s)" in capsys.readouterr().out
+
+
+def test_weights_of_another_net_name_both_files_and_nets_once(weights, tmp_path, capsys):
+    video, _ = make_inputs(tmp_path)
+    assert main(["predict", "--net", "stsconv", "--weights", str(weights["ssnet"]), "--engine", "torch", str(video),
+                 "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"{weights['ssnet']} into --net stsconv: the caffemodel (net 'SSNet') does not fit net 'STSConvNet'" in err
+    assert "lacks (" in err and err.count("dynsal init-weights") == 1 and "allow_missing" not in err
