@@ -18,10 +18,9 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-from dynsal.errors import DynsalError
+from dynsal.predict.video_writer import open_video_writer
 
 OVERLAY_ALPHA = 0.5
-FOURCC = "mp4v"
 
 
 def heat_overlay(frame: np.ndarray, saliency: np.ndarray, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
@@ -48,13 +47,10 @@ class VideoOutputs:
         self._names: List[str] = []
         self._writers = {}
 
-    def _writer(self, kind: str, size) -> cv2.VideoWriter:
+    def _writer(self, kind: str, size):
+        """The MP4 writer of `kind` (H.264: `dynsal.predict.video_writer`), opened at the first frame."""
         if kind not in self._writers:
-            path = self.partial / f"{self.video}_{kind}.mp4"
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*FOURCC), self.fps, size)
-            if not writer.isOpened():
-                raise DynsalError(f"{path}: OpenCV cannot write MP4 video here (no {FOURCC} encoder)")
-            self._writers[kind] = writer
+            self._writers[kind] = open_video_writer(self.partial / f"{self.video}_{kind}.mp4", self.fps, size)
         return self._writers[kind]
 
     def add(self, name: str, frame: np.ndarray, saliency: np.ndarray, float_map: Optional[np.ndarray] = None):

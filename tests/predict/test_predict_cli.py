@@ -12,6 +12,7 @@ from dynsal.cli import main
 from dynsal.zoo import NETS
 from tests.data.synthetic import panning_video
 from tests.predict.helpers import FRAME_SIZE, make_inputs, zoo_weights
+from tests.predict.test_video_writer import codec_and_frames
 
 torch = pytest.importorskip("torch", reason="prediction tests run the torch engine")
 
@@ -52,6 +53,7 @@ def test_every_net_on_video_and_frames(net, weights, tmp_path, capsys):
     assert (settings["flow"] is None) == (net == "ssnet")
     overlay = decoded_frames(out / "clip_overlay.mp4")
     assert len(overlay) == 5 and overlay[0].shape == FRAME_SIZE + (3,)
+    assert codec_and_frames(out / "clip_overlay.mp4")[0] == "h264"  # what browsers play
     floats = np.load(out / "clip" / "maps.npz")["maps"]
     assert floats.shape == (5,) + FRAME_SIZE and 0 <= floats.min() and floats.max() <= 1
     np.testing.assert_allclose(floats[0] * 255, image, atol=0.51)
