@@ -30,6 +30,7 @@ from dynsal.data.flow import FlowSettings
 from dynsal.data.video import frame_count
 from dynsal.errors import DynsalError
 from dynsal.predict.inputs import expand_inputs
+from dynsal.predict.live import LiveWindow
 from dynsal.predict.outputs import is_complete
 from dynsal.predict.postprocess import Postprocessing
 from dynsal.predict.predictor import FrameRange, OutputOptions, Predictor, model_settings, resolve_weights
@@ -38,7 +39,8 @@ from dynsal.zoo import NETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", help="video files, frame folders, images, globs or @list.txt")
+    parser.add_argument("inputs", nargs="+", help="video files, frame folders, images, globs, @list.txt, a webcam "
+                        "index (0) or a stream URL (rtsp://..., http(s)://.../clip.mp4)")
     parser.add_argument("--net", choices=sorted(NETS), help="zoo net (default stsconv unless --prototxt)")
     parser.add_argument("--prototxt", help="any deploy prototxt with inputs data1 [data1_b] and output deconv1")
     parser.add_argument("--weights", help="caffemodel (default: the registered weights of --net)")
@@ -69,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--npz", action="store_true", help="also write float maps (maps.npz)")
     parser.add_argument("--no-overlay", action="store_true", help="no overlay MP4")
     parser.add_argument("--side-by-side", action="store_true", help="also write a frame | map MP4")
+    parser.add_argument("--show", action="store_true", help="show the overlay live in a window (q or Esc stops the "
+                        "input; needs OpenCV with a GUI, i.e. opencv-python rather than -headless)")
     parser.add_argument("--no-blur", action="store_true", help="skip the 5×5 Gaussian blur of the maps")
     parser.add_argument("--no-stretch", action="store_true", help="do not stretch each map to a maximum of 255")
     parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
@@ -111,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     for item in inputs:
         if item not in todo:
             print(f"{item.name}: already complete in {out_dir / outputs.video_name(item.name)} (--overwrite to redo)")
-    totals = [1 if item.kind == "image" else selected.count(frame_count(item.path)) for item in todo]
+    totals = [_frames_to_do(item, selected) for item in todo]
+    window = LiveWindow() if args.show else None
     overall = progress_bar(None if None in totals else sum(totals), "dynsal predict: all inputs", "frames",
                            enabled=not args.quiet and len(todo) > 1, leave=True, position=0)
     failed, done = [], 0
@@ -122,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
             started = time.time()
             try:
                 with bar:
-                    folder, count = predictor.predict_input(item, out_dir, outputs, selected,
-                                                            on_frame=functools.partial(_advance, bar, overall))
+                    on_frame = functools.partial(_frame_done, window, bar, overall)
+                    folder, count = predictor.predict_input(item, out_dir, outputs, selected, on_frame=on_frame)
             except DynsalError as exc:  # the path once, whether or not the message names it
                 message = str(exc) if str(item.path) in str(exc) else f"{item.path}: {exc}"
                 write_line(f"dynsal predict: error: {message}")
@@ -133,12 +138,22 @@ def run(args: argparse.Namespace) -> int:
             write_line(f"{item.name}: {plural(count, 'map')} in {folder} ({count / max(seconds, 1e-9):.1f} frames/s)",
                        sys.stdout)
             done += 1
+    if window is not None:
+        window.close()
     print(f"done: {done} predicted, {len(inputs) - len(todo)} already complete, {len(failed)} failed"
           + (f" ({', '.join(str(p) for p in failed)})" if failed else ""))
     return 1 if failed else 0
 
 
-def _advance(*bars) -> None:
-    """One more frame on each progress bar."""
-    for bar in bars:
-        bar.update(1)
+def _frames_to_do(item, selected: FrameRange):
+    """How many maps an input will give (None when unknown: a stream, a video without a frame count)."""
+    if item.kind == "image":
+        return 1
+    return None if item.kind == "stream" else selected.count(frame_count(item.path))
+
+
+def _frame_done(window, bar, overall, prediction) -> bool:
+    """After each map: advance both progress bars, show the overlay; False when the window was closed."""
+    bar.update(1)
+    overall.update(1)
+    return window is None or window.show(prediction.frame, prediction.saliency)

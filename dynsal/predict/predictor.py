@@ -16,7 +16,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -25,10 +25,10 @@ from dynsal.caffe import io
 from dynsal.data import ground_truth as GT
 from dynsal.data.flow import FlowSettings, flow_inputs
 from dynsal.data.preprocess import net_input
-from dynsal.data.video import ResizePolicy, frame_files, read_frames, read_image
+from dynsal.data.video import ResizePolicy, frame_files, open_stream, read_frames, read_image, video_fps
 from dynsal.engines import load_net
 from dynsal.errors import DynsalError, WeightsMismatchError
-from dynsal.predict.inputs import PredictInput
+from dynsal.predict.inputs import PredictInput, expand_inputs
 from dynsal.predict.outputs import VideoOutputs
 from dynsal.predict.postprocess import Postprocessing
 from dynsal.weights.registry import load_registry, local_path
@@ -236,6 +236,8 @@ class Predictor:
             for t, (name, image) in enumerate(frames):
                 names[t] = name
                 yield t, image
+                if selected.end is not None and t >= selected.end:  # frame `end`: the last flow's pair;
+                    return  # a stream is read no further
 
         def with_flow_frames():
             """(t, frame, first, second) of flow_inputs; a one-frame video as a still image (no motion)."""
@@ -278,42 +280,62 @@ class Predictor:
     def frames_of(self, item: PredictInput, frame_name: Callable[[int], str] = "{:06d}".format
                   ) -> Tuple[Iterator[Tuple[str, np.ndarray]], float]:
         """(name, frame) pairs of an input and its frame rate; frame folders' names are their files' stems,
-        a video file's frame t is `frame_name(t)`."""
+        frame t of a video file or a stream (webcam, URL) is `frame_name(t)`; a still image is one frame
+        named after the image."""
+        if item.kind == "image":
+            return iter([(item.name, read_image(item.path))]), 1.0
         if item.kind == "frames":
             stems = [p.stem for p in frame_files(item.path)]
             return ((stems[f.index], f.image) for f in read_frames(item.path)), 25.0
-        import cv2
+        if item.kind == "stream":
+            frames, fps = open_stream(item.path)
+        else:
+            frames, fps = read_frames(item.path), video_fps(item.path)
+        return ((frame_name(f.index), f.image) for f in frames), fps
 
-        capture = cv2.VideoCapture(str(item.path))
-        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-        capture.release()
-        return ((frame_name(f.index), f.image) for f in read_frames(item.path)), fps
+    def _predictions(self, item: PredictInput, frames: Iterator[Tuple[str, np.ndarray]],
+                     selected: FrameRange) -> Iterator[Prediction]:
+        if item.kind == "image":
+            yield replace(self.predict_image(next(frames)[1]), name=item.name)
+        else:
+            yield from self.predict_frames(frames, selected, str(item.path))
+
+    def predictions_of(self, source: Union[str, int, Path], start: int = 0, end: Optional[int] = None,
+                       every: int = 1) -> Iterator[Prediction]:
+        """The maps of one video file, frame folder, image, webcam index or stream URL, frame by frame as
+        they are predicted (frames `range(start, end, every)`; a stream runs until it ends or `end`).
+
+        Raises:
+            DynsalError: the source is missing or unreadable, or names several videos (a folder of them).
+        """
+        inputs = expand_inputs([str(source)])
+        if len(inputs) != 1:
+            raise DynsalError(f"{source}: holds {len(inputs)} videos; give one (or use predict_input per video)")
+        frames, _ = self.frames_of(inputs[0])
+        return self._predictions(inputs[0], frames, FrameRange(start, end, every))
 
     def predict_input(self, item: PredictInput, out_dir: Path, outputs: Optional[OutputOptions] = None,
                       selected: Optional[FrameRange] = None,
-                      on_frame: Optional[Callable[[], None]] = None) -> Tuple[Path, int]:
-        """Predict one input into `out_dir/<name>/` (atomically: see `dynsal.predict.outputs`);
-        `on_frame` is called after each frame's outputs are written (progress)."""
+                      on_frame: Optional[Callable[[Prediction], Optional[bool]]] = None) -> Tuple[Path, int]:
+        """Predict one input into `out_dir/<name>/` (atomically: see `dynsal.predict.outputs`).
+
+        `on_frame(prediction)` is called after each frame's outputs are written (progress, a live
+        window); when it returns False the input ends there, its outputs complete up to that frame (a
+        stream that the user stops)."""
         outputs, selected = outputs or OutputOptions(), selected or FrameRange()
-        if item.kind == "image":
-            frames, fps, still = iter([(item.name, read_image(item.path))]), 1.0, True
-        else:
-            (frames, fps), still = self.frames_of(item, outputs.frame_name), False
+        frames, fps = self.frames_of(item, outputs.frame_name)
+        still = item.kind == "image"
         writer = VideoOutputs(out_dir, outputs.video_name(item.name), fps, outputs.png, outputs.npz,
                               outputs.overlay and not still, outputs.side_by_side and not still, outputs.maps_folder)
         count = 0
         try:
-            predictions = ([self.predict_image(next(frames)[1])] if still
-                           else self.predict_frames(frames, selected, str(item.path)))
             zero_motion = False
-            for prediction in predictions:
+            for prediction in self._predictions(item, frames, selected):
                 zero_motion = zero_motion or prediction.zero_motion
-                if still:
-                    prediction = replace(prediction, name=item.name)
                 writer.add(prediction.name, prediction.frame, prediction.saliency, prediction.float_map)
                 count += 1
-                if on_frame is not None:
-                    on_frame()
+                if on_frame is not None and on_frame(prediction) is False:
+                    break
             if count == 0:
                 raise DynsalError(f"{item.path}: no frame selected (check --start/--end/--every)")
         except BaseException:
