@@ -7,15 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from dynsal import zoo
-from dynsal.caffe import io
-from dynsal.caffe.graph import build_graph
-from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import attach_blobs
 from dynsal.cli import COMMANDS, build_parser, main
+from tests.predict.helpers import zoo_weights
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
@@ -62,13 +57,11 @@ def test_predict_help_shows_device_auto_and_batch(capsys):
 
 def test_a_missing_optional_package_is_one_line_with_the_install_command(tmp_path):
     """As after `pip install dynsal` without torch: predict says how to install it, no traceback."""
-    net = zoo.deploy("ssnet")
-    _, params = infer_shapes(build_graph(net))
-    io.write_binary(attach_blobs(net, {k: [np.zeros(s, np.float32) for s in v] for k, v in params.items() if v}),
-                    tmp_path / "w.caffemodel")
+    pytest.importorskip("torch", reason="the test's weights file is written by the torch engine")
+    weights = zoo_weights("ssnet", tmp_path)
     (tmp_path / "still.png").write_bytes(b"")
     code = ("import sys; sys.modules['torch'] = None; from dynsal.cli import main; "
-            f"sys.exit(main(['predict', '--net', 'ssnet', '--weights', {str(tmp_path / 'w.caffemodel')!r}, "
+            f"sys.exit(main(['predict', '--net', 'ssnet', '--weights', {str(weights)!r}, "
             f"'--engine', 'torch', {str(tmp_path / 'still.png')!r}, '-o', {str(tmp_path / 'out')!r}]))")
     root = str(Path(__file__).resolve().parents[1])
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)

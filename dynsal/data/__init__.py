@@ -1,4 +1,4 @@
-"""From videos and gaze recordings to Caffe training sets (issue 4, DESIGN.md D4).
+"""From videos and gaze recordings to Caffe training sets.
 
 Modules (each with one job; none is imported by `import dynsal`):
 

@@ -4,7 +4,7 @@
 - ``caffe``: real pycaffe, where `import caffe` works.
 
 ``engine="auto"`` picks caffe when pycaffe imports, else torch. Importing this module imports
-neither torch nor caffe (DESIGN.md D2): each engine is imported when a net is loaded.
+neither torch nor caffe (so `import dynsal` stays light): each engine is imported when a net is loaded.
 """
 from __future__ import annotations
 
