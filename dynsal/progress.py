@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from typing import Any, Optional, TextIO
 
 from tqdm import tqdm
@@ -46,14 +47,20 @@ def is_terminal(stream: TextIO) -> bool:
 
 
 class _Lines:
-    """A file for tqdm that turns each redraw (`\\r` + status) into one line of its own."""
+    """A file for tqdm that turns each redraw (`\\r` + status) into one line of its own, and drops the
+    redraws of the first `delay` seconds (a short job prints nothing; tqdm < 4.59, Debian bullseye's, has
+    no `delay` of its own)."""
 
-    def __init__(self, stream: TextIO):
-        self.stream = stream
+    def __init__(self, stream: TextIO, delay: float):
+        self.stream, self.delay, self.opened = stream, delay, time.monotonic()
+        self.dropped = False  # whether the last redraw was dropped
 
     def write(self, text: str) -> None:
         line = _CONTROL.sub("", text).rstrip()
-        if line:
+        if not line:
+            return
+        self.dropped = time.monotonic() - self.opened < self.delay
+        if not self.dropped:
             self.stream.write(line + "\n")
 
     def flush(self) -> None:
@@ -64,7 +71,7 @@ class _LineBar(tqdm):
     """tqdm for a non-terminal: its last line is printed once (tqdm redraws it on close)."""
 
     def close(self) -> None:
-        if getattr(self, "last_print_n", None) == self.n:
+        if getattr(self, "last_print_n", None) == self.n and not self.fp.dropped:
             self.leave = False
         super().close()
 
@@ -123,9 +130,9 @@ def progress_bar(total: Optional[int], desc: str, unit: str = "it", initial: int
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit_scale, file=stream,
                     leave=leave, position=position, dynamic_ncols=True)
     interval = line_interval()
-    return _LineBar(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit_scale, file=_Lines(stream),
-                leave=True, delay=interval, mininterval=interval, miniters=1,
-                bar_format=_LINE_FORMAT if total else _OPEN_LINE_FORMAT)
+    return _LineBar(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit_scale,
+                    file=_Lines(stream, interval), leave=True, mininterval=interval, miniters=1,
+                    bar_format=_LINE_FORMAT if total else _OPEN_LINE_FORMAT)
 
 
 def write_line(text: str, stream: Optional[TextIO] = None) -> None:
