@@ -1,13 +1,17 @@
 """Score predicted saliency maps against ground truth with the MIT saliency benchmark's metrics.
 
-PRED_DIR holds <video>/<frame>.png; GT_DIR holds <video>/maps/<frame>.png (continuous maps, for
-CC, SIM, KLD) and <video>/fixation/<frame>.png or .mat (binary fixations, for AUC-Judd, AUC-Borji,
-sAUC, NSS, IG). Prints the dataset averages two ways: the mean over videos of per-video means, and
-the mean over all frames. Every random draw is seeded (--seed), and --jobs never changes a score.
+PRED_DIR holds <video>/<frame>.png (or <video>/maps/<frame>.png, as `dynsal predict --layout dhf1k`
+writes them); GT_DIR holds <video>/maps/<frame>.png (continuous maps, for CC, SIM, KLD) and
+<video>/fixation/<frame>.png or .mat (binary fixations, for AUC-Judd, AUC-Borji, sAUC, NSS, IG): DHF1K's
+annotation/, Hollywood-2's and UCF-Sports' training/ or testing/ folders as distributed. Frames are
+paired by name. Prints the dataset averages two ways: the mean over videos of per-video means, and the
+mean over all frames. Every random draw is seeded (--seed), and --jobs never changes a score.
 
-example:
-  dynsal eval out/maps DHF1K/annotation --baselines centre,chance --jobs 4 \\
+examples:
+  dynsal predict --net stsconv DHF1K/video/6*.AVI -o pred --layout dhf1k
+  dynsal eval pred DHF1K/annotation --baselines centre,chance --jobs 4 \\
       --csv scores.csv --json scores.json --markdown scores.md
+  dynsal predict --net stsconv UCF-Sports/testing/*/images -o ucf && dynsal eval ucf UCF-Sports/testing
 """
 from __future__ import annotations
 
