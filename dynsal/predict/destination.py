@@ -84,6 +84,13 @@ class OutputSlot:
         allowed = {self.video_name(kind) for kind in VIDEO_KINDS}
         return [name for name in (record or {}).get("videos", []) if name in allowed]
 
+    @staticmethod
+    def _ours_or_empty(folder: Path) -> bool:
+        """A staging or replaced folder is dynsal's when it holds the marker or a record; an empty one (just
+        created, or emptied) holds nothing to lose."""
+        return ((folder / PARTIAL_MARKER).is_file() or read_record(folder) is not None
+                or not any(folder.iterdir()))
+
     def check(self, overwrite: bool) -> None:
         """Refuse (OutputError) when a path of this slot holds something dynsal did not make.
 
@@ -102,13 +109,11 @@ class OutputSlot:
                                       f"{' …' if len(foreign) > 3 else ''}, which dynsal did not write; move "
                                       "it out before --overwrite replaces the folder")
         if self.staging.exists() or self.staging.is_symlink():
-            marked = (self.staging / PARTIAL_MARKER).is_file() or self._staged_record() is not None
-            if self.staging.is_symlink() or not self.staging.is_dir() or not marked:
+            if self.staging.is_symlink() or not self.staging.is_dir() or not self._ours_or_empty(self.staging):
                 raise OutputError(f"{self.staging} {not_ours}")
-        if (self.replaced.exists() or self.replaced.is_symlink()) and not (
-                self.replaced.is_dir() and not self.replaced.is_symlink()
-                and (read_record(self.replaced) is not None or not any(self.replaced.iterdir()))):
-            raise OutputError(f"{self.replaced} {not_ours}")
+        if self.replaced.exists() or self.replaced.is_symlink():
+            if self.replaced.is_symlink() or not self.replaced.is_dir() or not self._ours_or_empty(self.replaced):
+                raise OutputError(f"{self.replaced} {not_ours}")
         if (self.lock_path.exists() or self.lock_path.is_symlink()) and not is_dynsal_lock(self.lock_path):
             raise OutputError(f"{self.lock_path} {not_ours}")
         claimed = self._recorded_videos()

@@ -95,8 +95,8 @@ class VideoOutputs:
             path = self.folder / self.slot.video_name(kind)
             writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*FOURCC), self.fps, size)
             if not writer.isOpened():
-                raise OutputError(f"{path}: OpenCV cannot write MP4 video here (no {FOURCC} encoder, or the folder "
-                                  "is not writable)")
+                raise OutputError(f"{path}: OpenCV cannot write MP4 video here (no {FOURCC} encoder, the folder is "
+                                  "not writable, or the disk is full)")
             self._writers[kind] = writer
         return self._writers[kind]
 
