@@ -37,7 +37,7 @@ def tiny_model(folder: Path, two_stream: bool = False, bias: float = 0.0, seed: 
     prototxt, weights = folder / f"{name}.prototxt", folder / f"{name}.caffemodel"
     prototxt.write_text(TWO_STREAM if two_stream else ONE_STREAM)
     channels = 6 if two_stream else 3
-    kernel = np.random.default_rng(seed).normal(0, 0.2, (1, channels, 3, 3)).astype(np.float32)
+    kernel = np.random.default_rng(seed).normal(0, 0.02, (1, channels, 3, 3)).astype(np.float32)
     io.write_caffemodel(io.read_net(prototxt), {"deconv1": [kernel, np.array([bias], np.float32)]}, weights)
     if settings is not None:
         Path(f"{weights}.json").write_text(json.dumps(settings))
