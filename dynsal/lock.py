@@ -67,7 +67,12 @@ class OutputLock:
     def __enter__(self) -> OutputLock:
         while True:
             self._refuse_foreign()
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+            except OSError as exc:
+                raise OutputError(f"{self.path}: cannot create the lock file ({exc.strerror or exc}); check that "
+                                  f"{self.path.parent} is a folder you can write to") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -86,9 +91,12 @@ class OutputLock:
             os.close(fd)  # the holder removed the file we opened after we opened it: try the new one
         holder = {"command": self.command, "pid": os.getpid(), "host": socket.gethostname(),
                   "since": time.time()}
-        os.ftruncate(fd, 0)
-        os.write(fd, (LOCK_HEADER + json.dumps(holder)).encode())
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, (LOCK_HEADER + json.dumps(holder)).encode())
+        except OSError:  # e.g. a full disk: the lock holds without its holder's name; the output's own writes fail
+            pass
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -123,8 +123,8 @@ class OutputSlot:
                     raise OutputError(f"{path} {not_ours}")
 
     def lock(self) -> OutputLock:
-        """The lock to hold while this input's outputs are made or replaced (creates the output folder)."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        """The lock to hold while this input's outputs are made or replaced (entering it creates the output
+        folder)."""
         return OutputLock(self.lock_path, str(self.final), "dynsal predict")
 
     # ------------------------------------------------------------------------------------------ changes

@@ -3,7 +3,12 @@ and replaces only what it made. Each refusal is one line, exit status 1, with no
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -154,3 +159,26 @@ def test_an_interrupted_replacement_is_finished_by_the_next_run(model, tmp_path,
     assert status == 0 and "already complete" in text, err
     assert sorted(p.name for p in out.iterdir()) == ["clip", "clip_overlay.mp4"]
     assert len(maps_of(out / "clip")) == 3
+
+
+def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_maps(model, tmp_path, capsys):
+    """A real `kill -9` while maps are being written: nothing looks complete, and the rerun ends equal to a
+    run that was never interrupted."""
+    clip = video(tmp_path / "clip.avi", count=60)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "dynsal", "predict", *net_args(model), str(clip), "-o", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
+    deadline = time.monotonic() + 120
+    while len(list((out / ".clip.partial").glob("*.png"))) < 3 and process.poll() is None:
+        assert time.monotonic() < deadline, "no maps were written within 2 minutes"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (out / "clip").exists() and not (out / "clip_overlay.mp4").exists()
+    status, text, err = predict(capsys, *net_args(model), str(clip), "-o", str(out))
+    assert status == 0 and "clip: 60 maps" in text, err
+    assert sorted(p.name for p in out.iterdir()) == ["clip", "clip_overlay.mp4"]
+    assert predict(capsys, *net_args(model), str(clip), "-o", str(tmp_path / "clean"))[0] == 0
+    clean, resumed = maps_of(tmp_path / "clean" / "clip"), maps_of(out / "clip")
+    assert clean.keys() == resumed.keys() and all((clean[k] == resumed[k]).all() for k in clean)

@@ -26,18 +26,19 @@ def model(tmp_path_factory):
 
 @pytest.fixture()
 def small_disk(tmp_path):
-    """Mounts a tmpfs of N pages at tmp_path/out: `small_disk(N)` returns the folder."""
+    """Mounts a tmpfs of N pages at tmp_path/out: `small_disk(N, read_only=False)` returns the folder."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     if os.sysconf("SC_PAGE_SIZE") != PAGE:
         pytest.skip(f"the sizes below count {PAGE}-byte pages")
     mounted = []
 
-    def mount(pages: int):
+    def mount(pages: int, read_only: bool = False):
         folder = tmp_path / "out"
         folder.mkdir()
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={pages * PAGE}", "tmpfs", str(folder)],
-                                capture_output=True, text=True)
+        options = f"size={pages * PAGE}" + (",ro" if read_only else "")
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True,
+                                text=True)
         if result.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
         mounted.append(folder)
@@ -66,6 +67,14 @@ def test_a_full_disk_ends_the_input_in_one_line(model, tmp_path, capsys, small_d
     assert not any(out.iterdir())  # no maps, no settings.json, no staging folder, no lock file
     assert snapshot(tmp_path, skip=[out]) == before
     assert "0 predicted, 0 already complete, 1 failed" in text
+
+
+def test_a_read_only_output_folder_is_one_line(model, tmp_path, capsys, small_disk):
+    clip = video(tmp_path / "clip.avi")
+    out = small_disk(4, read_only=True)
+    status, text, err = predict(capsys, *net_args(model), str(clip), "-o", str(out))
+    assert status == 1 and err == (f"dynsal predict: {clip}: {out / '.clip.lock'}: cannot create the lock file "
+                                   f"(Read-only file system); check that {out} is a folder you can write to\n")
 
 
 def test_a_failing_write_ends_only_its_input(model, tmp_path, capsys, monkeypatch):
