@@ -221,7 +221,8 @@ def _fixation_files(video_dir: Path) -> Dict[str, Path]:
 
 
 def _videos(folder: Path) -> List[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+    """The video folders in `folder`; hidden ones (`.clip.partial/` of an unfinished `dynsal predict`) are not."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def _check_dir(folder: Path, what: str) -> None:

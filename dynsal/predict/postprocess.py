@@ -53,7 +53,10 @@ class Postprocessing:
         if unknown:
             raise DynsalError(f"{source}: unknown post-processing setting(s) {', '.join(unknown)}; known: "
                               f"{', '.join(known)}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except DynsalError as exc:
+            raise DynsalError(f"{source}: {exc}") from None
 
     def float_map(self, raw: np.ndarray, frame_size: Tuple[int, int]) -> np.ndarray:
         """Steps 1-6: H×W float32 in [0, 255] at the frame's (height, width) (or the net's size)."""

@@ -86,3 +86,11 @@ def test_two_reports_in_one_file_are_refused(tmp_path, capsys):
                                    "report its own file\n")
     assert not (tmp_path / "s").exists()
     assert evaluate(capsys, str(pred), str(gt), "--csv", str(tmp_path / "s.csv"))[0] == 0
+
+
+def test_the_staging_folder_of_an_unfinished_prediction_is_not_a_video(tmp_path, capsys):
+    pred, gt = dataset(tmp_path)
+    (pred / ".other.partial").mkdir()
+    (pred / ".other.partial" / "0001.png").write_bytes((pred / "clip" / "0001.png").read_bytes())
+    status, out, err = evaluate(capsys, str(pred), str(gt))
+    assert status == 0 and "1 video" in out, err

@@ -92,3 +92,19 @@ def test_a_complete_output_missing_a_file_is_not_taken_as_done(tmp_path, capsys)
                                    f"finished output {out / 'clip'}; rerun with --overwrite to redo it\n")
     assert predict(capsys, *net_args(model), str(clip), "-o", str(out), "--overwrite")[0] == 0
     assert np.array_equal(sorted(maps_of(out / "clip")), [f"{i:06d}.png" for i in range(4)])
+
+
+@pytest.mark.parametrize("settings, message", [
+    ([1, 2], "a model's settings must be a JSON object with resize, flow and postprocessing entries, not a list"),
+    ({"postprocessing": {"blurr": 3}}, "unknown post-processing setting(s) blurr; known: scale, shift, resize, "
+                                       "blur_kernel, stretch"),
+    ({"postprocessing": {"blur_kernel": 4}}, "blur_kernel 4: the Gaussian blur's kernel must be 0 (no blur) or an odd "
+                                             "number of pixels"),
+])
+def test_bad_model_settings_are_one_line(tmp_path, capsys, settings, message):
+    model = tiny_model(tmp_path / "m", settings=settings)
+    clip = video(tmp_path / "clip.avi")
+    for flags in ([], ["--no-blur"]):
+        status, text, err = predict(capsys, *net_args(model), str(clip), "-o", str(tmp_path / "out"), *flags)
+        assert status == 1 and len(err.splitlines()) == 1 and f"{model[1]}.json: {message}" in err, err
+        assert not (tmp_path / "out").exists()
