@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence
 
 from dynsal.errors import OutputError
 from dynsal.lock import OutputLock, is_dynsal_lock
-from dynsal.predict.record import RECORD_FILE, read_record
+from dynsal.predict.record import RECORD_FILE, read_record, request_difference
 
 PARTIAL_MARKER = ".dynsal-partial"
 VIDEO_KINDS = ("overlay", "side_by_side")
@@ -67,6 +67,26 @@ class OutputSlot:
     def record(self) -> Optional[Dict]:
         """The record of the finished output, or None when there is none."""
         return None if self.final.is_symlink() else read_record(self.final)
+
+    def finished_for(self, request: Dict) -> Dict:
+        """The record of the finished output, when it answers `request` and holds every file it lists.
+
+        Raises:
+            OutputError: it answers another request (naming each difference), or a file it lists is missing.
+        """
+        record = self.record()
+        if record is None:
+            raise OutputError(f"{self.final}: no finished output (no settings.json of dynsal's)")
+        difference = request_difference(record, request)
+        if difference:
+            raise OutputError(f"{self.final} holds the maps of another request ({difference}); rerun with "
+                              "--overwrite to replace them, or choose another output folder (-o)")
+        missing = [self.final / name for name in record["files"] if not (self.final / name).is_file()]
+        missing += [self.out_dir / name for name in self._own_videos(record) if not (self.out_dir / name).is_file()]
+        if missing:
+            raise OutputError(f"{missing[0]} is missing from the finished output {self.final}; rerun with "
+                              "--overwrite to redo it")
+        return record
 
     def _staged_record(self) -> Optional[Dict]:
         return None if self.staging.is_symlink() else read_record(self.staging)

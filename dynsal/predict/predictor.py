@@ -27,13 +27,12 @@ from dynsal.data.flow import FlowSettings, flow_inputs
 from dynsal.data.preprocess import net_input
 from dynsal.data.video import ResizePolicy, frame_files, read_frames, read_image, video_info
 from dynsal.engines import load_net, pick_engine
-from dynsal.errors import DataError, DynsalError, OutputError
+from dynsal.errors import DataError, DynsalError
 from dynsal.paths import absolute
 from dynsal.predict.destination import OutputSlot
 from dynsal.predict.inputs import PredictInput
 from dynsal.predict.outputs import OutputOptions, VideoOutputs
 from dynsal.predict.postprocess import Postprocessing
-from dynsal.predict.record import request_difference
 from dynsal.weights.registry import load_registry, local_path
 
 DEFAULT_RESIZE = "fit:512"
@@ -297,9 +296,10 @@ class Predictor:
         with slot.lock():
             slot.check(overwrite)
             slot.recover()
-            recorded = slot.record()
-            if recorded is not None and not overwrite:
-                return _kept(slot, recorded, request)
+            if slot.record() is not None and not overwrite:
+                recorded = slot.finished_for(request)
+                return InputResult(slot.final, int(recorded.get("frames", 0)), skipped=True,
+                                   warning=_shortfall_warning(recorded))
             return self._predict_into(slot, item, outputs, selected, request)
 
     def _predict_into(self, slot: OutputSlot, item: PredictInput, outputs: OutputOptions, selected: FrameRange,
@@ -362,17 +362,3 @@ def _shortfall_warning(record: Dict) -> Optional[str]:
     return (f"{record['input']}: decoding stopped after frame {record['decoded_frames'] - 1} of the "
             f"{record['declared_frames']} frames the file declares (truncated or corrupt); maps were made for the "
             f"{record['decoded_frames']} decoded frames")
-
-
-def _kept(slot: OutputSlot, recorded: Dict, request: Dict) -> InputResult:
-    """The result for a finished output when its recorded request is this one (OutputError otherwise)."""
-    difference = request_difference(recorded, request)
-    if difference:
-        raise OutputError(f"{slot.final} holds the maps of another request ({difference}); rerun with --overwrite "
-                          "to replace them, or choose another output folder (-o)")
-    missing = [slot.final / name for name in recorded["files"] if not (slot.final / name).is_file()]
-    missing += [slot.out_dir / name for name in recorded["videos"] if not (slot.out_dir / name).is_file()]
-    if missing:
-        raise OutputError(f"{missing[0]} is missing from the finished output {slot.final}; rerun with --overwrite "
-                          "to redo it")
-    return InputResult(slot.final, int(recorded.get("frames", 0)), skipped=True, warning=_shortfall_warning(recorded))
