@@ -119,7 +119,7 @@ def caffe_runs(oracle):
             feed = every_layer_inputs(3 + run) if key == "every_layer" else {
                 "data": np.random.default_rng(4 + 2 * run).standard_normal((4, 3, 5, 6)),
                 "target": np.random.default_rng(5 + 2 * run).standard_normal((4, 5, 5, 6))}
-            results[("backward", key, run)] = case.add_run(f"{key}{run}", feed, backward=True)
+            results[("backward", key, run)] = case.add_run(f"{key}{run}", feed, backward=True, params=True)
         cases.append(case)
     run_caffe(oracle, wd, cases)
     yield folder, results
