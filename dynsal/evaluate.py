@@ -42,13 +42,14 @@ from dynsal import metrics as M
 from dynsal.data import ground_truth as GT
 from dynsal.data.ground_truth import read_fixations, read_map
 from dynsal.errors import EvaluationError
+from dynsal.paths import PathIndex
 from dynsal.progress import progress_bar
 from dynsal.seeds import frame_seed
 
 __all__ = [
     "BASELINES", "CONVENTIONS", "SAUC_POOLS", "Frame", "FrameScore", "EvaluationResult",
     "read_map", "read_fixations", "find_frames", "centre_bias_map", "chance_map", "evaluate",
-    "format_table", "write_csv", "write_json", "write_markdown",
+    "format_table", "write_csv", "write_json", "write_markdown", "check_report_paths",
 ]
 
 BASELINES = ("centre", "chance")
@@ -105,7 +106,8 @@ class Frame:
 
 
 def _videos(folder: Path) -> List[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+    """The video folders in `folder`; hidden ones (`.clip.partial/` of an unfinished `dynsal predict`) are not."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def _check_dir(folder: Path, what: str) -> None:
@@ -566,6 +568,30 @@ def _write_atomic(path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+def check_report_paths(reports: Dict[str, Optional[str]], prediction_dir, ground_truth_dir) -> None:
+    """Refuse report files that would land on or inside the predictions or the ground truth, or twice on one file.
+
+    Args:
+        reports: {option (e.g. "--csv"): path or None}.
+        prediction_dir, ground_truth_dir: the folders evaluated.
+
+    Raises:
+        EvaluationError: naming the option, the path and the folder it meets.
+    """
+    protected = PathIndex([prediction_dir, ground_truth_dir])
+    named: Dict[Path, str] = {}
+    for option, path in reports.items():
+        if not path:
+            continue
+        meeting = protected.find(path)
+        if meeting:
+            raise EvaluationError(f"{option} {path} would be written on or inside {meeting[1]}, which is evaluated; "
+                                  "write the report elsewhere")
+        other = named.setdefault(Path(path).resolve(), option)
+        if other != option:
+            raise EvaluationError(f"{other} and {option} both name {path}; give each report its own file")
 
 
 def _csv_rows(result: EvaluationResult) -> Iterator[List[object]]:

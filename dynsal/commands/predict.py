@@ -1,13 +1,16 @@
-"""Saliency maps for videos, folders of frames and still images with the networks of Bak et al.
+"""Saliency maps for videos, frame folders, images, webcams and streams with the networks of Bak et al.
 
 Outputs per input NAME (under -o, default ./saliency): NAME/<frame>.png (8-bit maps named like the
 input frames; 000000.png ... for video files), NAME/settings.json (everything that determined the
 maps), NAME_overlay.mp4 (heat map on the frames), and on request NAME/maps.npz (float maps) and
-NAME_side_by_side.mp4. With --layout dhf1k the maps go to NAME/maps/ under DHF1K's names (video
+NAME_side_by_side.mp4. An input whose output is complete for the same request (weights, net, frame
+range, flow, post-processing, outputs) is skipped; one made for another request is refused naming the
+difference, unless --overwrite. dynsal never writes on or inside an input and never replaces what it
+did not make (docs/reliability.md). An unreadable input is reported and the others still run (exit
+status 1 at the end). With --layout dhf1k the maps go to NAME/maps/ under DHF1K's names (video
 001.AVI -> 0001/maps/0001.png, 1-based), so `dynsal eval OUT DHF1K/annotation` pairs them directly;
 Hollywood-2 and UCF-Sports frame folders (<video>/images) keep their frames' names in either layout.
-Complete inputs are skipped unless --overwrite; an unreadable input is reported and the others still
-run (exit status 1 at the end).
+Progress (frames, rate, ETA per input and for all) goes to stderr; --quiet turns it off.
 
 Examples:
   dynsal predict --net stsconv clip.mp4                       # the published STSConvNet weights
@@ -15,6 +18,7 @@ Examples:
   dynsal predict --prototxt my_deploy.prototxt --weights my.caffemodel frames_folder/ --npz --side-by-side
   dynsal predict --net stsconv @videos.txt -o out --shard 1/4      # the 2nd of 4 processes sharing a list
   dynsal predict --net stsconv DHF1K/video/6*.AVI -o pred --layout dhf1k && dynsal eval pred DHF1K/annotation
+  dynsal predict --net stsconv 0 --show --end 300            # the first webcam, live, 300 frames
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import argparse
 import functools
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from dynsal.commands import parse_parameter, parse_shard, plural
@@ -31,9 +36,10 @@ from dynsal.data.video import frame_count
 from dynsal.errors import DynsalError
 from dynsal.predict.inputs import expand_inputs
 from dynsal.predict.live import LiveWindow
-from dynsal.predict.outputs import is_complete
+from dynsal.predict.outputs import OutputOptions
+from dynsal.predict.plan import check_outputs
 from dynsal.predict.postprocess import Postprocessing
-from dynsal.predict.predictor import FrameRange, OutputOptions, Predictor, model_settings, resolve_weights
+from dynsal.predict.predictor import FrameRange, Predictor, model_postprocessing, model_settings, resolve_weights
 from dynsal.progress import progress_bar, write_line
 from dynsal.zoo import NETS
 
@@ -73,9 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side-by-side", action="store_true", help="also write a frame | map MP4")
     parser.add_argument("--show", action="store_true", help="show the overlay live in a window (q or Esc stops the "
                         "input; needs OpenCV with a GUI, i.e. opencv-python rather than -headless)")
-    parser.add_argument("--no-blur", action="store_true", help="skip the 5×5 Gaussian blur of the maps")
-    parser.add_argument("--no-stretch", action="store_true", help="do not stretch each map to a maximum of 255")
-    parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
+    parser.add_argument("--no-blur", action="store_true", help="skip the Gaussian blur of the maps (default: the "
+                        "model's settings JSON, else a 5×5 blur)")
+    parser.add_argument("--no-stretch", action="store_true", help="do not stretch each map to a maximum of 255 "
+                        "(default: the model's settings JSON, else stretch)")
+    parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete, replacing "
+                        "them (only ever what dynsal wrote)")
     parser.add_argument("--shard", default="0/1", help="i/n: predict only inputs i, i+n, i+2n, ... (0-based) so n "
                         "processes or machines share a list (default 0/1: all)")
 
@@ -98,49 +107,62 @@ def _flow_settings(args, net) -> FlowSettings | None:
     return FlowSettings.from_dict(values)
 
 
+def _postprocessing(args, net) -> Postprocessing | None:
+    """The model's post-processing with --no-blur / --no-stretch over it; None when neither is given (the
+    Predictor then uses the model's)."""
+    if not (args.no_blur or args.no_stretch):
+        return None
+    base = model_postprocessing(resolve_weights(net, args.weights))
+    return replace(base, blur_kernel=0 if args.no_blur else base.blur_kernel,
+                   stretch=base.stretch and not args.no_stretch)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.every < 1 or args.start < 0 or args.batch < 1:
         raise DynsalError("--every and --batch must be at least 1, --start at least 0")
     shard, shards = parse_shard(args.shard)
     inputs = expand_inputs(args.inputs)[shard::shards]
-    net = args.net or (None if args.prototxt else "stsconv")
-    post = Postprocessing(blur_kernel=0 if args.no_blur else 5, stretch=not args.no_stretch)
-    predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
-                          _flow_settings(args, net), post, args.batch, args.workers)
     outputs = OutputOptions(png=not args.no_png, npz=args.npz, overlay=not args.no_overlay,
                             side_by_side=args.side_by_side, layout=args.layout)
-    selected = FrameRange(args.start, args.end, args.every)
     out_dir = Path(args.out)
-    todo = [item for item in inputs if args.overwrite or not is_complete(out_dir, outputs.video_name(item.name))]
-    for item in inputs:
-        if item not in todo:
-            print(f"{item.name}: already complete in {out_dir / outputs.video_name(item.name)} (--overwrite to redo)")
-    totals = [_frames_to_do(item, selected) for item in todo]
+    check_outputs(out_dir, inputs, outputs, args.overwrite)
+    net = args.net or (None if args.prototxt else "stsconv")
+    predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
+                          _flow_settings(args, net), _postprocessing(args, net), args.batch, args.workers)
+    selected = FrameRange(args.start, args.end, args.every)
     window = LiveWindow() if args.show else None
+    totals = [_frames_to_do(item, selected) for item in inputs]
     overall = progress_bar(None if None in totals else sum(totals), "dynsal predict: all inputs", "frames",
-                           enabled=not args.quiet and len(todo) > 1, leave=True, position=0)
-    failed, done = [], 0
+                           enabled=not args.quiet and len(inputs) > 1, leave=True, position=0)
+    failed, done, skipped = [], 0, 0
     with overall:
-        for item, total in zip(todo, totals):
+        for item, total in zip(inputs, totals):
             bar = progress_bar(total, f"dynsal predict {item.name}", "frames", enabled=not args.quiet,
-                               position=1 if len(todo) > 1 else 0)
+                               position=1 if len(inputs) > 1 else 0)
             started = time.time()
             try:
                 with bar:
                     on_frame = functools.partial(_frame_done, window, bar, overall)
-                    folder, count = predictor.predict_input(item, out_dir, outputs, selected, on_frame=on_frame)
+                    result = predictor.predict_input(item, out_dir, outputs, selected, args.overwrite, on_frame)
             except DynsalError as exc:  # the path once, whether or not the message names it
                 message = str(exc) if str(item.path) in str(exc) else f"{item.path}: {exc}"
-                write_line(f"dynsal predict: error: {message}")
+                write_line(f"dynsal predict: {message}")
                 failed.append(item.path)
                 continue
+            if result.warning:
+                write_line(f"dynsal predict: warning: {result.warning}")
+            if result.skipped:
+                overall.update(total or 0)
+                write_line(f"{item.name}: already complete in {result.folder} (--overwrite to redo)", sys.stdout)
+                skipped += 1
+                continue
             seconds = time.time() - started
-            write_line(f"{item.name}: {plural(count, 'map')} in {folder} ({count / max(seconds, 1e-9):.1f} frames/s)",
-                       sys.stdout)
+            write_line(f"{item.name}: {plural(result.frames, 'map')} in {result.folder} "
+                       f"({result.frames / max(seconds, 1e-9):.1f} frames/s)", sys.stdout)
             done += 1
     if window is not None:
         window.close()
-    print(f"done: {done} predicted, {len(inputs) - len(todo)} already complete, {len(failed)} failed"
+    print(f"done: {done} predicted, {skipped} already complete, {len(failed)} failed"
           + (f" ({', '.join(str(p) for p in failed)})" if failed else ""))
     return 1 if failed else 0
 

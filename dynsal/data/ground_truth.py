@@ -22,6 +22,7 @@ predictions can be written under exactly the annotation's names (`dynsal predict
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -91,9 +92,21 @@ def prediction_files(pred_dir: Path, video: str) -> Dict[str, Path]:
 # readers
 
 
+def _open_lazily(path: Path):
+    """The PIL image of `path`, header read and nothing decoded; refused when it has more pixels than PIL's
+    decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`, 89,478,485 by default)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            raise EvaluationError(f"{path}: too large to be a saliency map ({exc.args[0].split(',')[0]}); resize "
+                                  "it, or raise PIL.Image.MAX_IMAGE_PIXELS in Python if it is genuine") from None
+
+
 def _open_image(path: Path) -> np.ndarray:
     try:
-        with Image.open(path) as image:
+        with _open_lazily(path) as image:
             if image.mode == "P":
                 image = image.convert("RGBA" if "transparency" in image.info else "RGB")
             elif image.mode == "LA":  # grey levels with alpha: the alpha is not part of the map

@@ -208,28 +208,25 @@ def read_frames(source: PathLike, resize: Optional[ResizePolicy] = None,
         yield VideoFrame(index, timestamp, resize.apply(image) if resize else image)
 
 
-def video_fps(path: PathLike) -> float:
-    """The frame rate a video file's container states (`DEFAULT_FPS` when it states none)."""
+def video_info(path: PathLike) -> Tuple[float, Optional[int]]:
+    """(frame rate, frame count) that a video file's container declares: DEFAULT_FPS and None where it
+    declares none or OpenCV cannot open it. The count is the container's: a truncated file declares more
+    frames than decode."""
     capture = cv2.VideoCapture(str(path))
     try:
-        fps = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0
+        if not capture.isOpened():
+            return DEFAULT_FPS, None
+        fps, count = capture.get(cv2.CAP_PROP_FPS), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     finally:
         capture.release()
-    return fps if fps and 0 < fps < 1000 else DEFAULT_FPS
+    return (fps if fps > 0 else DEFAULT_FPS), (count if count > 0 else None)
 
 
 def frame_count(source: PathLike) -> Optional[int]:
     """The number of frames of a frame folder, or the frame count a video file's container states
-    (None when it states none, e.g. a stream); for progress and ETAs, not for allocating memory."""
+    (None when it states none); for progress and ETAs, not for allocating memory."""
     source = Path(source)
-    if source.is_dir():
-        return len(frame_files(source))
-    capture = cv2.VideoCapture(str(source))
-    try:
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
-    finally:
-        capture.release()
-    return count if count > 0 else None
+    return len(frame_files(source)) if source.is_dir() else video_info(source)[1]
 
 
 def video_name(source: PathLike) -> str:

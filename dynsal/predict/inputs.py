@@ -7,11 +7,14 @@ or "stream") and a path (a stream's: its URL, or a webcam's index). A URL `rtsp:
 a number that is no file is a webcam index (`0` → `webcam0`). `@list.txt` reads one input per line
 (blank lines and #-comments skipped); glob patterns are expanded; a folder holding videos (and no
 frames) stands for its videos. A frame folder called `images` (or `frames`, `img`, `imgs`) takes its
-parent's name, so the `<video>/images/` folders of DHF1K-style layouts give `<out>/<video>/`.
+parent's name, so the `<video>/images/` folders of DHF1K-style layouts give `<out>/<video>/`. Names
+come from the absolute path, so the input `.` is named after the current folder and `..` after its
+parent.
 """
 from __future__ import annotations
 
 import glob
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -50,7 +53,8 @@ GENERIC_FRAME_FOLDERS = ("images", "frames", "img", "imgs")
 def _classify(path: Path) -> List[PredictInput]:
     if path.is_dir():
         if frame_files(path):
-            name = path.resolve().parent.name if path.name.lower() in GENERIC_FRAME_FOLDERS else video_name(path)
+            named = Path(os.path.abspath(path))  # `.` and `..` by their real names; symbolic links by their own
+            name = named.parent.name if named.name.lower() in GENERIC_FRAME_FOLDERS else video_name(named)
             return [PredictInput(name, "frames", path)]
         return [item for child in list_videos(path) for item in _classify(child)]
     suffix = path.suffix.lower()
@@ -59,6 +63,13 @@ def _classify(path: Path) -> List[PredictInput]:
     if suffix in VIDEO_SUFFIXES or path.exists():
         return [PredictInput(video_name(path), "video", path)]
     raise DataError(f"{path}: no such file or folder")
+
+
+def _same_input(first, second) -> bool:
+    """Whether two inputs' paths name the same file or folder (streams: the same URL or webcam)."""
+    if isinstance(first, Path) and isinstance(second, Path):
+        return first.resolve() == second.resolve()
+    return first == second
 
 
 def expand_inputs(arguments: Sequence[str]) -> List[PredictInput]:
@@ -88,8 +99,8 @@ def expand_inputs(arguments: Sequence[str]) -> List[PredictInput]:
     inputs, names = [], {}
     for entry in entries:
         for item in [entry] if isinstance(entry, PredictInput) else _classify(entry):
-            if item.name in names and names[item.name] != item.path:
-                raise DataError(f"{item.path} and {names[item.name]} would both write outputs named {item.name!r}; "
+            if item.name in names and not _same_input(names[item.name], item.path):
+                raise DataError(f"{names[item.name]} and {item.path} would both write outputs named {item.name!r}; "
                                 "rename one")
             if item.name not in names:
                 names[item.name] = item.path

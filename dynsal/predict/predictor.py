@@ -22,14 +22,16 @@ import numpy as np
 
 from dynsal import __version__, zoo
 from dynsal.caffe import io
-from dynsal.data import ground_truth as GT
+from dynsal.data.dataset import file_hash
 from dynsal.data.flow import FlowSettings, flow_inputs
 from dynsal.data.preprocess import net_input
-from dynsal.data.video import ResizePolicy, frame_files, open_stream, read_frames, read_image, video_fps
+from dynsal.data.video import ResizePolicy, frame_files, open_stream, read_frames, read_image, video_info
 from dynsal.engines import load_net
-from dynsal.errors import DynsalError, WeightsMismatchError
+from dynsal.errors import DataError, DynsalError, WeightsMismatchError
+from dynsal.paths import absolute
+from dynsal.predict.destination import OutputSlot
 from dynsal.predict.inputs import PredictInput, expand_inputs
-from dynsal.predict.outputs import VideoOutputs
+from dynsal.predict.outputs import OutputOptions, VideoOutputs
 from dynsal.predict.postprocess import Postprocessing
 from dynsal.weights.registry import load_registry, local_path
 
@@ -46,36 +48,6 @@ class Prediction:
     saliency: np.ndarray
     float_map: np.ndarray
     zero_motion: bool = False  # the temporal stream saw no motion (a still image or a one-frame video)
-
-
-@dataclass
-class OutputOptions:
-    """What to write, and in which layout: `flat` (`<video>/<frame>.png`; video files' frames `000000` …)
-    or `dhf1k` (`<video>/maps/<frame>.png` under DHF1K's names: `001.AVI` → `0001/maps/0001.png` …,
-    frame folders keep their frames' names)."""
-
-    png: bool = True
-    npz: bool = False
-    overlay: bool = True
-    side_by_side: bool = False
-    layout: str = "flat"
-
-    def __post_init__(self):
-        if self.layout not in GT.LAYOUTS:
-            raise DynsalError(f"unknown output layout {self.layout!r}; choose one of {', '.join(GT.LAYOUTS)}")
-
-    def video_name(self, name: str) -> str:
-        """The output folder of an input called `name`."""
-        return GT.dhf1k_video_name(name) if self.layout == "dhf1k" else name
-
-    def frame_name(self, index: int) -> str:
-        """The map name of a video file's frame `index` (0-based)."""
-        return GT.dhf1k_frame_name(index) if self.layout == "dhf1k" else f"{index:06d}"
-
-    @property
-    def maps_folder(self) -> str:
-        """The sub-folder of the maps inside the video's folder ("" = the folder itself)."""
-        return GT.MAPS_FOLDER if self.layout == "dhf1k" else ""
 
 
 @dataclass
@@ -97,17 +69,37 @@ class FrameRange:
         return len(range(self.start, stop, self.every))
 
 
+@dataclass
+class InputResult:
+    """What `Predictor.predict_input` did with one input."""
+
+    folder: Path  # the finished output folder
+    frames: int  # maps in it
+    skipped: bool = False  # it was complete already, for the same request
+    warning: Optional[str] = None  # e.g. decoding stopped before the last frame the video file declares
+
+
 def model_settings(weights: Optional[Path]) -> Dict:
-    """The JSON beside a caffemodel (`<file>.json`: resize, flow, postprocessing), or {}."""
+    """The JSON object beside a caffemodel (`<file>.json`: resize, flow, postprocessing), or {}."""
     if weights is None:
         return {}
     path = Path(str(weights) + MODEL_SETTINGS_SUFFIX)
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
+        settings = json.loads(path.read_text())
     except ValueError as exc:
         raise DynsalError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(settings, dict):
+        raise DynsalError(f"{path}: a model's settings must be a JSON object with resize, flow and postprocessing "
+                          f"entries, not a {type(settings).__name__}")
+    return settings
+
+
+def model_postprocessing(weights: Optional[Path]) -> Postprocessing:
+    """The post-processing the model's settings JSON names (`postprocessing`), else the authors'."""
+    return Postprocessing.from_dict(model_settings(weights).get("postprocessing", {}),
+                                    f"{weights}{MODEL_SETTINGS_SUFFIX}")
 
 
 def resolve_weights(net: Optional[str], weights: Optional[str]) -> Path:
@@ -172,8 +164,11 @@ class Predictor:
         self.temporal_only = net == "tsnet"
         self.resize = ResizePolicy.parse(resize or saved.get("resize", DEFAULT_RESIZE))
         self.flow = flow or (FlowSettings.from_dict(saved["flow"]) if "flow" in saved else FlowSettings())
-        self.post = post or Postprocessing(**saved.get("postprocessing", {}))
+        self.post = post or model_postprocessing(self.weights_path)
         self.batch, self.workers = max(1, batch), max(1, workers)
+        self.precision = precision
+        self.weights_sha256 = file_hash(self.weights_path)
+        self.prototxt_sha256 = file_hash(Path(prototxt)) if prototxt else None
 
     @property
     def uses_flow(self) -> bool:
@@ -186,6 +181,15 @@ class Predictor:
                 "precision": self.net.precision, "resize": str(self.resize),
                 "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
                 "inputs": list(self.net.inputs), "batch": self.batch}
+
+    def request(self, item: PredictInput, outputs: OutputOptions, selected: FrameRange) -> Dict:
+        """What determines one input's outputs (`dynsal.predict.record.REQUEST_KEYS`): a rerun compares it."""
+        source = str(absolute(item.path)) if isinstance(item.path, Path) else str(item.path)  # streams: the URL
+        return {"input": source, "net": self.net_name, "prototxt_sha256": self.prototxt_sha256,
+                "weights_sha256": self.weights_sha256, "precision": self.precision, "resize": str(self.resize),
+                "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
+                "frame_range": {"start": selected.start, "end": selected.end, "every": selected.every},
+                "outputs": outputs.to_dict()}
 
     # ------------------------------------------------------------------------------------ frames
     def _prepare(self, frame: np.ndarray, first: Optional[np.ndarray], second: Optional[np.ndarray]
@@ -208,6 +212,10 @@ class Predictor:
         raw = self.net.forward(**inputs)["deconv1"]
         out = []
         for (name, frame, (_, zero_motion)), map_ in zip(items, raw):
+            if not np.isfinite(map_).all():
+                raise DataError(f"frame {name}: the net's output holds {np.count_nonzero(~np.isfinite(map_))} NaN or "
+                                f"infinite values; the weights {self.weights_path} are broken or diverged (look for "
+                                "non-finite blobs with `dynsal info`); no map was kept for this input")
             float_map = self.post.float_map(map_[0], frame.shape[:2])
             saliency = np.clip(np.rint(float_map), 0, 255).astype(np.uint8)
             out.append(Prediction(name, frame, saliency, float_map, zero_motion))
@@ -278,25 +286,24 @@ class Predictor:
 
     # ------------------------------------------------------------------------------------ inputs
     def frames_of(self, item: PredictInput, frame_name: Callable[[int], str] = "{:06d}".format
-                  ) -> Tuple[Iterator[Tuple[str, np.ndarray]], float]:
-        """(name, frame) pairs of an input and its frame rate; frame folders' names are their files' stems,
-        frame t of a video file or a stream (webcam, URL) is `frame_name(t)`; a still image is one frame
-        named after the image."""
+                  ) -> Tuple[DecodedFrames, float]:
+        """The (name, frame) pairs of an input and its frame rate: frame folders' names are their files'
+        stems, frame t of a video file or a stream (webcam, URL) is `frame_name(t)`, a still image is one
+        frame named after the image."""
         if item.kind == "image":
-            return iter([(item.name, read_image(item.path))]), 1.0
+            return DecodedFrames(iter([(item.name, read_image(item.path))])), 1.0
         if item.kind == "frames":
             stems = [p.stem for p in frame_files(item.path)]
-            return ((stems[f.index], f.image) for f in read_frames(item.path)), 25.0
+            return DecodedFrames((stems[f.index], f.image) for f in read_frames(item.path)), 25.0
         if item.kind == "stream":
             frames, fps = open_stream(item.path)
-        else:
-            frames, fps = read_frames(item.path), video_fps(item.path)
-        return ((frame_name(f.index), f.image) for f in frames), fps
+            return DecodedFrames((frame_name(f.index), f.image) for f in frames), fps
+        fps, declared = video_info(item.path)
+        return DecodedFrames(((frame_name(f.index), f.image) for f in read_frames(item.path)), declared), fps
 
-    def _predictions(self, item: PredictInput, frames: Iterator[Tuple[str, np.ndarray]],
-                     selected: FrameRange) -> Iterator[Prediction]:
+    def _predictions(self, item: PredictInput, frames: DecodedFrames, selected: FrameRange) -> Iterator[Prediction]:
         if item.kind == "image":
-            yield replace(self.predict_image(next(frames)[1]), name=item.name)
+            yield replace(self.predict_image(next(iter(frames))[1]), name=item.name)
         else:
             yield from self.predict_frames(frames, selected, str(item.path))
 
@@ -315,18 +322,37 @@ class Predictor:
         return self._predictions(inputs[0], frames, FrameRange(start, end, every))
 
     def predict_input(self, item: PredictInput, out_dir: Path, outputs: Optional[OutputOptions] = None,
-                      selected: Optional[FrameRange] = None,
-                      on_frame: Optional[Callable[[Prediction], Optional[bool]]] = None) -> Tuple[Path, int]:
-        """Predict one input into `out_dir/<name>/` (atomically: see `dynsal.predict.outputs`).
+                      selected: Optional[FrameRange] = None, overwrite: bool = False,
+                      on_frame: Optional[Callable[[Prediction], Optional[bool]]] = None) -> InputResult:
+        """Predict one input into `out_dir/<name>/`, safely (see `dynsal.predict.destination`).
 
-        `on_frame(prediction)` is called after each frame's outputs are written (progress, a live
-        window); when it returns False the input ends there, its outputs complete up to that frame (a
-        stream that the user stops)."""
+        Holding the input's lock: an output finished for the same request is kept (skipped); one made for
+        another request is refused unless `overwrite`; otherwise the maps are made and replace it.
+        `on_frame(prediction)` is called after each frame's outputs are written (progress, a live window);
+        when it returns False the input ends there, its outputs complete up to that frame (a stream the
+        user stops).
+
+        Raises:
+            OutputError: the destination holds what dynsal did not make, another run is writing it, the
+                recorded request differs (without `overwrite`), or a write failed.
+            DynsalError: the input cannot be read or the net's output is not finite (naming the frame).
+        """
         outputs, selected = outputs or OutputOptions(), selected or FrameRange()
+        slot = OutputSlot(out_dir, outputs.video_name(item.name), outputs.videos(still=item.kind == "image"))
+        request = self.request(item, outputs, selected)
+        with slot.lock():
+            slot.check(overwrite)
+            slot.recover()
+            if slot.record() is not None and not overwrite:
+                recorded = slot.finished_for(request)
+                return InputResult(slot.final, int(recorded.get("frames", 0)), skipped=True,
+                                   warning=_shortfall_warning(recorded))
+            return self._predict_into(slot, item, outputs, selected, request, on_frame)
+
+    def _predict_into(self, slot: OutputSlot, item: PredictInput, outputs: OutputOptions, selected: FrameRange,
+                      request: Dict, on_frame: Optional[Callable[[Prediction], Optional[bool]]]) -> InputResult:
         frames, fps = self.frames_of(item, outputs.frame_name)
-        still = item.kind == "image"
-        writer = VideoOutputs(out_dir, outputs.video_name(item.name), fps, outputs.png, outputs.npz,
-                              outputs.overlay and not still, outputs.side_by_side and not still, outputs.maps_folder)
+        writer = VideoOutputs(slot, fps, outputs)
         count = 0
         try:
             zero_motion = False
@@ -338,10 +364,43 @@ class Predictor:
                     break
             if count == 0:
                 raise DynsalError(f"{item.path}: no frame selected (check --start/--end/--every)")
+            settings = dict(self.settings(), **request, frames=count, zero_motion_flow=zero_motion,
+                            **frames.shortfall())
+            folder = writer.finish(settings)
         except BaseException:
             writer.abort()
             raise
-        settings = dict(self.settings(), input=str(item.path), frames=count, zero_motion_flow=zero_motion,
-                        layout=outputs.layout,
-                        frame_range={"start": selected.start, "end": selected.end, "every": selected.every})
-        return writer.finish(settings), count
+        return InputResult(folder, count, warning=_shortfall_warning(settings))
+
+
+class DecodedFrames:
+    """(name, frame) pairs of one input, counted as they are decoded.
+
+    Args:
+        pairs: the (name, BGR frame) pairs.
+        declared: the frame count the video file declares (None: unknown, or a frame folder).
+    """
+
+    def __init__(self, pairs: Iterable[Tuple[str, np.ndarray]], declared: Optional[int] = None):
+        self._pairs, self.declared, self.decoded, self.ended = pairs, declared, 0, False
+
+    def __iter__(self) -> Iterator[Tuple[str, np.ndarray]]:
+        for pair in self._pairs:
+            self.decoded += 1
+            yield pair
+        self.ended = True  # the decoder ran out (rather than the reader stopping at --end)
+
+    def shortfall(self) -> Dict[str, int]:
+        """{declared_frames, decoded_frames} when decoding ended before the declared count, else {}."""
+        if self.declared is None or not self.ended or self.decoded >= self.declared:
+            return {}
+        return {"declared_frames": self.declared, "decoded_frames": self.decoded}
+
+
+def _shortfall_warning(record: Dict) -> Optional[str]:
+    """The warning for an output whose video stopped decoding early (its record says so), or None."""
+    if "declared_frames" not in record:
+        return None
+    return (f"{record['input']}: decoding stopped after frame {record['decoded_frames'] - 1} of the "
+            f"{record['declared_frames']} frames the file declares (truncated or corrupt); maps were made for the "
+            f"{record['decoded_frames']} decoded frames")

@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from dynsal.errors import DynsalError
+from dynsal.errors import OutputError
 from dynsal.progress import write_line
 
 try:
@@ -53,9 +53,15 @@ class _H264:
             self.container.mux(packet)
 
     def release(self) -> None:
-        for packet in self.stream.encode():  # flush the encoder
-            self.container.mux(packet)
-        self.container.close()
+        """Flush the encoder and close the file (once: a second call does nothing)."""
+        container, self.container = self.container, None
+        if container is None:
+            return
+        try:
+            for packet in self.stream.encode():  # flush the encoder
+                container.mux(packet)
+        finally:
+            container.close()
 
 
 class _OpenCV:
@@ -64,7 +70,8 @@ class _OpenCV:
     def __init__(self, path: Path, fps: float, size: Tuple[int, int]):
         self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*FALLBACK_FOURCC), fps, size)
         if not self.writer.isOpened():
-            raise DynsalError(f"{path}: OpenCV cannot write MP4 video here (no {FALLBACK_FOURCC} encoder)")
+            raise OutputError(f"{path}: OpenCV cannot write MP4 video here (no {FALLBACK_FOURCC} encoder, the folder "
+                              "is not writable, or the disk is full)")
 
     def write(self, frame: np.ndarray) -> None:
         self.writer.write(frame)

@@ -92,13 +92,12 @@ def test_bad_input_is_reported_and_others_run(weights, tmp_path, capsys):
     assert main(args[:7] + [str(missing), "-o", str(out)]) == 1
     assert capsys.readouterr().err.count(str(missing)) == 1  # named once, not "missing.mp4: missing.mp4: ..."
     assert (out / "clip" / "settings.json").is_file() and not (out / "broken").exists()
-    assert not (out / "broken.partial").exists()
+    assert not (out / ".broken.partial").exists()
     # a rerun skips what is complete; --overwrite redoes it
-    (out / "clip.partial").mkdir()  # an interrupted earlier attempt at another video leaves this
     assert main(args[:7] + [str(video), "-o", str(out)]) == 0
     assert "already complete" in capsys.readouterr().out
     assert main(args[:7] + [str(video), "-o", str(out), "--overwrite"]) == 0
-    assert "1 predicted" in capsys.readouterr().out and not (out / "clip.partial").exists()
+    assert "1 predicted" in capsys.readouterr().out and not (out / ".clip.partial").exists()
 
 
 def test_missing_weights_say_what_to_do(tmp_path, monkeypatch, capsys):
@@ -167,12 +166,22 @@ def test_dhf1k_round_trip_predict_then_eval_matches_every_frame(weights, tmp_pat
                  "dhf1k", str(tmp_path / "DHF1K" / "video" / "001.AVI"), "-o", str(out), "--no-overlay"]) == 0
     assert sorted(p.name for p in (out / "0001" / "maps").iterdir()) == sorted(
         p.name for p in (annotation / "maps").iterdir())
-    assert json.loads((out / "0001" / "settings.json").read_text())["layout"] == "dhf1k"
+    assert json.loads((out / "0001" / "settings.json").read_text())["outputs"]["layout"] == "dhf1k"
     assert main(["predict", "--net", "ssnet", "--weights", str(weights["ssnet"]), "--engine", "torch", "--layout",
-                 "dhf1k", str(tmp_path / "DHF1K" / "video" / "001.AVI"), "-o", str(out)]) == 0
+                 "dhf1k", str(tmp_path / "DHF1K" / "video" / "001.AVI"), "-o", str(out), "--no-overlay"]) == 0
     assert "already complete in " + str(out / "0001") in capsys.readouterr().out  # the layout's name is checked
     assert main(["eval", str(out), str(tmp_path / "DHF1K" / "annotation"), "--metrics", "nss,cc", "--quiet"]) == 0
     assert f"1 video(s), {frames} frame(s)" in capsys.readouterr().out
+    # --overwrite replaces exactly what the record lists, maps/ included, and nothing else is left behind
+    (out / "0001" / "maps" / "notes.txt").write_text("mine")
+    assert main(["predict", "--net", "ssnet", "--weights", str(weights["ssnet"]), "--engine", "torch", "--layout",
+                 "dhf1k", str(tmp_path / "DHF1K" / "video" / "001.AVI"), "-o", str(out), "--overwrite"]) == 1
+    assert "maps/notes.txt, which dynsal did not write" in capsys.readouterr().err
+    (out / "0001" / "maps" / "notes.txt").unlink()
+    assert main(["predict", "--net", "ssnet", "--weights", str(weights["ssnet"]), "--engine", "torch", "--layout",
+                 "dhf1k", str(tmp_path / "DHF1K" / "video" / "001.AVI"), "-o", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["0001", "0001_overlay.mp4"]
+    assert len(list((out / "0001" / "maps").iterdir())) == frames
 
 
 def test_weights_of_another_net_name_both_files_and_nets_once(weights, tmp_path, capsys):
