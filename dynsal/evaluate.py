@@ -39,6 +39,7 @@ import numpy as np
 from dynsal import __version__
 from dynsal import metrics as M
 from dynsal.errors import EvaluationError
+from dynsal.files import write_atomic
 from dynsal.progress import progress_bar
 
 __all__ = [
@@ -663,12 +664,9 @@ def format_table(result: EvaluationResult) -> str:
 
 
 def _write_atomic(path, text: str) -> None:
-    """Write `text` to `path` via a temporary file, so a partial file never looks finished."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
+    """Write `text` to `path` atomically (`dynsal.files.write_atomic`): a partial file never looks finished."""
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
         raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 

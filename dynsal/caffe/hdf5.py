@@ -23,6 +23,7 @@ import numpy as np
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
 from dynsal.caffe.schema import pb
 from dynsal.errors import FormatError
+from dynsal.files import atomic_output, library_os_error
 
 PathLike = Union[str, os.PathLike]
 
@@ -137,14 +138,10 @@ def _write_c_string(handle, name: str, value: str, h5py) -> None:
 
 
 def _write_atomic(path: PathLike, h5py, fill) -> None:
-    """Write an HDF5 file through `fill(handle)` under a temporary name, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write an HDF5 file through `fill(handle)` under an exclusive temporary name (`dynsal.files`),
+    then rename it over `path`."""
     try:
-        with h5py.File(tmp, "w") as handle:
+        with atomic_output(path) as tmp, h5py.File(tmp, "w") as handle:
             fill(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    except RuntimeError as exc:  # HDF5's failed flush or close (a full disk)
+        raise library_os_error(exc, path) from None

@@ -4,12 +4,11 @@ prototxt, solverstate and mean files.
 Nets and solvers are upgraded on load exactly as Caffe upgrades them (`dynsal.caffe.upgrade`).
 Binary files have no 64 MB cap: Caffe reads protos up to 2 GB, and so does dynsal (the C++
 protobuf runtime of Debian bullseye needs `SetAllowOversizeProtos`, turned on here).
-Writes are atomic: a temporary file in the same folder is renamed over the target.
+Writes are atomic (`dynsal.files.write_atomic`): a complete file or none, with the user's umask.
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
@@ -23,6 +22,7 @@ from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.weights import attach_blobs
 from dynsal.errors import FormatError
+from dynsal.files import write_atomic
 
 PathLike = Union[str, os.PathLike]
 BINARY_SUFFIXES = (".caffemodel", ".binaryproto", ".solverstate", ".pb")
@@ -102,25 +102,12 @@ def is_binary_file(path: PathLike) -> bool:
 
 def write_text(message, path: PathLike) -> None:
     """Write a message as text format (prototxt), atomically."""
-    _write_atomic(path, text_format.MessageToString(message).encode("utf-8"))
+    write_atomic(path, text_format.MessageToString(message).encode("utf-8"))
 
 
 def write_binary(message, path: PathLike) -> None:
     """Write a message as binary protobuf (caffemodel, solverstate, binaryproto), atomically."""
-    _write_atomic(path, message.SerializeToString())
-
-
-def _write_atomic(path: PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, message.SerializeToString())
 
 
 def read_net(path: PathLike, upgrade_net: bool = True):
