@@ -41,6 +41,7 @@ from dynsal import metrics as M
 from dynsal.errors import EvaluationError
 from dynsal.files import write_atomic
 from dynsal.progress import progress_bar
+from dynsal.workers import ignore_interrupts
 
 __all__ = [
     "BASELINES", "CONVENTIONS", "SAUC_POOLS", "Frame", "FrameScore", "EvaluationResult",
@@ -109,6 +110,11 @@ def read_map(path) -> np.ndarray:
 def _binary(array: np.ndarray, path: Path) -> np.ndarray:
     if array.ndim != 2:
         raise EvaluationError(f"{path}: a fixation map must be 2-D, got shape {array.shape}")
+    if array.dtype.kind not in "biuf":
+        raise EvaluationError(f"{path}: a fixation map holds numbers, not {array.dtype} values")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise EvaluationError(f"{path}: the fixation map holds NaN or infinite values; give a 0/1 map of "
+                              "fixated pixels")
     on = array != 0
     levels = np.unique(array[on])
     if levels.size > 1:
@@ -460,7 +466,7 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
             _advance(bar, sizes[i])
         return results
     try:
-        pool = ProcessPoolExecutor(max_workers=jobs)
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=ignore_interrupts)
     except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
         raise EvaluationError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
     with pool:

@@ -17,7 +17,7 @@ from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
 from dynsal.caffe import hdf5, upgrade
-from dynsal.caffe.blobs import array_to_blob, blob_to_array
+from dynsal.caffe.blobs import array_to_blob, blob_problem, blob_to_array
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.weights import attach_blobs
@@ -122,6 +122,8 @@ def read_net(path: PathLike, upgrade_net: bool = True):
         return hdf5.read_weights(path)
     if is_binary_file(path):
         net = read_binary(path, pb.NetParameter, "caffemodel")
+        for layer in list(net.layer) + list(net.layers):
+            _check_blobs(layer.blobs, path, f"layer {layer.name!r} ")
     else:
         net = read_text(path, pb.NetParameter)
     return upgrade.upgrade_net(net, source=str(path)) if upgrade_net else net
@@ -149,7 +151,17 @@ def read_solverstate(path: PathLike):
     when the name ends in `.h5` (Solver::Restore's rule)."""
     if hdf5.is_hdf5_path(path):
         return hdf5.read_solverstate(path)
-    return read_binary(path, pb.SolverState, "solverstate")
+    state = read_binary(path, pb.SolverState, "solverstate")
+    _check_blobs(state.history, path, "history ")
+    return state
+
+
+def _check_blobs(blobs, path: PathLike, owner: str) -> None:
+    """Refuse a file whose BlobProtos Caffe could not load (`blobs.blob_problem`), naming the blob."""
+    for index, blob in enumerate(blobs):
+        problem = blob_problem(blob)
+        if problem:
+            raise FormatError(f"{path}: {owner}blob {index}: {problem}; the file is corrupt or forged")
 
 
 def write_solverstate(state, path: PathLike) -> None:
@@ -163,6 +175,7 @@ def write_solverstate(state, path: PathLike) -> None:
 def read_mean_file(path: PathLike) -> np.ndarray:
     """Read a mean file (binary BlobProto, as compute_image_mean writes) -> float32 (C, H, W)."""
     blob = read_binary(path, pb.BlobProto, "mean file (binaryproto)")
+    _check_blobs([blob], path, "")
     array = blob_to_array(blob).astype(np.float32)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]

@@ -27,6 +27,7 @@ from dynsal.data.flow import FlowSettings
 from dynsal.data.images import write_json
 from dynsal.errors import DataError
 from dynsal.progress import progress_bar
+from dynsal.workers import ignore_interrupts
 
 MANIFEST_FORMAT = "dynsal-dataset"
 MANIFEST_VERSION = 1
@@ -41,6 +42,7 @@ def _init_worker() -> None:
     import cv2
 
     cv2.setNumThreads(1)
+    ignore_interrupts()
 
 
 class _Runner:

@@ -75,9 +75,13 @@ def model_settings(weights: Optional[Path]) -> Dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
+        settings = json.loads(path.read_text())
     except ValueError as exc:
         raise DynsalError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(settings, dict):
+        raise DynsalError(f"{path}: model settings must be a JSON object (resize, flow, postprocessing), "
+                          f"not a {type(settings).__name__}")
+    return settings
 
 
 def resolve_weights(net: Optional[str], weights: Optional[str]) -> Path:

@@ -46,10 +46,12 @@ from dynsal.data.caffe_sources import ShardedSource
 from dynsal.engines.torch.net import TorchNet
 from dynsal.engines.torch.updates import HISTORY_BLOBS, RULES, check_solver_type
 from dynsal.errors import DynsalError
-from dynsal.files import with_path, write_atomic
+from dynsal.files import with_path
 from dynsal.progress import progress_bar
 from dynsal.solver.lr_policy import learning_rate
+from dynsal.solver.training_log import truncate_log
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # snapshot, then stop (SIGHUP: snapshot and go on)
 
 
@@ -224,7 +226,12 @@ class TorchSolver:
                         grad = grad + decay * torch.sign(blob.tensor)
                     else:
                         raise DynsalError(f"unknown regularization_type {self.solver.regularization_type!r}")
-                diff = self.rule(grad, blob.history, lr.rate * blob.lr_mult, self.solver, self.iter)
+                rate = lr.rate * blob.lr_mult
+                if not abs(rate) <= FLOAT32_MAX:  # Caffe's float rate would be inf (or NaN): every weight too
+                    raise DynsalError(f"iteration {self.iter}: the learning rate of layer {blob.layer!r} blob "
+                                      f"{blob.index} is {rate:g} (rate {lr.rate:g} × lr_mult {blob.lr_mult:g}), beyond "
+                                      f"float32; training stopped; {self.snapshots.good_text()} — lower base_lr")
+                diff = self.rule(grad, blob.history, rate, self.solver, self.iter)
                 blob.tensor.sub_(diff)
         return lr.rate
 
@@ -430,24 +437,6 @@ class FiniteSnapshots:
             culprit = f"; {self.pending[1]} gives this loss (do not use it)"
         raise DynsalError(f"iteration {iteration}: the loss is {loss}; training stopped; {self.good_text()}{culprit} "
                           "— lower base_lr or check the data")
-
-
-def truncate_log(path: Path, iteration: int) -> None:
-    """Keep the records of a JSON-lines training log before `iteration` (a resumed run writes the rest
-    again); a torn last line is dropped. Rewritten atomically; nothing happens without a log."""
-    try:
-        lines = path.read_bytes().splitlines()
-    except FileNotFoundError:
-        return
-    kept = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("iteration"), int) and record["iteration"] < iteration:
-            kept.append(line + b"\n")
-    write_atomic(path, b"".join(kept))
 
 
 def data_sources(net) -> list:
