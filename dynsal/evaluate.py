@@ -41,7 +41,7 @@ from dynsal import metrics as M
 from dynsal.errors import EvaluationError
 from dynsal.files import write_atomic
 from dynsal.progress import progress_bar
-from dynsal.workers import ignore_interrupts
+from dynsal.workers import interrupts_ignored
 
 __all__ = [
     "BASELINES", "CONVENTIONS", "SAUC_POOLS", "Frame", "FrameScore", "EvaluationResult",
@@ -466,11 +466,12 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
             _advance(bar, sizes[i])
         return results
     try:
-        pool = ProcessPoolExecutor(max_workers=jobs, initializer=ignore_interrupts)
+        pool = ProcessPoolExecutor(max_workers=jobs)
     except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
         raise EvaluationError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
     with pool:
-        futures = {pool.submit(fn, item): i for i, item in enumerate(jobs_in)}
+        with interrupts_ignored():  # the workers start on submit
+            futures = {pool.submit(fn, item): i for i, item in enumerate(jobs_in)}
         try:
             for future in as_completed(futures):
                 results[futures[future]] = future.result()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dynsal.commands.make_lmdb import add_flow_arguments, flow_settings
 from dynsal.errors import DataError
-from dynsal.workers import ignore_interrupts
+from dynsal.workers import interrupts_ignored
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         raise DataError("two inputs have the same name; their outputs would collide")
     jobs = [(v, args.output, settings, args.resize, args.flo) for v in args.videos]
     if args.jobs > 1 and len(jobs) > 1:
-        with get_context("spawn").Pool(args.jobs, initializer=ignore_interrupts) as pool:  # exit: terminate
+        with interrupts_ignored():
+            pool = get_context("spawn").Pool(args.jobs)
+        with pool:  # leaving it terminates the workers
             counts = pool.starmap(flow_video, jobs, chunksize=1)
     else:
         counts = [flow_video(*job) for job in jobs]

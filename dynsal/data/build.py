@@ -27,7 +27,7 @@ from dynsal.data.flow import FlowSettings
 from dynsal.data.images import write_json
 from dynsal.errors import DataError
 from dynsal.progress import progress_bar
-from dynsal.workers import ignore_interrupts
+from dynsal.workers import interrupts_ignored
 
 MANIFEST_FORMAT = "dynsal-dataset"
 MANIFEST_VERSION = 1
@@ -42,7 +42,6 @@ def _init_worker() -> None:
     import cv2
 
     cv2.setNumThreads(1)
-    ignore_interrupts()
 
 
 class _Runner:
@@ -56,7 +55,8 @@ class _Runner:
         self.pool, self.jobs = None, jobs
         if jobs > 1:
             try:
-                self.pool = get_context("spawn").Pool(jobs, initializer=_init_worker)
+                with interrupts_ignored():
+                    self.pool = get_context("spawn").Pool(jobs, initializer=_init_worker)
             except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
                 raise DataError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
 
