@@ -50,14 +50,22 @@ def require_h5py():
     return h5py
 
 
-def _open(path: PathLike, what: str):
+def open_file(path: PathLike, what: str, name: Optional[str] = None):
+    """An HDF5 file opened for reading.
+
+    Raises:
+        FormatError: missing, or not a readable HDF5 file (truncated, corrupt); the message names the
+            file as `name` (default: its path) and says it should be `what`.
+    """
     h5py = require_h5py()
+    name = name or str(path)
     if not Path(path).is_file():
-        raise FormatError(f"{path}: no such file")
+        raise FormatError(f"{name}: no such file")
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise FormatError(f"{path}: not a readable HDF5 {what} ({exc}); copy it again") from None
+        raise FormatError(f"{name}: not a readable HDF5 {what} ({exc}); the file is truncated or corrupt, copy or "
+                          "write it again") from None
 
 
 def checked_dataset(node, path: PathLike, kinds: str = "fiu"):
@@ -119,7 +127,7 @@ def read_weights(path: PathLike):
         FormatError: unreadable file, no `data` group, or parameter datasets not numbered 0..n-1.
     """
     net = pb.NetParameter()
-    with _open(path, "caffemodel") as handle:
+    with open_file(path, "caffemodel") as handle:
         if "data" not in handle:
             raise FormatError(f"{path}: no `data` group; not a caffemodel written by Caffe's Net::ToHDF5")
         for name, group in handle["data"].items():
@@ -149,7 +157,7 @@ def write_weights(path: PathLike, layer_names: Sequence[str], params: Dict[str, 
 def read_solverstate(path: PathLike):
     """A `.solverstate.h5` as a `pb.SolverState` (iter, learned_net, current_step, history)."""
     state = pb.SolverState()
-    with _open(path, "solverstate") as handle:
+    with open_file(path, "solverstate") as handle:
         missing = [key for key in ("iter", "current_step", "history") if key not in handle]
         if missing:
             raise FormatError(f"{path}: no {', '.join(missing)}; not a solver state written by Caffe's HDF5 snapshot")

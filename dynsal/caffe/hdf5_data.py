@@ -15,7 +15,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from dynsal.caffe.hdf5 import checked_dataset, require_h5py
+from dynsal.caffe.hdf5 import checked_dataset, open_file
 from dynsal.errors import FormatError
 
 
@@ -60,26 +60,15 @@ def _datasets(handle, path: str, source: str, tops: Sequence[str]) -> Dict:
     return datasets
 
 
-def _open(path: str, source: str):
-    h5py = require_h5py()
-    if not Path(path).is_file():
-        raise FormatError(f"{path} (listed in {source}): no such file")
-    try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        raise FormatError(f"{path} (listed in {source}): not a readable HDF5 file ({exc}); the file is truncated or "
-                          "corrupt, write it again") from None
-
-
 def top_shapes(path: str, source: str, tops: Sequence[str]) -> Dict[str, Tuple[int, ...]]:
     """{top: dataset shape} of one listed file, without reading its data."""
-    with _open(path, source) as handle:
+    with open_file(path, "file", f"{path} (listed in {source})") as handle:
         return {top: tuple(dataset.shape) for top, dataset in _datasets(handle, path, source, tops).items()}
 
 
 def read_tops(path: str, source: str, tops: Sequence[str]) -> Dict[str, np.ndarray]:
     """{top: float32 array} of one listed file (HDF5DataLayer::LoadHDF5FileData)."""
-    with _open(path, source) as handle:
+    with open_file(path, "file", f"{path} (listed in {source})") as handle:
         datasets = _datasets(handle, path, source, tops)
         try:
             return {top: np.asarray(dataset[()], dtype=np.float32) for top, dataset in datasets.items()}
