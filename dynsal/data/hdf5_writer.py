@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 import h5py
 import numpy as np
 
+from dynsal.caffe.hdf5_data import check_listable
 from dynsal.data.dataset import Sample
 from dynsal.data.preprocess import preprocess_input, preprocess_map
 from dynsal.errors import DataError
@@ -38,8 +39,10 @@ class Hdf5Writer:
         self.staging, self.split, self.count = Path(staging), split, count
         self.rows, self.data1 = rows_per_file, data1
         self.list_root = list_root or str(self.staging.parent.resolve())
+        check_listable(self.list_root)
         self.folder = self.staging / "h5"
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._write_list()
         self.files: Dict[int, h5py.File] = {}
         self.datasets: Dict[int, Dict[str, h5py.Dataset]] = {}
         self.lost: List[int] = []
@@ -116,11 +119,14 @@ class Hdf5Writer:
         if error is not None:
             raise error
 
-    def outputs(self) -> List[Tuple[Path, Path]]:
-        root = self.staging.parent
+    def _write_list(self) -> None:
+        """The list file HDF5Data reads: every file of the split under `list_root`, in order."""
         names = [self._path(i).name for i in range(self.file_count)]
         listing = "".join(f"{self.list_root}/{self.split}_h5/{name}\n" for name in names)
         write_atomic(self.staging / f"{self.split}_h5.txt", listing.encode())
+
+    def outputs(self) -> List[Tuple[Path, Path]]:
+        root = self.staging.parent
         return [(self.folder, root / f"{self.split}_h5"),
                 (self.staging / f"{self.split}_h5.txt", root / f"{self.split}_h5.txt")]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import stat
 import subprocess
 import sys
 import uuid
@@ -45,14 +46,17 @@ def run_dynsal(args: Sequence[str], cwd: Optional[Path] = None, memory_bytes: Op
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def tree(root: Path) -> Dict[str, Tuple[int, int, int]]:
-    """{relative path: (mode, size, mtime_ns)} of everything under `root` (symlinks not followed)."""
+def tree(root: Path) -> Dict[str, Tuple[int, ...]]:
+    """{relative path: (mode, size, mtime_ns)} of every file and symlink under `root`, (mode,) of every folder
+    (a folder's own mtime changes when something is made and removed in it: its entries are what count)."""
     out = {}
     for folder, dirs, files in os.walk(root):
         for name in dirs + files:
             path = Path(folder) / name
             info = path.lstat()
-            out[str(path.relative_to(root))] = (info.st_mode, info.st_size, info.st_mtime_ns)
+            is_dir = stat.S_ISDIR(info.st_mode)
+            out[str(path.relative_to(root))] = (info.st_mode,) if is_dir else (info.st_mode, info.st_size,
+                                                                                info.st_mtime_ns)
     return out
 
 
