@@ -49,7 +49,8 @@ def main() -> None:
     from dynsal import zoo
     from dynsal.engines import load_net
     from dynsal.predict.inputs import PredictInput
-    from dynsal.predict.predictor import OutputOptions, Predictor
+    from dynsal.predict.outputs import OutputOptions
+    from dynsal.predict.predictor import Predictor
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -62,7 +63,7 @@ def main() -> None:
         outputs = OutputOptions(png=True, npz=False, overlay=False, side_by_side=False)
         predictor.predict_input(item, tmp / "warm", outputs)  # warm-up: kernels, FFT weight spectra
         start = time.perf_counter()
-        _, count = predictor.predict_input(item, tmp / "out", outputs)
+        count = predictor.predict_input(item, tmp / "out", outputs).frames
         end_to_end = count / (time.perf_counter() - start)
 
         net = predictor.net

@@ -32,3 +32,8 @@ class EvaluationError(DynsalError):
 
 class DataError(DynsalError):
     """Dataset input is unusable: unreadable or empty video, bad gaze file, frame-count mismatch."""
+
+
+class OutputError(DynsalError):
+    """An output cannot be written safely: it would land on or inside an input, replace what dynsal did not
+    create, another run holds its lock, or a write failed."""

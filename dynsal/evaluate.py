@@ -28,6 +28,7 @@ import functools
 import io
 import json
 import os
+import warnings
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -40,13 +41,14 @@ from dynsal import __version__
 from dynsal import metrics as M
 from dynsal.errors import EvaluationError
 from dynsal.files import write_atomic
+from dynsal.paths import PathIndex
 from dynsal.progress import progress_bar
 from dynsal.workers import interrupts_ignored
 
 __all__ = [
     "BASELINES", "CONVENTIONS", "SAUC_POOLS", "Frame", "FrameScore", "EvaluationResult",
     "read_map", "read_fixations", "find_frames", "centre_bias_map", "chance_map", "evaluate",
-    "format_table", "write_csv", "write_json", "write_markdown",
+    "format_table", "write_csv", "write_json", "write_markdown", "check_report_paths",
 ]
 
 MAP_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -69,11 +71,25 @@ Points = Tuple[np.ndarray, np.ndarray, Tuple[int, int]]  # rows, columns, (H, W)
 # reading maps
 
 
+def _open_lazily(path: Path):
+    """The PIL image of `path`, header read and nothing decoded; refused when it has more pixels than PIL's
+    decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`, 89,478,485 by default)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            raise EvaluationError(f"{path}: too large to be a saliency map ({exc.args[0].split(',')[0]}); resize "
+                                  "it, or raise PIL.Image.MAX_IMAGE_PIXELS in Python if it is genuine") from None
+
+
 def _open_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with _open_lazily(path) as image:
             if image.mode == "P":
                 image = image.convert("RGBA" if "transparency" in image.info else "RGB")
             elif image.mode == "LA":  # grey levels with alpha: the alpha is not part of the map
@@ -212,7 +228,8 @@ def _fixation_files(video_dir: Path) -> Dict[str, Path]:
 
 
 def _videos(folder: Path) -> List[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+    """The video folders in `folder`; hidden ones (`.clip.partial/` of an unfinished `dynsal predict`) are not."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def _check_dir(folder: Path, what: str) -> None:
@@ -676,6 +693,30 @@ def _write_atomic(path, text: str) -> None:
         write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
         raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+def check_report_paths(reports: Dict[str, Optional[str]], prediction_dir, ground_truth_dir) -> None:
+    """Refuse report files that would land on or inside the predictions or the ground truth, or twice on one file.
+
+    Args:
+        reports: {option (e.g. "--csv"): path or None}.
+        prediction_dir, ground_truth_dir: the folders evaluated.
+
+    Raises:
+        EvaluationError: naming the option, the path and the folder it meets.
+    """
+    protected = PathIndex([prediction_dir, ground_truth_dir])
+    named: Dict[Path, str] = {}
+    for option, path in reports.items():
+        if not path:
+            continue
+        meeting = protected.find(path)
+        if meeting:
+            raise EvaluationError(f"{option} {path} would be written on or inside {meeting[1]}, which is evaluated; "
+                                  "write the report elsewhere")
+        other = named.setdefault(Path(path).resolve(), option)
+        if other != option:
+            raise EvaluationError(f"{other} and {option} both name {path}; give each report its own file")
 
 
 def _csv_rows(result: EvaluationResult) -> Iterator[List[object]]:

@@ -65,6 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the summary table, write the requested files; returns the exit status."""
+    E.check_report_paths({"--csv": args.csv, "--json": args.json, "--markdown": args.markdown}, args.pred_dir,
+                         args.gt_dir)
     result = E.evaluate(
         args.pred_dir, args.gt_dir,
         metrics=_choose(args.metrics, METRIC_NAMES, "metric"),

@@ -3,8 +3,11 @@
 Outputs per input NAME (under -o, default ./saliency): NAME/<frame>.png (8-bit maps named like the
 input frames; 000000.png ... for video files), NAME/settings.json (everything that determined the
 maps), NAME_overlay.mp4 (heat map on the frames), and on request NAME/maps.npz (float maps) and
-NAME_side_by_side.mp4. Complete inputs are skipped unless --overwrite; an unreadable input is
-reported and the others still run (exit status 1 at the end).
+NAME_side_by_side.mp4. An input whose output is complete for the same request (weights, net, frame
+range, flow, post-processing, outputs) is skipped; one made for another request is refused naming the
+difference, unless --overwrite. dynsal never writes on or inside an input and never replaces what it
+did not make (docs/reliability.md). An unreadable input is reported and the others still run (exit
+status 1 at the end).
 
 Examples:
   dynsal predict --net stsconv clip.mp4                       # the published STSConvNet weights
@@ -17,15 +20,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from dynsal.commands import parse_parameter, parse_shard
 from dynsal.data.flow import FlowSettings
 from dynsal.errors import DynsalError
 from dynsal.predict.inputs import expand_inputs
-from dynsal.predict.outputs import is_complete
+from dynsal.predict.outputs import OutputOptions
+from dynsal.predict.plan import check_outputs
 from dynsal.predict.postprocess import Postprocessing
-from dynsal.predict.predictor import FrameRange, OutputOptions, Predictor, model_settings, resolve_weights
+from dynsal.predict.predictor import FrameRange, Predictor, model_postprocessing, model_settings, resolve_weights
 from dynsal.zoo import NETS
 
 
@@ -55,9 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--npz", action="store_true", help="also write float maps (maps.npz)")
     parser.add_argument("--no-overlay", action="store_true", help="no overlay MP4")
     parser.add_argument("--side-by-side", action="store_true", help="also write a frame | map MP4")
-    parser.add_argument("--no-blur", action="store_true", help="skip the 5×5 Gaussian blur of the maps")
-    parser.add_argument("--no-stretch", action="store_true", help="do not stretch each map to a maximum of 255")
-    parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
+    parser.add_argument("--no-blur", action="store_true", help="skip the Gaussian blur of the maps (default: the "
+                        "model's settings JSON, else a 5×5 blur)")
+    parser.add_argument("--no-stretch", action="store_true", help="do not stretch each map to a maximum of 255 "
+                        "(default: the model's settings JSON, else stretch)")
+    parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete, replacing "
+                        "them (only ever what dynsal wrote)")
     parser.add_argument("--shard", default="0/1", help="i/n: predict only inputs i, i+n, i+2n, ... (0-based) so n "
                         "processes or machines share a list (default 0/1: all)")
 
@@ -80,34 +88,47 @@ def _flow_settings(args, net) -> FlowSettings | None:
     return FlowSettings.from_dict(values)
 
 
+def _postprocessing(args, net) -> Postprocessing | None:
+    """The model's post-processing with --no-blur / --no-stretch over it; None when neither is given (the
+    Predictor then uses the model's)."""
+    if not (args.no_blur or args.no_stretch):
+        return None
+    base = model_postprocessing(resolve_weights(net, args.weights))
+    return replace(base, blur_kernel=0 if args.no_blur else base.blur_kernel,
+                   stretch=base.stretch and not args.no_stretch)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.every < 1 or args.start < 0 or args.batch < 1:
         raise DynsalError("--every and --batch must be at least 1, --start at least 0")
     shard, shards = parse_shard(args.shard)
     inputs = expand_inputs(args.inputs)[shard::shards]
-    net = args.net or (None if args.prototxt else "stsconv")
-    post = Postprocessing(blur_kernel=0 if args.no_blur else 5, stretch=not args.no_stretch)
-    predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
-                          _flow_settings(args, net), post, args.batch, args.workers)
     outputs = OutputOptions(png=not args.no_png, npz=args.npz, overlay=not args.no_overlay,
                             side_by_side=args.side_by_side)
-    selected = FrameRange(args.start, args.end, args.every)
     out_dir = Path(args.out)
+    check_outputs(out_dir, inputs, outputs, args.overwrite)
+    net = args.net or (None if args.prototxt else "stsconv")
+    predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
+                          _flow_settings(args, net), _postprocessing(args, net), args.batch, args.workers)
+    selected = FrameRange(args.start, args.end, args.every)
     failed, done, skipped = [], 0, 0
     for item in inputs:
-        if is_complete(out_dir, item.name) and not args.overwrite:
-            print(f"{item.name}: already complete in {out_dir / item.name} (--overwrite to redo)")
-            skipped += 1
-            continue
         started = time.time()
         try:
-            folder, count = predictor.predict_input(item, out_dir, outputs, selected)
+            result = predictor.predict_input(item, out_dir, outputs, selected, args.overwrite)
         except DynsalError as exc:
             print(f"dynsal predict: {item.path}: {exc}", file=sys.stderr)
             failed.append(item.path)
             continue
+        if result.warning:
+            print(f"dynsal predict: warning: {result.warning}", file=sys.stderr)
+        if result.skipped:
+            print(f"{item.name}: already complete in {result.folder} (--overwrite to redo)")
+            skipped += 1
+            continue
         seconds = time.time() - started
-        print(f"{item.name}: {count} maps in {folder} ({count / max(seconds, 1e-9):.1f} frames/s)")
+        print(f"{item.name}: {result.frames} maps in {result.folder} ({result.frames / max(seconds, 1e-9):.1f} "
+              "frames/s)")
         done += 1
     print(f"done: {done} predicted, {skipped} already complete, {len(failed)} failed"
           + (f" ({', '.join(str(p) for p in failed)})" if failed else ""))

@@ -145,13 +145,19 @@ def compute_flow(prev: np.ndarray, next: np.ndarray, method: str = "dis", **para
         H×W×2 float32 (u, v) in pixels.
 
     Raises:
-        DataError: unknown method or parameter, a method whose requirement is missing, size mismatch.
+        DataError: unknown method or parameter, a method whose requirement is missing, size mismatch, or
+            frames OpenCV's method refuses (e.g. DIS needs 12 pixels on one side).
     """
     entry = _check(method, params)
     a, b = (_uint8(prev), _uint8(next)) if entry.colour else (_grey(prev), _grey(next))
     if a.shape != b.shape:
         raise DataError(f"flow between frames of different sizes {a.shape} and {b.shape}")
-    return np.ascontiguousarray(entry.function(a, b, **params), dtype=np.float32)
+    try:
+        flow = entry.function(a, b, **params)
+    except cv2.error as exc:
+        raise DataError(f"{method} optical flow of {a.shape[1]}×{a.shape[0]} frames failed: {exc.err}; frames this "
+                        "small come from a small --resize, choose a larger one") from None
+    return np.ascontiguousarray(flow, dtype=np.float32)
 
 
 def flow_pair(index: int, count: int) -> Tuple[int, int]:

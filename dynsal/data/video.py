@@ -190,6 +190,20 @@ def read_frames(source: PathLike, resize: Optional[ResizePolicy] = None,
         yield VideoFrame(index, timestamp, resize.apply(image) if resize else image)
 
 
+def video_info(path: PathLike) -> Tuple[float, Optional[int]]:
+    """(frame rate, frame count) that a video file's container declares: DEFAULT_FPS and None where it
+    declares none or OpenCV cannot open it. The count is the container's: a truncated file declares more
+    frames than decode."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return DEFAULT_FPS, None
+        fps, count = capture.get(cv2.CAP_PROP_FPS), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+    return (fps if fps > 0 else DEFAULT_FPS), (count if count > 0 else None)
+
+
 def video_name(source: PathLike) -> str:
     """A video's name: the file name without suffix, or the folder's name."""
     source = Path(source)

@@ -4,11 +4,13 @@ Each input becomes a `PredictInput`: a name (the output folder), a kind ("video"
 "image") and a path. `@list.txt` reads one input per line (blank lines and #-comments skipped);
 glob patterns are expanded; a folder holding videos (and no frames) stands for its videos. A frame
 folder called `images` (or `frames`, `img`, `imgs`) takes its parent's name, so the
-`<video>/images/` folders of DHF1K-style layouts give `<out>/<video>/`.
+`<video>/images/` folders of DHF1K-style layouts give `<out>/<video>/`. Names come from the absolute
+path, so the input `.` is named after the current folder and `..` after its parent.
 """
 from __future__ import annotations
 
 import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence
@@ -31,7 +33,8 @@ GENERIC_FRAME_FOLDERS = ("images", "frames", "img", "imgs")
 def _classify(path: Path) -> List[PredictInput]:
     if path.is_dir():
         if frame_files(path):
-            name = path.resolve().parent.name if path.name.lower() in GENERIC_FRAME_FOLDERS else video_name(path)
+            named = Path(os.path.abspath(path))  # `.` and `..` by their real names; symbolic links by their own
+            name = named.parent.name if named.name.lower() in GENERIC_FRAME_FOLDERS else video_name(named)
             return [PredictInput(name, "frames", path)]
         return [item for child in list_videos(path) for item in _classify(child)]
     suffix = path.suffix.lower()
@@ -66,8 +69,8 @@ def expand_inputs(arguments: Sequence[str]) -> List[PredictInput]:
     inputs, names = [], {}
     for path in paths:
         for item in _classify(path):
-            if item.name in names and names[item.name] != item.path:
-                raise DataError(f"{item.path} and {names[item.name]} would both write outputs named {item.name!r}; "
+            if item.name in names and names[item.name].resolve() != item.path.resolve():
+                raise DataError(f"{names[item.name]} and {item.path} would both write outputs named {item.name!r}; "
                                 "rename one")
             if item.name not in names:
                 names[item.name] = item.path

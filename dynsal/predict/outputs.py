@@ -1,27 +1,50 @@
-"""Writing one video's predictions: PNG maps, float maps (.npz), overlay and side-by-side MP4s.
+"""Writing one input's predictions: PNG maps, float maps (.npz), overlay and side-by-side MP4s.
 
-Layout for a video `clip`: `<out>/clip/<frame>.png` (frame names match the input frames: the
+Layout for an input `clip`: `<out>/clip/<frame>.png` (frame names match the input frames: the
 frame file's stem for frame folders; `000000`, `000001` … for video files — 0-based, 6 digits, as
 `dynsal flow`, the dataset keys and `make-lmdb --save-ground-truth` name frames),
 `<out>/clip/maps.npz` (float32 maps in [0, 1], one array `maps` F×H×W and `frames`),
 `<out>/clip_overlay.mp4` and `<out>/clip_side_by_side.mp4`, `<out>/clip/settings.json`.
-Everything is written under `<out>/clip.partial/` and renamed when the video is complete, so a
-folder without `.partial` is always complete; an interrupted video starts again.
+Everything is written into the input's staging folder and made final by `OutputSlot.commit`
+(`dynsal.predict.destination`), so a folder `<out>/clip` is always complete. Every write is
+checked: a failing one (disk full, no permission) ends the input with one line naming the file,
+and its unfinished outputs are dropped.
 """
 from __future__ import annotations
 
-import json
-import shutil
+import contextlib
+import io
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
-from dynsal.errors import DynsalError
+from dynsal.data.images import write_json, write_png
+from dynsal.errors import OutputError
+from dynsal.predict.destination import VIDEO_KINDS, OutputSlot
+from dynsal.predict.record import RECORD_FILE, RECORD_FORMAT, RECORD_VERSION
 
 OVERLAY_ALPHA = 0.5
 FOURCC = "mp4v"
+
+
+@dataclass
+class OutputOptions:
+    """Which outputs to write for every input."""
+
+    png: bool = True
+    npz: bool = False
+    overlay: bool = True
+    side_by_side: bool = False
+
+    def to_dict(self) -> Dict[str, bool]:
+        return asdict(self)
+
+    def videos(self, still: bool) -> Tuple[str, ...]:
+        """The video kinds an input writes: none for a still image."""
+        return () if still else tuple(kind for kind in VIDEO_KINDS if getattr(self, kind))
 
 
 def heat_overlay(frame: np.ndarray, saliency: np.ndarray, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
@@ -30,67 +53,106 @@ def heat_overlay(frame: np.ndarray, saliency: np.ndarray, alpha: float = OVERLAY
     return cv2.addWeighted(frame, 1.0 - alpha, heat, alpha, 0.0)
 
 
-class VideoOutputs:
-    """Collects one video's outputs in a `.partial` folder; `finish()` makes them final."""
+@contextlib.contextmanager
+def _writing(path: Path):
+    """Turn an OSError while writing `path` into one line naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write it ({exc.strerror or exc}); this input's outputs were not kept: "
+                          "free some space or fix the permissions, then rerun") from None
 
-    def __init__(self, out_dir: Path, video: str, fps: float, png: bool = True, npz: bool = False,
-                 overlay: bool = False, side_by_side: bool = False):
-        self.out_dir, self.video, self.fps = Path(out_dir), video, fps or 25.0
-        self.final = self.out_dir / video
-        self.partial = self.out_dir / f"{video}.partial"
-        self.png, self.npz, self.overlay, self.side_by_side = png, npz, overlay, side_by_side
-        if self.partial.exists():
-            shutil.rmtree(self.partial)
-        self.partial.mkdir(parents=True)
+
+def _decodable_frames(path: Path) -> int:
+    """The frame count an MP4 that OpenCV wrote declares (-1 when it does not open)."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else -1
+    finally:
+        capture.release()
+
+
+class VideoOutputs:
+    """Collects one input's outputs in its slot's staging folder; `finish()` makes them final.
+
+    Args:
+        slot: where the input's outputs go (`OutputSlot`, created with `options.videos(...)`).
+        fps: frame rate of the videos.
+        options: which outputs to write.
+    """
+
+    def __init__(self, slot: OutputSlot, fps: float, options: OutputOptions):
+        self.slot, self.fps, self.options = slot, fps or 25.0, options
+        with _writing(slot.staging):
+            self.folder = slot.start()
         self._floats: List[np.ndarray] = []
         self._names: List[str] = []
-        self._writers = {}
+        self._files: List[str] = []
+        self._writers: Dict[str, cv2.VideoWriter] = {}
 
     def _writer(self, kind: str, size) -> cv2.VideoWriter:
         if kind not in self._writers:
-            path = self.partial / f"{self.video}_{kind}.mp4"
+            path = self.folder / self.slot.video_name(kind)
             writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*FOURCC), self.fps, size)
             if not writer.isOpened():
-                raise DynsalError(f"{path}: OpenCV cannot write MP4 video here (no {FOURCC} encoder)")
+                raise OutputError(f"{path}: OpenCV cannot write MP4 video here (no {FOURCC} encoder, the folder is "
+                                  "not writable, or the disk is full)")
             self._writers[kind] = writer
         return self._writers[kind]
 
     def add(self, name: str, frame: np.ndarray, saliency: np.ndarray, float_map: Optional[np.ndarray] = None):
         """Write one frame's outputs: `saliency` uint8 H×W at the frame's size, `frame` BGR uint8."""
+        if name in self._names:
+            raise OutputError(f"two frames are named {name!r}; their maps would overwrite each other")
         self._names.append(name)
-        if self.png:
-            cv2.imwrite(str(self.partial / f"{name}.png"), saliency)
-        if self.npz:
+        if self.options.png:
+            path = self.folder / f"{name}.png"
+            with _writing(path):
+                write_png(saliency, path)
+            self._files.append(path.name)
+        if self.options.npz:
             self._floats.append((float_map if float_map is not None else saliency) / 255.0)
         height, width = saliency.shape
-        if self.overlay:
+        if "overlay" in self.slot.videos:
             self._writer("overlay", (width, height)).write(heat_overlay(frame, saliency))
-        if self.side_by_side:
+        if "side_by_side" in self.slot.videos:
             side = np.concatenate([frame, cv2.cvtColor(saliency, cv2.COLOR_GRAY2BGR)], axis=1)
             self._writer("side_by_side", (2 * width, height)).write(side)
 
-    def finish(self, settings: dict) -> Path:
-        """Close the videos, write maps.npz and settings.json, and move everything to its final place."""
-        for writer in self._writers.values():
+    def _close_videos(self) -> List[str]:
+        """Close the video writers and check each file holds every frame; returns their names."""
+        names = []
+        for kind, writer in self._writers.items():
             writer.release()
-        if self.npz:
-            np.savez_compressed(self.partial / "maps.npz", maps=np.stack(self._floats).astype(np.float32),
-                                frames=np.array(self._names))
-        (self.partial / "settings.json").write_text(json.dumps(settings, indent=2, sort_keys=True))
-        for kind in list(self._writers):
-            (self.partial / f"{self.video}_{kind}.mp4").replace(self.out_dir / f"{self.video}_{kind}.mp4")
-        if self.final.exists():
-            shutil.rmtree(self.final)
-        self.partial.replace(self.final)
-        return self.final
+            path = self.folder / self.slot.video_name(kind)
+            found = _decodable_frames(path)
+            if found != len(self._names):
+                raise OutputError(f"{path}: the video holds {max(found, 0)} of {len(self._names)} frames (is the "
+                                  "disk full?); this input's outputs were not kept")
+            names.append(path.name)
+        self._writers = {}
+        return names
+
+    def finish(self, settings: dict) -> Path:
+        """Close the videos, write maps.npz and settings.json (the record, last), and make the output final."""
+        videos = self._close_videos()
+        if self.options.npz:
+            path = self.folder / "maps.npz"
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, maps=np.stack(self._floats).astype(np.float32), frames=np.array(self._names))
+            with _writing(path):
+                path.write_bytes(buffer.getvalue())
+            self._files.append(path.name)
+        record = dict(settings, format=RECORD_FORMAT, version=RECORD_VERSION, files=sorted(self._files),
+                      videos=videos)
+        with _writing(self.folder / RECORD_FILE):
+            write_json(self.folder / RECORD_FILE, record)
+        with _writing(self.slot.final):
+            return self.slot.commit()
 
     def abort(self) -> None:
-        """Drop the partial outputs of a video that failed."""
+        """Drop the outputs of an input that failed."""
         for writer in self._writers.values():
             writer.release()
-        shutil.rmtree(self.partial, ignore_errors=True)
-
-
-def is_complete(out_dir: Path, video: str) -> bool:
-    """A video's outputs are complete when its final folder exists with its settings.json."""
-    return (Path(out_dir) / video / "settings.json").is_file()
+        self._writers = {}
+        self.slot.discard()

@@ -11,11 +11,13 @@ Steps, in order (each can be switched off; `Postprocessing()` is the authors' de
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Tuple
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Dict, Tuple
 
 import cv2
 import numpy as np
+
+from dynsal.errors import DynsalError
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,33 @@ class Postprocessing:
     blur_kernel: int = 5  # 0 = no blur; odd
     stretch: bool = True
 
+    def __post_init__(self):
+        kernel = self.blur_kernel
+        if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 0 or (kernel and kernel % 2 == 0):
+            raise DynsalError(f"blur_kernel {kernel!r}: the Gaussian blur's kernel must be 0 (no blur) or an odd "
+                              "number of pixels")
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any], source: str = "post-processing settings") -> Postprocessing:
+        """The settings a dict names (missing keys keep the authors' values).
+
+        Raises:
+            DynsalError: naming `source`, when `values` is not a dict or has an unknown key.
+        """
+        known = [f.name for f in fields(cls)]
+        if not isinstance(values, dict):
+            raise DynsalError(f"{source}: `postprocessing` must be an object with keys {', '.join(known)}")
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise DynsalError(f"{source}: unknown post-processing setting(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(known)}")
+        try:
+            return cls(**values)
+        except DynsalError as exc:
+            raise DynsalError(f"{source}: {exc}") from None
 
     def float_map(self, raw: np.ndarray, frame_size: Tuple[int, int]) -> np.ndarray:
         """Steps 1-6: H×W float32 in [0, 255] at the frame's (height, width) (or the net's size)."""

@@ -22,13 +22,16 @@ import numpy as np
 
 from dynsal import __version__, zoo
 from dynsal.caffe import io
+from dynsal.data.dataset import file_hash
 from dynsal.data.flow import FlowSettings, flow_inputs
 from dynsal.data.preprocess import net_input
-from dynsal.data.video import ResizePolicy, frame_files, read_frames, read_image
-from dynsal.engines import load_net
-from dynsal.errors import DynsalError
+from dynsal.data.video import ResizePolicy, frame_files, read_frames, read_image, video_info
+from dynsal.engines import load_net, pick_engine
+from dynsal.errors import DataError, DynsalError
+from dynsal.paths import absolute
+from dynsal.predict.destination import OutputSlot
 from dynsal.predict.inputs import PredictInput
-from dynsal.predict.outputs import VideoOutputs
+from dynsal.predict.outputs import OutputOptions, VideoOutputs
 from dynsal.predict.postprocess import Postprocessing
 from dynsal.weights.registry import load_registry, local_path
 
@@ -48,14 +51,6 @@ class Prediction:
 
 
 @dataclass
-class OutputOptions:
-    png: bool = True
-    npz: bool = False
-    overlay: bool = True
-    side_by_side: bool = False
-
-
-@dataclass
 class FrameRange:
     """Which frames to predict: t in range(start, end, every) (end None = to the last frame)."""
 
@@ -67,8 +62,18 @@ class FrameRange:
         return t >= self.start and (self.end is None or t < self.end) and (t - self.start) % self.every == 0
 
 
+@dataclass
+class InputResult:
+    """What `Predictor.predict_input` did with one input."""
+
+    folder: Path  # the finished output folder
+    frames: int  # maps in it
+    skipped: bool = False  # it was complete already, for the same request
+    warning: Optional[str] = None  # e.g. decoding stopped before the last frame the video file declares
+
+
 def model_settings(weights: Optional[Path]) -> Dict:
-    """The JSON beside a caffemodel (`<file>.json`: resize, flow, postprocessing), or {}."""
+    """The JSON object beside a caffemodel (`<file>.json`: resize, flow, postprocessing), or {}."""
     if weights is None:
         return {}
     path = Path(str(weights) + MODEL_SETTINGS_SUFFIX)
@@ -79,9 +84,15 @@ def model_settings(weights: Optional[Path]) -> Dict:
     except ValueError as exc:
         raise DynsalError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(settings, dict):
-        raise DynsalError(f"{path}: model settings must be a JSON object (resize, flow, postprocessing), "
-                          f"not a {type(settings).__name__}")
+        raise DynsalError(f"{path}: a model's settings must be a JSON object with resize, flow and postprocessing "
+                          f"entries, not a {type(settings).__name__}")
     return settings
+
+
+def model_postprocessing(weights: Optional[Path]) -> Postprocessing:
+    """The post-processing the model's settings JSON names (`postprocessing`), else the authors'."""
+    return Postprocessing.from_dict(model_settings(weights).get("postprocessing", {}),
+                                    f"{weights}{MODEL_SETTINGS_SUFFIX}")
 
 
 def resolve_weights(net: Optional[str], weights: Optional[str]) -> Path:
@@ -141,9 +152,11 @@ class Predictor:
         self.temporal_only = net == "tsnet"
         self.resize = ResizePolicy.parse(resize or saved.get("resize", DEFAULT_RESIZE))
         self.flow = flow or (FlowSettings.from_dict(saved["flow"]) if "flow" in saved else FlowSettings())
-        self.post = post or Postprocessing(**saved.get("postprocessing", {}))
+        self.post = post or model_postprocessing(self.weights_path)
         self.batch, self.workers = max(1, batch), max(1, workers)
-        self.engine, self.device, self.precision = engine, device, precision
+        self.engine, self.device, self.precision = pick_engine(engine), device, precision
+        self.weights_sha256 = file_hash(self.weights_path)
+        self.prototxt_sha256 = file_hash(Path(prototxt)) if prototxt else None
 
     @property
     def uses_flow(self) -> bool:
@@ -156,6 +169,14 @@ class Predictor:
                 "precision": self.precision, "resize": str(self.resize),
                 "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
                 "inputs": list(self.net.inputs), "batch": self.batch}
+
+    def request(self, item: PredictInput, outputs: OutputOptions, selected: FrameRange) -> Dict:
+        """What determines one input's outputs (`dynsal.predict.record.REQUEST_KEYS`): a rerun compares it."""
+        return {"input": str(absolute(item.path)), "net": self.net_name, "prototxt_sha256": self.prototxt_sha256,
+                "weights_sha256": self.weights_sha256, "precision": self.precision, "resize": str(self.resize),
+                "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
+                "frame_range": {"start": selected.start, "end": selected.end, "every": selected.every},
+                "outputs": outputs.to_dict()}
 
     # ------------------------------------------------------------------------------------ frames
     def _prepare(self, frame: np.ndarray, first: Optional[np.ndarray], second: Optional[np.ndarray]
@@ -178,6 +199,10 @@ class Predictor:
         raw = self.net.forward(**inputs)["deconv1"]
         out = []
         for (name, frame, (_, zero_motion)), map_ in zip(items, raw):
+            if not np.isfinite(map_).all():
+                raise DataError(f"frame {name}: the net's output holds {np.count_nonzero(~np.isfinite(map_))} NaN or "
+                                f"infinite values; the weights {self.weights_path} are broken or diverged (look for "
+                                "non-finite blobs with `dynsal info`); no map was kept for this input")
             float_map = self.post.float_map(map_[0], frame.shape[:2])
             saliency = np.clip(np.rint(float_map), 0, 255).astype(np.uint8)
             out.append(Prediction(name, frame, saliency, float_map, zero_motion))
@@ -245,31 +270,49 @@ class Predictor:
         return self._run_batch([("image", image, self._prepare(image, None, None))])[0]
 
     # ------------------------------------------------------------------------------------ inputs
-    def frames_of(self, item: PredictInput) -> Tuple[Iterator[Tuple[str, np.ndarray]], float]:
-        """(name, frame) pairs of an input and its frame rate; names match the input's frames."""
+    def frames_of(self, item: PredictInput) -> Tuple[DecodedFrames, float]:
+        """The (name, frame) pairs of an input and its frame rate; names match the input's frames."""
         if item.kind == "frames":
             stems = [p.stem for p in frame_files(item.path)]
-            return ((stems[f.index], f.image) for f in read_frames(item.path)), 25.0
-        import cv2
-
-        capture = cv2.VideoCapture(str(item.path))
-        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-        capture.release()
-        return ((f"{f.index:06d}", f.image) for f in read_frames(item.path)), fps
+            return DecodedFrames((stems[f.index], f.image) for f in read_frames(item.path)), 25.0
+        fps, declared = video_info(item.path)
+        return DecodedFrames(((f"{f.index:06d}", f.image) for f in read_frames(item.path)), declared), fps
 
     def predict_input(self, item: PredictInput, out_dir: Path, outputs: Optional[OutputOptions] = None,
-                      selected: Optional[FrameRange] = None) -> Tuple[Path, int]:
-        """Predict one input into `out_dir/<name>/` (atomically: see `dynsal.predict.outputs`)."""
+                      selected: Optional[FrameRange] = None, overwrite: bool = False) -> InputResult:
+        """Predict one input into `out_dir/<name>/`, safely (see `dynsal.predict.destination`).
+
+        Holding the input's lock: an output finished for the same request is kept (skipped); one made for
+        another request is refused unless `overwrite`; otherwise the maps are made and replace it.
+
+        Raises:
+            OutputError: the destination holds what dynsal did not make, another run is writing it, the
+                recorded request differs (without `overwrite`), or a write failed.
+            DynsalError: the input cannot be read or the net's output is not finite (naming the frame).
+        """
         outputs, selected = outputs or OutputOptions(), selected or FrameRange()
-        if item.kind == "image":
-            frames, fps, still = iter([(item.name, read_image(item.path))]), 1.0, True
+        slot = OutputSlot(out_dir, item.name, outputs.videos(still=item.kind == "image"))
+        request = self.request(item, outputs, selected)
+        with slot.lock():
+            slot.check(overwrite)
+            slot.recover()
+            if slot.record() is not None and not overwrite:
+                recorded = slot.finished_for(request)
+                return InputResult(slot.final, int(recorded.get("frames", 0)), skipped=True,
+                                   warning=_shortfall_warning(recorded))
+            return self._predict_into(slot, item, outputs, selected, request)
+
+    def _predict_into(self, slot: OutputSlot, item: PredictInput, outputs: OutputOptions, selected: FrameRange,
+                      request: Dict) -> InputResult:
+        still = item.kind == "image"
+        if still:
+            frames, fps = DecodedFrames(iter([(item.name, read_image(item.path))])), 1.0
         else:
-            (frames, fps), still = self.frames_of(item), False
-        writer = VideoOutputs(out_dir, item.name, fps, outputs.png, outputs.npz, outputs.overlay and not still,
-                              outputs.side_by_side and not still)
+            frames, fps = self.frames_of(item)
+        writer = VideoOutputs(slot, fps, outputs)
         count = 0
         try:
-            predictions = ([self.predict_image(next(frames)[1])] if still
+            predictions = ([self.predict_image(next(iter(frames))[1])] if still
                            else self.predict_frames(frames, selected, str(item.path)))
             zero_motion = False
             for prediction in predictions:
@@ -280,9 +323,42 @@ class Predictor:
                 count += 1
             if count == 0:
                 raise DynsalError(f"{item.path}: no frame selected (check --start/--end/--every)")
+            settings = dict(self.settings(), **request, frames=count, zero_motion_flow=zero_motion,
+                            **frames.shortfall())
+            folder = writer.finish(settings)
         except BaseException:
             writer.abort()
             raise
-        settings = dict(self.settings(), input=str(item.path), frames=count, zero_motion_flow=zero_motion,
-                        frame_range={"start": selected.start, "end": selected.end, "every": selected.every})
-        return writer.finish(settings), count
+        return InputResult(folder, count, warning=_shortfall_warning(settings))
+
+
+class DecodedFrames:
+    """(name, frame) pairs of one input, counted as they are decoded.
+
+    Args:
+        pairs: the (name, BGR frame) pairs.
+        declared: the frame count the video file declares (None: unknown, or a frame folder).
+    """
+
+    def __init__(self, pairs: Iterable[Tuple[str, np.ndarray]], declared: Optional[int] = None):
+        self._pairs, self.declared, self.decoded = pairs, declared, 0
+
+    def __iter__(self) -> Iterator[Tuple[str, np.ndarray]]:
+        for pair in self._pairs:
+            self.decoded += 1
+            yield pair
+
+    def shortfall(self) -> Dict[str, int]:
+        """{declared_frames, decoded_frames} when decoding stopped before the declared count, else {}."""
+        if self.declared is None or self.decoded >= self.declared:
+            return {}
+        return {"declared_frames": self.declared, "decoded_frames": self.decoded}
+
+
+def _shortfall_warning(record: Dict) -> Optional[str]:
+    """The warning for an output whose video stopped decoding early (its record says so), or None."""
+    if "declared_frames" not in record:
+        return None
+    return (f"{record['input']}: decoding stopped after frame {record['decoded_frames'] - 1} of the "
+            f"{record['declared_frames']} frames the file declares (truncated or corrupt); maps were made for the "
+            f"{record['decoded_frames']} decoded frames")

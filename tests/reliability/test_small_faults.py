@@ -55,8 +55,8 @@ def test_model_settings_that_are_not_an_object(tmp_path):
     result = run_dynsal(["predict", "--net", "ssnet", "--weights", "w.caffemodel", "clip.avi", "-o", "maps"],
                         cwd=tmp_path)
     assert result.returncode == 1
-    assert result.error_line() == ("dynsal predict: error: w.caffemodel.json: model settings must be a JSON object "
-                                   "(resize, flow, postprocessing), not a list")
+    assert result.error_line() == ("dynsal predict: error: w.caffemodel.json: a model's settings must be a JSON object "
+                                   "with resize, flow and postprocessing entries, not a list")
     assert changed(before, tree(tmp_path)) == []
 
 

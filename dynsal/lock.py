@@ -1,0 +1,107 @@
+"""An exclusive lock on one output, so two runs never write the same output at once.
+
+The lock is `fcntl.flock` on a small lock file that names its holder (command, process id, host, start
+time). The kernel releases it when the holder exits in any way (kill -9 included), so a lock is never
+stale; a second run that finds it held fails at once with one line naming the holder (no waiting, no
+timeout to tune). The holder removes the lock file while still holding the lock; a run that opened the
+old file before the removal sees that the path no longer refers to its file and starts again.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Optional
+
+from dynsal.errors import OutputError
+
+#: the first bytes of every lock file dynsal writes; a file at the lock's path without them is not dynsal's
+LOCK_HEADER = "dynsal lock "
+
+
+def _holder_text(raw: str) -> str:
+    """`dynsal predict (process 123 on host, since 2025-01-01 10:00:00)` from a lock file's contents."""
+    try:
+        holder = json.loads(raw[len(LOCK_HEADER):])
+        return (f"{holder['command']} (process {holder['pid']} on {holder['host']}, since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder['since']))})")
+    except (ValueError, KeyError, TypeError):
+        return "another process (it has not yet written its name into the lock file)"
+
+
+def is_dynsal_lock(path: Path) -> bool:
+    """True when `path` is a regular file that is empty or starts with dynsal's lock header."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb") as handle:
+        start = handle.read(len(LOCK_HEADER))
+    return start in (b"", LOCK_HEADER.encode())
+
+
+class OutputLock:
+    """Hold `path` (a lock file) exclusively while one output is written.
+
+    Args:
+        path: the lock file, beside the output it guards.
+        what: the output it guards, as the refusal names it (e.g. `out/clip`).
+        command: what holds the lock, as a refusal names it (e.g. `dynsal predict`).
+
+    Use as a context manager; entering raises `OutputError` naming the holder when another process
+    holds the lock, or when something that is not dynsal's lock file is at `path`.
+    """
+
+    def __init__(self, path: Path, what: str, command: str):
+        self.path, self.what, self.command = Path(path), what, command
+        self._fd: Optional[int] = None
+
+    def _refuse_foreign(self) -> None:
+        if self.path.exists() or self.path.is_symlink():
+            if not is_dynsal_lock(self.path):
+                raise OutputError(f"{self.path}: exists and is not a dynsal lock file; move it away so dynsal can "
+                                  f"lock {self.what}")
+
+    def __enter__(self) -> OutputLock:
+        while True:
+            self._refuse_foreign()
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+            except OSError as exc:
+                raise OutputError(f"{self.path}: cannot create the lock file ({exc.strerror or exc}); check that "
+                                  f"{self.path.parent} is a folder you can write to") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                raw = os.read(fd, 4096).decode("utf-8", "replace")
+                os.close(fd)
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+                raise OutputError(f"{self.what} is being written by {_holder_text(raw)}; wait for it to finish, or "
+                                  "write to another folder") from None
+            try:
+                same = os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder removed the file we opened after we opened it: try the new one
+        holder = {"command": self.command, "pid": os.getpid(), "host": socket.gethostname(),
+                  "since": time.time()}
+        self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, (LOCK_HEADER + json.dumps(holder)).encode())
+        except OSError:  # e.g. a full disk: the lock holds without its holder's name; the output's own writes fail
+            pass
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,67 @@
+"""`settings.json` of a prediction output: what ran, which files it wrote, and the request it answered.
+
+It is written last into the output folder, so a folder holding it is complete; `format:
+dynsal-predict` marks the folder as dynsal's own, and its `files` and `videos` lists are all that
+dynsal may ever remove there (`dynsal.predict.destination`). The request (`REQUEST_KEYS`) is what a
+rerun compares: an output made for another request is not taken as done.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+RECORD_FILE = "settings.json"
+RECORD_FORMAT = "dynsal-predict"
+RECORD_VERSION = 1
+#: what determines the maps: a rerun whose values differ does not count the output as done
+REQUEST_KEYS = ("input", "net", "prototxt_sha256", "weights_sha256", "precision", "resize", "flow",
+                "postprocessing", "frame_range", "outputs")
+_SHOWN = 12  # characters of a long value (a checksum) shown in a difference
+
+
+def read_record(folder: Path) -> Optional[Dict[str, Any]]:
+    """The record of a prediction output folder, or None when it holds no dynsal-predict settings.json."""
+    path = Path(folder) / RECORD_FILE
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+        return None
+    if not all(isinstance(record.get(key), list) for key in ("files", "videos")):
+        return None
+    return record
+
+
+def _flat(value: Any, prefix: str) -> Dict[str, Any]:
+    if isinstance(value, dict):
+        flat: Dict[str, Any] = {}
+        for key in sorted(value):
+            flat.update(_flat(value[key], f"{prefix}.{key}"))
+        return flat
+    return {prefix: value}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text[:_SHOWN + 1] + "…\"" if isinstance(value, str) and len(value) > 2 * _SHOWN else text
+
+
+def request_difference(recorded: Dict[str, Any], wanted: Dict[str, Any]) -> str:
+    """What differs between a recorded request and a new one, as `key old → new, …`; "" when equal.
+
+    Args:
+        recorded: a record (read_record).
+        wanted: the new request, {key: JSON value} for every key of REQUEST_KEYS.
+    """
+    wanted = json.loads(json.dumps(wanted))  # tuples → lists, as the record holds them
+    old, new = {}, {}
+    for key in REQUEST_KEYS:
+        old.update(_flat(recorded.get(key), key))
+        new.update(_flat(wanted.get(key), key))
+    changes: List[str] = [f"{key} {_shown(old.get(key))} → {_shown(new.get(key))}"
+                          for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+    return ", ".join(changes)
