@@ -82,7 +82,10 @@ def checked_dataset(node, path: PathLike, kinds: str = "fiu"):
     """
     h5py = require_h5py()
     if not isinstance(node, h5py.Dataset):
-        raise FormatError(f"{path}: {node.name} is a group, expected a dataset")
+        kind = "group" if isinstance(node, h5py.Group) else type(node).__name__.lower()
+        raise FormatError(f"{path}: {node.name} is a {kind}, expected a dataset")
+    if node.shape is None:
+        raise FormatError(f"{path}: dataset {node.name} has an empty dataspace (no values)")
     dtype = node.dtype
     if dtype.kind not in kinds:
         raise FormatError(f"{path}: dataset {node.name} holds {_value_type(dtype, h5py)} values; Caffe reads "

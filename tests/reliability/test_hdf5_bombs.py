@@ -60,6 +60,8 @@ def test_a_huge_solverstate_history_dataset(tmp_path):
     (lambda g: g.create_dataset("0", data=np.zeros(3, [("a", "f4"), ("b", "i4")])), "holds compound values"),
     (lambda g: g.create_dataset("0", data=np.ones((2, 2), np.complex64) * (1 + 2j)), "holds complex values"),
     (lambda g: g.create_dataset("0", data=np.ones(3, bool)), "holds boolean/enum values"),
+    (lambda g: g.__setitem__("0", h5py.Empty("f4")), "dataset /data/conv1/0 has an empty dataspace (no values)"),
+    (lambda g: g.__setitem__("0", np.dtype("f4")), "/data/conv1/0 is a datatype, expected a dataset"),
 ])
 def test_datasets_caffe_cannot_read_are_one_line(tmp_path, make, what):
     """Strings, groups and compounds gave tracebacks; complex values were silently truncated to their real part."""
