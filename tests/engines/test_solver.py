@@ -188,6 +188,7 @@ def test_killed_training_resumes_to_the_uninterrupted_weights(tmp_path):
     straight = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0, straight.stderr[-2000:]
     expected = io.read_net(tmp_path / "snap" / "straight_iter_400.caffemodel")
+    assert [(a.name, len(a.blobs)) for a in final.layer] == [(b.name, len(b.blobs)) for b in expected.layer]
     for a, b in zip(final.layer, expected.layer):
         for x, y in zip(a.blobs, b.blobs):
             np.testing.assert_array_equal(blob_to_array(x), blob_to_array(y), err_msg=a.name)

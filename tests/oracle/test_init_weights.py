@@ -13,6 +13,8 @@ from dynsal.caffe.weights import attach_blobs
 from dynsal.init_weights import write_two_stream_init
 from tests.test_init_weights import single_stream
 
+pytestmark = pytest.mark.caffe_parity
+
 SHAPE = (1, 3, 48, 64)
 FORWARD = """
 import caffe, numpy as np
