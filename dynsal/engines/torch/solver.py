@@ -43,6 +43,7 @@ from dynsal.caffe import io
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
 from dynsal.caffe.schema import pb
 from dynsal.data.caffe_sources import ShardedSource
+from dynsal.engines.torch.denormals import flush_denormals
 from dynsal.engines.torch.net import TorchNet
 from dynsal.engines.torch.updates import HISTORY_BLOBS, RULES, check_solver_type
 from dynsal.errors import DynsalError
@@ -189,7 +190,7 @@ class TorchSolver:
         if net.inputs:
             raise DynsalError(f"net {net.net_param.name!r} has Input layers ({', '.join(net.inputs)}); a solver "
                               "needs data layers (Data, HDF5Data, ImageData) that read the training set")
-        with torch.enable_grad() if gradients else torch.no_grad():
+        with torch.enable_grad() if gradients else torch.no_grad(), flush_denormals(net.device):
             return net.module({})
 
     def _forward_backward(self) -> tuple:
@@ -197,7 +198,8 @@ class TorchSolver:
         objective = blobs.objective()
         if objective is None:
             raise DynsalError("the train net has no loss (no layer with a loss weight); nothing to train")
-        objective.backward()
+        with flush_denormals(self.train.device):
+            objective.backward()
         outputs = {name: blobs.data[name].detach().float().cpu().numpy() for name in self.train.outputs}
         return float(objective.detach()), outputs
 
