@@ -4,7 +4,9 @@ Both engines run the same prototxt and caffemodel (random He-scaled weights) on 
 one run on one machine, in alternating rounds (Caffe, then torch, `--rounds` times) so that both
 see the same background load: frames/s (batch / seconds per forward, best and median over all
 rounds of `--repeats` forwards after one warm-up) per net, engine, device and precision, plus each
-torch result's deviation from Caffe's output and from torch fp32, max|Δ| / max|reference|.
+torch result's deviation from Caffe's output and from torch fp32, max|Δ| / max|reference|. The
+speed-up over Caffe is given from best-of times (`speedup_vs_caffe`) and from medians
+(`speedup_vs_caffe_median`); on a busy machine they differ, and the median one is the safer figure.
 Real Caffe needs the oracle chroot (root; see scripts/build_oracle.sh); `--no-caffe` skips it.
 
     python benchmarks/forward.py [--nets ssnet stsconv] [--size 240x320] [--batch 1] [--repeats 5]
@@ -155,6 +157,7 @@ def main(argv=None) -> int:
             row["max_abs_dev_over_max_caffe"] = float(np.abs(outputs[(name, precision, fft)] - ref).max()
                                                       / np.abs(ref).max())
             row["speedup_vs_caffe"] = row["frames_per_s"] / (args.batch / min(caffe_seconds[name]))
+            row["speedup_vs_caffe_median"] = row["frames_per_s_median"] / (args.batch / np.median(caffe_seconds[name]))
         results.append(row)
     shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(dict(
