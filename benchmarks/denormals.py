@@ -19,36 +19,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from forward import random_weights  # noqa: E402
+from forward import machine, random_weights  # noqa: E402
+from predict import synthetic_video  # noqa: E402
 
 from dynsal import zoo  # noqa: E402
 from dynsal.data.flow import compute_flow  # noqa: E402
 from dynsal.data.flow_image import encode_flow  # noqa: E402
 from dynsal.data.preprocess import net_input  # noqa: E402
 from dynsal.data.video import ResizePolicy, read_frames  # noqa: E402
-
-
-def textured_clip(path: Path, height: int, width: int, frames: int = 3) -> Path:
-    """A smooth random texture panning 4 px per frame, written as MJPG."""
-    rng = np.random.default_rng(0)
-    base = cv2.GaussianBlur(rng.integers(0, 256, (height, width + 4 * frames, 3), dtype=np.uint8), (9, 9), 0)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (width, height))
-    for t in range(frames):
-        writer.write(np.ascontiguousarray(base[:, 4 * t:4 * t + width]))
-    writer.release()
-    return path
 
 
 def clip_inputs(video: Path, height: int, width: int, net: str) -> dict:
@@ -78,7 +65,7 @@ def main(argv=None) -> int:
     height, width = (int(v) for v in args.size.lower().split("x"))
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        video = args.video or textured_clip(Path(tmp) / "clip.avi", height, width)
+        video = args.video or synthetic_video(Path(tmp) / "clip.avi", 3, height, width)
         for index, name in enumerate(args.nets):
             deploy = zoo.deploy(name, (1, 3, height, width))
             inputs = zoo.input_names(zoo.get(name))
@@ -112,8 +99,7 @@ def main(argv=None) -> int:
                                     ratio_off_over_flush_he=row["he/off"] / row["he/dynsal"]))
     print(json.dumps(dict(benchmark="denormals: CPU forward, FTZ/DAZ on (dynsal) vs off, zoo vs He weights",
                           size=args.size, rounds=args.rounds, video=str(args.video or "generated textured clip"),
-                          machine=dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__,
-                                       torch_threads=torch.get_num_threads()),
+                          machine=machine(),
                           results=results), indent=2))
     return 0
 

@@ -84,6 +84,14 @@ def time_torch(net, feed, repeats: int) -> tuple:
     return seconds, out
 
 
+def machine() -> dict:
+    """What the figures were measured on: platform, CPUs, torch version and its threads."""
+    import torch
+
+    return dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__,
+                torch_threads=torch.get_num_threads())
+
+
 def timing(seconds, batch: int) -> dict:
     """Best-of and median frames/s: the best is the least disturbed by other work on the machine."""
     best, median = min(seconds), float(np.median(seconds))
@@ -103,7 +111,6 @@ def main(argv=None) -> int:
     parser.add_argument("--no-caffe", action="store_true", help="skip real Caffe (no oracle chroot here)")
     args = parser.parse_args(argv)
 
-    import torch
 
     from dynsal.engines import load_net
 
@@ -162,8 +169,7 @@ def main(argv=None) -> int:
     shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(dict(
         benchmark="forward", size=args.size, batch=args.batch, repeats=args.repeats, rounds=args.rounds,
-        machine=dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__,
-                     torch_threads=torch.get_num_threads()),
+        machine=machine(),
         results=results), indent=2))
     return 0
 
