@@ -4,7 +4,9 @@ Both engines run the same prototxt and caffemodel (random He-scaled weights) on 
 one run on one machine, in alternating rounds (Caffe, then torch, `--rounds` times) so that both
 see the same background load: frames/s (batch / seconds per forward, best and median over all
 rounds of `--repeats` forwards after one warm-up) per net, engine, device and precision, plus each
-torch result's deviation from Caffe's output and from torch fp32, max|Δ| / max|reference|.
+torch result's deviation from Caffe's output and from torch fp32, max|Δ| / max|reference|. The
+speed-up over Caffe is given from best-of times (`speedup_vs_caffe`) and from medians
+(`speedup_vs_caffe_median`); on a busy machine they differ, and the median one is the safer figure.
 Real Caffe needs the oracle chroot (root; see scripts/build_oracle.sh); `--no-caffe` skips it.
 
     python benchmarks/forward.py [--nets ssnet stsconv] [--size 240x320] [--batch 1] [--repeats 5]
@@ -82,6 +84,14 @@ def time_torch(net, feed, repeats: int) -> tuple:
     return seconds, out
 
 
+def machine() -> dict:
+    """What the figures were measured on: platform, CPUs, torch version and its threads."""
+    import torch
+
+    return dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__,
+                torch_threads=torch.get_num_threads())
+
+
 def timing(seconds, batch: int) -> dict:
     """Best-of and median frames/s: the best is the least disturbed by other work on the machine."""
     best, median = min(seconds), float(np.median(seconds))
@@ -101,7 +111,6 @@ def main(argv=None) -> int:
     parser.add_argument("--no-caffe", action="store_true", help="skip real Caffe (no oracle chroot here)")
     args = parser.parse_args(argv)
 
-    import torch
 
     from dynsal.engines import load_net
 
@@ -155,12 +164,12 @@ def main(argv=None) -> int:
             row["max_abs_dev_over_max_caffe"] = float(np.abs(outputs[(name, precision, fft)] - ref).max()
                                                       / np.abs(ref).max())
             row["speedup_vs_caffe"] = row["frames_per_s"] / (args.batch / min(caffe_seconds[name]))
+            row["speedup_vs_caffe_median"] = row["frames_per_s_median"] / (args.batch / np.median(caffe_seconds[name]))
         results.append(row)
     shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(dict(
         benchmark="forward", size=args.size, batch=args.batch, repeats=args.repeats, rounds=args.rounds,
-        machine=dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__,
-                     torch_threads=torch.get_num_threads()),
+        machine=machine(),
         results=results), indent=2))
     return 0
 

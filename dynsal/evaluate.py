@@ -42,9 +42,11 @@ from dynsal import metrics as M
 from dynsal.data import ground_truth as GT
 from dynsal.data.ground_truth import read_fixations, read_map
 from dynsal.errors import EvaluationError
+from dynsal.files import write_atomic
 from dynsal.paths import PathIndex
 from dynsal.progress import progress_bar
 from dynsal.seeds import frame_seed
+from dynsal.workers import interrupts_ignored
 
 __all__ = [
     "BASELINES", "CONVENTIONS", "SAUC_POOLS", "Frame", "FrameScore", "EvaluationResult",
@@ -369,7 +371,8 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
     except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
         raise EvaluationError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
     with pool:
-        futures = {pool.submit(fn, item): i for i, item in enumerate(jobs_in)}
+        with interrupts_ignored():  # the workers start on submit
+            futures = {pool.submit(fn, item): i for i, item in enumerate(jobs_in)}
         try:
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
@@ -560,12 +563,9 @@ def format_table(result: EvaluationResult) -> str:
 
 
 def _write_atomic(path, text: str) -> None:
-    """Write `text` to `path` via a temporary file, so a partial file never looks finished."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
+    """Write `text` to `path` atomically (`dynsal.files.write_atomic`): a partial file never looks finished."""
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
         raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 

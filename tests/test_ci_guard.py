@@ -75,23 +75,17 @@ def test_a_complete_run_passes(run_suite):
     result.stdout.fnmatch_lines(["real-Caffe parity tests: 1 passed, 0 skipped, 0 failed"])
 
 
-def test_a_module_skipped_at_collection_fails_ci(run_suite):
-    result = run_suite(True, test_parity=PARITY, test_more_parity=SKIPPED_MODULE)
+@pytest.mark.parametrize("modules,line", [
+    (dict(test_parity=PARITY, test_more_parity=SKIPPED_MODULE),
+     "*CI=true: module skipped at collection: test_more_parity.py*a_module_that_is_not_installed*"),
+    (dict(test_parity=PARITY, test_skip=SKIPPED_PARITY_TEST), "*CI=true: real-Caffe parity tests must run*"),
+    (dict(test_platform=PLATFORM_ONLY), "*CI=true: no real-Caffe parity tests passed*"),
+], ids=["module-skipped-at-collection", "parity-test-skipped", "platform-checks-only"])
+def test_what_fails_ci(run_suite, modules, line):
+    """A module skipped at collection, a skipped parity test, and chroot checks standing in for parity."""
+    result = run_suite(True, **modules)
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*CI=true: module skipped at collection: test_more_parity.py*"
-                                 "a_module_that_is_not_installed*"])
-
-
-def test_a_skipped_parity_test_fails_ci(run_suite):
-    result = run_suite(True, test_parity=PARITY, test_skip=SKIPPED_PARITY_TEST)
-    assert result.ret == 1
-    result.stdout.fnmatch_lines(["*CI=true: real-Caffe parity tests must run*"])
-
-
-def test_platform_checks_in_the_chroot_do_not_stand_in_for_parity(run_suite):
-    result = run_suite(True, test_platform=PLATFORM_ONLY)
-    assert result.ret == 1
-    result.stdout.fnmatch_lines(["*CI=true: no real-Caffe parity tests passed*"])
+    result.stdout.fnmatch_lines([line])
 
 
 def test_outside_ci_skips_are_allowed(run_suite):

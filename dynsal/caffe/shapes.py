@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from dynsal.caffe import hdf5_data
 from dynsal.caffe.blobs import datum_to_array
 from dynsal.caffe.schema import pb
 from dynsal.errors import FormatError, NetDefinitionError
@@ -383,30 +384,13 @@ def _data(layer, bottoms):
     return [(batch, channels, height, width), (batch,)][:len(layer.top)], []
 
 
-def hdf5_list(source: str) -> List[str]:
-    """The .h5 paths listed in an HDF5Data source file (whitespace-separated, as Caffe reads them)."""
-    try:
-        return Path(source).read_text().split()
-    except OSError:
-        raise FormatError(f"{source}: cannot read the HDF5 list file") from None
-
-
 @shape_rule("HDF5Data")
 def _hdf5_data(layer, bottoms):
-    try:
-        import h5py
-    except ImportError:
-        raise NetDefinitionError(f"layer {layer.name!r}: reading HDF5 sources needs h5py "
-                                 "(pip install dynsal[data])") from None
-    files = hdf5_list(layer.hdf5_data_param.source)
-    if not files:
-        raise FormatError(f"{layer.hdf5_data_param.source}: lists no HDF5 files")
-    batch = layer.hdf5_data_param.batch_size
-    with h5py.File(files[0], "r") as handle:
-        missing = [top for top in layer.top if top not in handle]
-        if missing:
-            raise FormatError(f"{files[0]}: no dataset named {missing[0]!r} (layer {layer.name!r} needs one per top)")
-        return [(batch,) + tuple(handle[top].shape[1:]) for top in layer.top], []
+    """(batch, ...) per top from the dataset shapes of the first listed file (HDF5DataLayer::LayerSetUp)."""
+    source = layer.hdf5_data_param.source
+    first = hdf5_data.list_files(source)[0]
+    shapes = hdf5_data.top_shapes(first, source, list(layer.top))
+    return [(layer.hdf5_data_param.batch_size,) + shapes[top][1:] for top in layer.top], []
 
 
 def infer_shapes(graph, input_shapes: Dict[str, Sequence[int]] | None = None):

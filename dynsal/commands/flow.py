@@ -13,15 +13,16 @@ examples:
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 
 from dynsal.commands import parse_parameter, plural
 from dynsal.data.flow import FlowSettings
 from dynsal.data.flow_folder import write_flow_folder
-from dynsal.data.video import frame_count
+from dynsal.data.video import declared_frame_count
 from dynsal.errors import DataError
 from dynsal.progress import progress_bar
+from dynsal.workers import interrupts_ignored
 
 
 def add_flow_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,23 +55,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="videos processed in parallel")
 
 
+def _write_job(job: tuple) -> int:
+    """`write_flow_folder(*job)` in a worker process."""
+    return write_flow_folder(*job)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = flow_settings(args).to_json()
     names = [Path(v).stem if Path(v).is_file() else Path(v).name for v in args.videos]
     if len(set(names)) != len(names):
         raise DataError("two inputs have the same name; their outputs would collide")
     jobs = [(v, args.output, settings, args.resize, args.flo) for v in args.videos]
-    totals = [frame_count(v) for v in args.videos]
+    totals = [(declared_frame_count(v) or (None,))[0] for v in args.videos]
     bar = progress_bar(None if None in totals else sum(totals), "dynsal flow", "frames", enabled=not args.quiet,
                        leave=True)
     with bar:
         if args.jobs > 1 and len(jobs) > 1:  # progress by finished video
-            with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-                futures = {pool.submit(write_flow_folder, *job): i for i, job in enumerate(jobs)}
-                counts = [0] * len(jobs)
-                for future in as_completed(futures):
-                    counts[futures[future]] = future.result()
-                    bar.update(counts[futures[future]])
+            with interrupts_ignored():
+                pool = get_context("spawn").Pool(args.jobs)
+            counts = []
+            with pool:  # leaving it terminates the workers
+                for count in pool.imap(_write_job, jobs, chunksize=1):
+                    counts.append(count)
+                    bar.update(count)
         else:
             counts = [write_flow_folder(*job, on_frame=lambda: bar.update(1)) for job in jobs]
     for video, count in zip(args.videos, counts):

@@ -32,7 +32,7 @@ from pathlib import Path
 from dynsal.commands import parse_parameter, parse_shard, plural
 from dynsal.data import ground_truth as GT
 from dynsal.data.flow import FlowSettings
-from dynsal.data.video import frame_count
+from dynsal.data.video import declared_frame_count
 from dynsal.errors import DynsalError
 from dynsal.predict.inputs import expand_inputs
 from dynsal.predict.live import LiveWindow
@@ -171,7 +171,8 @@ def _frames_to_do(item, selected: FrameRange):
     """How many maps an input will give (None when unknown: a stream, a video without a frame count)."""
     if item.kind == "image":
         return 1
-    return None if item.kind == "stream" else selected.count(frame_count(item.path))
+    counted = None if item.kind == "stream" else declared_frame_count(item.path)
+    return None if counted is None else selected.count(counted[0])
 
 
 def _frame_done(window, bar, overall, prediction) -> bool:

@@ -143,6 +143,11 @@ def read_map(path: PathLike) -> np.ndarray:
 def _binary(array: np.ndarray, path: Path) -> np.ndarray:
     if array.ndim != 2:
         raise EvaluationError(f"{path}: a fixation map must be 2-D, got shape {array.shape}")
+    if array.dtype.kind not in "biuf":
+        raise EvaluationError(f"{path}: a fixation map holds numbers, not {array.dtype} values")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise EvaluationError(f"{path}: the fixation map holds NaN or infinite values; give a 0/1 map of "
+                              "fixated pixels")
     on = array != 0
     levels = np.unique(array[on])
     if levels.size > 1:

@@ -185,6 +185,21 @@ def open_stream(source: Union[int, str]) -> Tuple[Iterator[VideoFrame], float]:
     return frames(), fps
 
 
+def declared_frame_count(source: PathLike) -> Optional[Tuple[int, bool]]:
+    """(frames, exact) of a video before decoding it: a frame folder's image files (exact), or the count a
+    video file's container declares (OpenCV's CAP_PROP_FRAME_COUNT: an estimate for some containers);
+    None when unknown (no such file, no count)."""
+    source = Path(source)
+    if source.is_dir():
+        return len(frame_files(source)), True
+    capture = cv2.VideoCapture(str(source))
+    try:
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    return (int(count), False) if count and count > 0 else None
+
+
 def read_frames(source: PathLike, resize: Optional[ResizePolicy] = None,
                 fps: float = DEFAULT_FPS) -> Iterator[VideoFrame]:
     """Decode a video file or a folder of frames.
@@ -220,13 +235,6 @@ def video_info(path: PathLike) -> Tuple[float, Optional[int]]:
     finally:
         capture.release()
     return (fps if fps > 0 else DEFAULT_FPS), (count if count > 0 else None)
-
-
-def frame_count(source: PathLike) -> Optional[int]:
-    """The number of frames of a frame folder, or the frame count a video file's container states
-    (None when it states none); for progress and ETAs, not for allocating memory."""
-    source = Path(source)
-    return len(frame_files(source)) if source.is_dir() else video_info(source)[1]
 
 
 def video_name(source: PathLike) -> str:

@@ -128,12 +128,16 @@ def caffe_runs(oracle):
 
 @pytest.fixture(scope="module")
 def torch_deploy_nets(caffe_runs):
-    """One torch-engine deploy net per zoo net, loaded from the same prototxt and caffemodel as Caffe."""
+    """The torch-engine deploy net of a zoo net, loaded from the same prototxt and caffemodel as Caffe.
+
+    Only the last one is kept (the forward cases come net by net): a net holds its 240×320 blobs.
+    """
     folder, _ = caffe_runs
     cache = {}
 
     def get(name):
         if name not in cache:
+            cache.clear()
             cache[name] = load_net(folder / f"{name}.prototxt", folder / f"{name}.caffemodel", engine="torch")
         return cache[name]
 

@@ -16,6 +16,7 @@ import torch
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
 from dynsal.engines.base import Arrays, Net
+from dynsal.engines.torch.denormals import flush_denormals
 from dynsal.engines.torch.layers.data import source_shapes
 from dynsal.engines.torch.module import Blobs, CaffeModule
 from dynsal.engines.torch.precision import check_precision, precision_context
@@ -137,7 +138,7 @@ class TorchNet(Net):
     def forward(self, **inputs: np.ndarray) -> Arrays:
         feed = self._feed(inputs)
         grad_mode = torch.enable_grad() if self.gradients else torch.inference_mode()
-        with grad_mode, precision_context(self.precision, self.device):
+        with grad_mode, precision_context(self.precision, self.device), flush_denormals(self.device):
             blobs = self.module(feed)
         if self.gradients:
             for tensor in blobs.origin.values():
@@ -161,7 +162,8 @@ class TorchNet(Net):
             objective = term if objective is None else objective + term
         if objective is None:
             raise DynsalError("nothing to back-propagate: the net has no loss; pass top_diffs for its outputs")
-        objective.backward(retain_graph=True)
+        with flush_denormals(self.device):
+            objective.backward(retain_graph=True)
         return {name: self.blob_diff(name) for name in self.inputs}
 
     def _blob_store(self) -> Blobs:
