@@ -49,6 +49,15 @@ def workdir(oracle):
     shutil.rmtree(wd.host, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def module_workdir(oracle):
+    """A folder shared with the chroot for a whole test module, removed afterwards — also when the
+    module's fixture that fills it fails (Caffe results take gigabytes)."""
+    wd = oracle.workdir()
+    yield wd
+    shutil.rmtree(wd.host, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def torchvision_python() -> str:
     """The python of a venv with torch + torchvision + dynsal (scripts/build_torchvision_env.sh)."""

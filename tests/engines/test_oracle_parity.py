@@ -14,8 +14,6 @@ near-tie that differs from CPU to CPU routes gradients elsewhere (parity.decisio
 """
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -67,9 +65,9 @@ def _key(name, hw):
 
 
 @pytest.fixture(scope="module")
-def caffe_runs(oracle):
+def caffe_runs(oracle, module_workdir):
     """Run all the module's Caffe work once; returns the workdir folder, weights and result paths."""
-    wd = oracle.workdir()
+    wd = module_workdir
     folder, cases, results, weights = wd.host, [], {}, {}
     for index, name in enumerate(zoo.NETS):
         deploy = zoo.deploy(name, (1, 3) + SMALL)
@@ -122,8 +120,7 @@ def caffe_runs(oracle):
             results[("backward", key, run)] = case.add_run(f"{key}{run}", feed, backward=True, params=True)
         cases.append(case)
     run_caffe(oracle, wd, cases)
-    yield folder, results
-    shutil.rmtree(wd.host, ignore_errors=True)
+    return folder, results
 
 
 @pytest.fixture(scope="module")

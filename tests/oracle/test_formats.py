@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import numpy as np
@@ -70,9 +69,9 @@ def _zoo_net(name: str, variant: str, data_root: str):
 
 
 @pytest.fixture(scope="module")
-def caffe_zoo_shapes(oracle, tmp_path_factory):
+def caffe_zoo_shapes(oracle, module_workdir, tmp_path_factory):
     """Blob and param shapes of every zoo net, variant and phase as real Caffe constructs them."""
-    wd = oracle.workdir()
+    wd = module_workdir
     data = wd.host / "data"
     data.mkdir()
     write_zoo_lmdbs(data, *DATA_HW)
@@ -97,7 +96,6 @@ json.dump(out, open("shapes.json", "w"))
     host_data = tmp_path_factory.mktemp("zoo_data")
     write_zoo_lmdbs(host_data, *DATA_HW)
     write_zoo_hdf5(host_data, str(host_data), *DATA_HW)
-    shutil.rmtree(wd.host)
     return result, host_data
 
 

@@ -2,8 +2,6 @@
 weights and the same input, every fused net reproduces the single-stream net's output."""
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -32,8 +30,8 @@ np.savez("out.npz", **out)
 
 
 @pytest.fixture(scope="module")
-def caffe_outputs(oracle):
-    wd = oracle.workdir()
+def caffe_outputs(oracle, module_workdir):
+    wd = module_workdir
     weights = single_stream(0)
     io.write_binary(attach_blobs(zoo.deploy("ssnet", SHAPE), weights), wd.host / "ssnet.caffemodel")
     io.write_text(zoo.deploy("ssnet", SHAPE), wd.host / "ssnet.prototxt")
@@ -43,9 +41,7 @@ def caffe_outputs(oracle):
         io.write_text(zoo.deploy(name, SHAPE), wd.host / f"{name}.prototxt")
     np.save(wd.host / "x.npy", np.random.default_rng(1).standard_normal(SHAPE).astype(np.float32))
     oracle.python(FORWARD, wd)
-    outputs = dict(np.load(wd.host / "out.npz"))
-    shutil.rmtree(wd.host)
-    return outputs
+    return dict(np.load(wd.host / "out.npz"))
 
 
 @pytest.mark.parametrize("name", ["stsmax", "stsconv", "early", "late"])

@@ -59,8 +59,8 @@ def pooling_net(geometries):
 
 
 @pytest.fixture(scope="module")
-def caffe_pooling(oracle):
-    wd = oracle.workdir()
+def caffe_pooling(oracle, module_workdir):
+    wd = module_workdir
     geometries = random_geometries(LAYERS, SEED)
     net_param = pooling_net(geometries)
     prototxt, caffemodel = write_net(wd.host, "pooling", net_param, {})
@@ -70,7 +70,7 @@ def caffe_pooling(oracle):
     case = CaffeCase("pooling", prototxt, caffemodel)
     result = case.add_run("pooling", feed)
     run_caffe(oracle, wd, [case])
-    yield net_param, feed, result
+    return net_param, feed, result
 
 
 def test_pooling_shapes_match_caffe(caffe_pooling):
