@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dynsal.commands import parse_parameter, parse_shard
 from dynsal.data.flow import FlowSettings
+from dynsal.engines import ENGINES
 from dynsal.errors import DynsalError
 from dynsal.predict.inputs import expand_inputs
 from dynsal.predict.outputs import is_complete
@@ -33,9 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="video files, frame folders, images, globs or @list.txt")
     parser.add_argument("--net", choices=sorted(NETS), help="zoo net (default stsconv unless --prototxt)")
     parser.add_argument("--prototxt", help="any deploy prototxt with inputs data1 [data1_b] and output deconv1")
-    parser.add_argument("--weights", help="caffemodel (default: the registered weights of --net)")
+    parser.add_argument("--weights", help="caffemodel (default: the registered weights of --net), or an .onnx file "
+                        "written by `dynsal export` (engine onnx)")
     parser.add_argument("-o", "--out", default="saliency", help="output folder (default ./saliency)")
-    parser.add_argument("--engine", default="auto", choices=("auto", "torch", "caffe"))
+    parser.add_argument("--engine", default="auto", choices=ENGINES)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:<i>")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"))
     parser.add_argument("--batch", type=int, default=1, help="frames per forward pass")

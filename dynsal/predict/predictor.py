@@ -109,7 +109,8 @@ class Predictor:
     Args:
         net: a zoo net name (ssnet, tsnet, stsmax, stsconv, early, late), or None with `prototxt`.
         prototxt: any deploy prototxt (inputs `data1` [+ `data1_b`], output `deconv1`).
-        weights: caffemodel path; default: the registered weights of `net` in $DYNSAL_MODELS.
+        weights: caffemodel path, or an `.onnx` file of `dynsal export` (engine onnx); default: the
+            registered weights of `net` in $DYNSAL_MODELS.
         engine, device, precision: as `dynsal.engines.load_net`.
         resize: resize policy text (`fit:512`, `fixed:240x320`, `native`); default from the model's
             settings JSON, else fit:512.
@@ -129,8 +130,7 @@ class Predictor:
         saved = model_settings(self.weights_path)
         self.net_name, self.prototxt = net, prototxt
         self.net_param = zoo.deploy(net) if net else io.read_net(prototxt)
-        self.net = load_net(self.net_param, io.read_net(self.weights_path), engine=engine, device=device,
-                            precision=precision)
+        self.net = load_net(self.net_param, self.weights_path, engine=engine, device=device, precision=precision)
         if "deconv1" not in self.net.outputs:
             raise DynsalError(f"the net's outputs are {self.net.outputs}; dynsal predict reads `deconv1`")
         self.two_stream = "data1_b" in self.net.inputs
