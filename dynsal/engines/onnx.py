@@ -24,7 +24,7 @@ from dynsal.caffe.shapes import infer_shapes
 from dynsal.engines.base import Arrays, Net
 from dynsal.errors import DynsalError, WeightsMismatchError
 from dynsal.export.onnx_model import PRECISIONS, build_model
-from dynsal.export.registry import check_exportable
+from dynsal.export.registry import check_graph
 from dynsal.export.shapes import export_shapes
 from dynsal.export.weights import net_blobs
 
@@ -161,8 +161,7 @@ class OnnxNet(_OnnxRuntimeNet):
         self.precision = _check_precision(precision)
         self.providers = execution_providers(device)
         self.graph = build_graph(net_param, phase="TEST")
-        for layer in self.graph.layers:
-            check_exportable(layer.param)
+        check_graph(self.graph)
         shapes = export_shapes(self.graph, None, dynamic=False)
         self.blob_shapes = shapes.blobs
         self._params = net_blobs(self.graph, shapes.params, net_param, model, allow_missing, seed)

@@ -22,6 +22,7 @@ from dynsal.caffe.graph import build_graph
 from dynsal.engines import as_net_param
 from dynsal.errors import DynsalError
 from dynsal.export.onnx_model import DEFAULT_OPSET, PRECISIONS, OnnxExport, build_model, check_options, max_opset
+from dynsal.export.registry import check_graph
 from dynsal.export.shapes import export_shapes
 from dynsal.export.weights import net_blobs
 
@@ -58,6 +59,7 @@ def onnx_export(prototxt, weights=None, input_shapes: Dict[str, Sequence[int]] |
     net_param = as_net_param(prototxt, "net")
     model = as_net_param(weights, "weights")
     graph = build_graph(net_param, phase="TEST")
+    check_graph(graph)
     shapes = export_shapes(graph, input_shapes, dynamic)
     blobs = net_blobs(graph, shapes.params, net_param, model, allow_missing=allow_missing, seed=seed)
     return build_model(graph, shapes, blobs, opset=opset, precision=precision, outputs=outputs)

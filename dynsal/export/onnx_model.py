@@ -24,7 +24,7 @@ import dynsal.export.layers  # noqa: F401  (registers the lowerings)
 from dynsal import __version__
 from dynsal.errors import DynsalError, ExportError
 from dynsal.export.builder import FLOAT_TYPES, GraphBuilder
-from dynsal.export.registry import LOWERINGS, LayerExport, check_exportable
+from dynsal.export.registry import LOWERINGS, LayerExport, check_graph
 from dynsal.export.shapes import ExportShapes
 
 MIN_OPSET = 13  # Softmax along one axis, Unsqueeze/Squeeze/ReduceSum axes as inputs
@@ -141,6 +141,17 @@ def _graph_outputs(builder: GraphBuilder, shapes: ExportShapes, values: _Values,
     return names
 
 
+def _prune(builder: GraphBuilder, outputs: Sequence[str]) -> None:
+    """Drop the nodes and initializers no requested output depends on (layers feeding other blobs only)."""
+    needed, kept = set(outputs), []
+    for node in reversed(builder.nodes):
+        if needed.intersection(node.output):
+            kept.append(node)
+            needed.update(name for name in node.input if name)
+    builder.nodes = kept[::-1]
+    builder.initializers = [init for init in builder.initializers if init.name in needed]
+
+
 def build_model(graph, shapes: ExportShapes, blobs, opset: int = DEFAULT_OPSET, precision: str = "fp32",
                 outputs: Sequence[str] | None = None) -> OnnxExport:
     """The ONNX model of a constructed net.
@@ -158,13 +169,13 @@ def build_model(graph, shapes: ExportShapes, blobs, opset: int = DEFAULT_OPSET, 
         DynsalError: an unsupported opset or precision.
     """
     check_options(opset, precision)
-    for layer in graph.layers:
-        check_exportable(layer.param)
+    check_graph(graph)
     builder = GraphBuilder(opset, precision)
     values = _Values(builder, graph, fp16=precision == "fp16")
     inputs = _lower(builder, graph, shapes, blobs, values)
     wanted = list(graph.outputs if outputs is None else outputs)
     names = _graph_outputs(builder, shapes, values, wanted, set(graph.inputs))
+    _prune(builder, list(names.values()))
     output_infos = [helper.make_tensor_value_info(names[blob], TensorProto.FLOAT,
                                                   [None if free else size for size, free in
                                                    zip(shapes.blobs[blob], shapes.dynamic[blob])])
@@ -184,8 +195,7 @@ def build_model(graph, shapes: ExportShapes, blobs, opset: int = DEFAULT_OPSET, 
         raise ExportError(f"net {graph.name!r}: its weights take {weight_bytes / 2 ** 30:.1f} GB, over protobuf's "
                           "2 GB limit for one ONNX file")
     try:
-        onnx.checker.check_model(model, full_check=True)
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        onnx.checker.check_model(model, full_check=True)  # full: strict shape inference of every node too
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"net {graph.name!r}: the exported graph fails ONNX's checker ({exc}); this is a "
                           "dynsal bug, please report it with the prototxt") from None

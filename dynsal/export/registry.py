@@ -85,3 +85,10 @@ def check_exportable(layer) -> None:
     if layer.type not in LOWERINGS and layer.type != "Input":
         raise ExportError(f"layer {layer.name!r}: layer type {layer.type!r} cannot be exported; exportable: "
                           f"{', '.join(exportable_types())}")
+
+
+def check_graph(graph) -> None:
+    """`check_exportable` for every layer of a constructed net, in order (before sizing it: data layers
+    would read their sources)."""
+    for layer in graph.layers:
+        check_exportable(layer.param)

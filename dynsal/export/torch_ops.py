@@ -96,7 +96,14 @@ def pad(x: torch.Tensor, pads: torch.Tensor, value: torch.Tensor) -> torch.Tenso
 
 
 def lrn(x: torch.Tensor, size: int, alpha: float, beta: float, bias: float) -> torch.Tensor:
-    return F.local_response_norm(x, size, alpha, beta, bias)
+    """x / (bias + α/size·Σ x²)^β, the sum over channels c − ⌊(size−1)/2⌋ … c + ⌈(size−1)/2⌉ (any float type)."""
+    before = (size - 1) // 2
+    squares = F.pad(x * x, [0, 0] * (x.dim() - 2) + [before, size - 1 - before])
+    channels = x.shape[1]
+    window = squares.narrow(1, 0, channels)
+    for i in range(1, size):
+        window = window + squares.narrow(1, i, channels)
+    return x / torch.pow(bias + (alpha / size) * window, beta)
 
 
 def div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -172,14 +179,18 @@ def reduce_sum(x: torch.Tensor, axes: torch.Tensor, keepdims: int) -> torch.Tens
 
 
 def squeeze(x: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
-    for axis in sorted(_ints(axes), reverse=True):
-        x = x.squeeze(axis % x.dim())
+    order = [a % x.dim() for a in _ints(axes)]
+    order.sort(reverse=True)
+    for axis in order:
+        x = x.squeeze(axis)
     return x
 
 
 def unsqueeze(x: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
     rank = x.dim() + axes.numel()
-    for axis in sorted([a % rank for a in _ints(axes)]):
+    order = [a % rank for a in _ints(axes)]
+    order.sort()
+    for axis in order:
         x = x.unsqueeze(axis)
     return x
 

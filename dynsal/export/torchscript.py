@@ -14,6 +14,7 @@ import importlib.util
 import keyword
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, List
 
@@ -209,7 +210,9 @@ def to_torchscript(model: onnx.ModelProto) -> torch.jit.ScriptModule:
         module = generated.ExportedNet()
         for i, init in enumerate(model.graph.initializer):
             module.register_buffer(f"c{i}", torch.from_numpy(numpy_helper.to_array(init).copy()))
-        scripted = torch.jit.script(module.eval())
+        with warnings.catch_warnings():  # torch 2.9+ marks TorchScript deprecated; the format is what we write
+            warnings.simplefilter("ignore", DeprecationWarning)
+            scripted = torch.jit.script(module.eval())
     return scripted
 
 

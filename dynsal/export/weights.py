@@ -58,6 +58,8 @@ def net_blobs(graph, param_shapes, net_param, model=None, allow_missing: bool = 
     Raises:
         WeightsMismatchError: a blob count or shape differs, or a layer is missing (without allow_missing).
     """
+    if not any(param_shapes.values()):
+        return {}
     if model is None:
         return _filled_by_torch(net_param, None, allow_missing, seed)
     report = match_weights(param_shapes, model)

@@ -8,8 +8,10 @@
   drops a last window starting beyond input + left pad) is computed as `Size`s, so a dynamic export
   keeps it at every input size. The input is padded by exactly pad on the left and
   max(0, (out − 1)·s + k − in − pad) on the right, and pooled without rounding (floor mode), which
-  yields exactly Caffe's windows: padding never wins MAX (ONNX pads, or −inf with an explicit Pad
-  when the pads are not fixed or not smaller than the kernel), and AVE sums are divided by Caffe's
+  yields exactly Caffe's windows: padding never wins MAX (ONNX pads, or the lowest float with an
+  explicit Pad when the pads are not fixed or not smaller than the kernel — which is also Caffe's
+  value for a window wholly outside the input, possible with pad 0 and kernel < stride, where AVE
+  gives Caffe's 0/0 = NaN), and AVE sums are divided by Caffe's
   pool size, the window clipped to [−pad, in + pad) — AveragePool divides by k_h·k_w and a factor
   k_h·k_w / Caffe's count corrects the windows that differ (none in floor mode). MAX's second top,
   Caffe's mask, is the input-plane index h·W + w of each window's first maximum (from MaxPool's
@@ -142,7 +144,7 @@ def pooling(ctx: LayerExport) -> None:
     if all(r.known for r in right) and all(r.static < k for r, k in zip(right, kernel)):
         window["pads"] = [pad[0], pad[1], right[0].static, right[1].static]
     else:
-        fill = b.floats(np.array(-np.inf if is_max else 0.0), f"{ctx.name}/fill")
+        fill = b.floats(np.array(np.finfo(b.float_dtype).min if is_max else 0.0), f"{ctx.name}/fill")
         x = b.op("Pad", [x, b.ints([0, 0, pad[0], pad[1], 0, 0, right[0], right[1]]), fill], mode="constant",
                  hint=f"{ctx.name}/padded")
         padded_height, padded_width = sizes[0] + pad[0] + right[0], sizes[1] + pad[1] + right[1]
