@@ -3,7 +3,8 @@
 A dynamic export frees the batch axis and every axis after the channel axis of each input. Which
 axes of the other blobs follow them is found by Caffe's own shape rules (`dynsal.caffe.shapes`):
 the net is sized at the export's input shapes and at two further sets (batch + 1 and + 2, each free
-axis at 2·size + 3 and 3·size + 2); an axis whose size changes is dynamic. A layer whose learnable
+axis at 2 and 3 times its size, which keeps any divisibility the net needs, e.g. a label matching an
+upsampled output); an axis whose size changes is dynamic. A layer whose learnable
 blob shapes change with the input (an InnerProduct over spatial axes), or that cannot take other
 sizes, makes a dynamic export impossible: it is refused naming the layer.
 """
@@ -16,7 +17,7 @@ from dynsal.caffe.shapes import infer_shapes
 from dynsal.errors import DynsalError, ExportError, NetDefinitionError
 
 Shape = Tuple[int, ...]
-_PROBES = ((1, 2, 3), (2, 3, 2))  # (batch increment, size factor, size offset) of the probe sizes
+_PROBES = ((1, 2), (2, 3))  # (batch increment, size factor) of the probe sizes
 
 
 @dataclass
@@ -31,8 +32,8 @@ class ExportShapes:
         return [axis for axis, free in enumerate(self.dynamic[blob]) if free]
 
 
-def _probe(shape: Shape, batch: int, factor: int, offset: int) -> Shape:
-    return tuple(d + batch if axis == 0 else d if axis == 1 else factor * d + offset for axis, d in enumerate(shape))
+def _probe(shape: Shape, batch: int, factor: int) -> Shape:
+    return tuple(d + batch if axis == 0 else d if axis == 1 else factor * d for axis, d in enumerate(shape))
 
 
 def export_shapes(graph, input_shapes: Dict[str, Sequence[int]] | None, dynamic: bool) -> ExportShapes:
@@ -51,8 +52,8 @@ def export_shapes(graph, input_shapes: Dict[str, Sequence[int]] | None, dynamic:
     if not dynamic:
         return ExportShapes(blobs, params, fixed)
     changed = dict(fixed)
-    for batch, factor, offset in _PROBES:
-        probe_inputs = {name: _probe(blobs[name], batch, factor, offset) for name in graph.inputs}
+    for batch, factor in _PROBES:
+        probe_inputs = {name: _probe(blobs[name], batch, factor) for name in graph.inputs}
         try:
             probe_blobs, probe_params = infer_shapes(graph, probe_inputs)
         except NetDefinitionError as exc:
