@@ -224,8 +224,9 @@ class OnnxFileNet(_OnnxRuntimeNet):
         self.blob_shapes = infer_shapes(self.graph)[0]
         if not self.path.is_file():
             raise DynsalError(f"{self.path}: ONNX file not found")
+        self.providers = execution_providers(device)
         try:
-            self._session = ort.InferenceSession(str(self.path), providers=execution_providers(device))
+            self._session = ort.InferenceSession(str(self.path), providers=self.providers)
         except LOAD_ERRORS as exc:
             raise DynsalError(f"{self.path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
         meta = self._session.get_modelmeta().custom_metadata_map

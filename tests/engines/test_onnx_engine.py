@@ -153,3 +153,18 @@ def test_exported_files_run_with_their_net(files, tmp_path):
         load_net(prototxt, tmp_path / "broken.onnx")
     with pytest.raises(DynsalError, match="missing.onnx: ONNX file not found"):
         load_net(prototxt, tmp_path / "missing.onnx")
+
+
+def test_gpu_devices_use_tensorrt_and_cuda_where_installed(monkeypatch):
+    """cuda:<i> asks for TensorRT and CUDA (those this onnxruntime has) on GPU i, then the CPU for the rest."""
+    import onnxruntime
+
+    from dynsal.engines.onnx import execution_providers
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert execution_providers("cuda:1") == [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
+    monkeypatch.setattr(onnxruntime, "get_available_providers",
+                        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert [p[0] for p in execution_providers("cuda")[:2]] == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+    assert execution_providers("cpu") == ["CPUExecutionProvider"]

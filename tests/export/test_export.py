@@ -21,6 +21,7 @@ from dynsal.errors import DynsalError, ExportError, WeightsMismatchError
 from dynsal.export import export, max_opset, onnx_export
 from dynsal.export.builder import GraphBuilder
 from dynsal.export.layers.vision import pooled_size
+from dynsal.export.registry import DATA_LAYERS, exportable_types
 from dynsal.export.torchscript import to_torchscript
 from tests.engines.nets import every_layer_inputs, every_layer_net
 from tests.engines.parity import random_weights
@@ -108,6 +109,32 @@ def test_pooled_size_computed_in_the_graph_is_caffes():
         for case, value in zip(cases, got):
             if height + 2 * case[2] >= case[0]:
                 assert int(value[0]) == caffe_pooled_size(height, *case), (height, case)
+
+
+def test_every_engine_layer_type_exports_or_is_refused_by_name():
+    """Registry-driven: each layer type the torch engine runs has an ONNX lowering, or is a data layer
+    (refused with what to do)."""
+    from dynsal.engines.torch import supported_types
+
+    missing = [t for t in supported_types() if t not in exportable_types() and t not in DATA_LAYERS]
+    assert missing == []
+
+
+def test_softmax_with_loss_probability_top():
+    """SoftmaxWithLoss's optional second top (the probabilities, loss weight 0), VALID normalisation
+    without an ignore label, over axis 2."""
+    text = """
+    layer { name: "in" type: "Input" top: "x" top: "label" input_param { shape { dim: 2 dim: 3 dim: 4 dim: 5 }
+                                                                        shape { dim: 2 dim: 3 dim: 1 dim: 5 } } }
+    layer { name: "smx" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" top: "loss" top: "prob"
+      loss_weight: 1 loss_weight: 0 softmax_param { axis: 2 } }
+    """
+    net = text_format.Parse(text, pb.NetParameter())
+    rng = np.random.default_rng(3)
+    feed = {"x": rng.standard_normal((2, 3, 4, 5)).astype(np.float32),
+            "label": rng.integers(0, 4, (2, 3, 1, 5)).astype(np.float32)}
+    exported = onnx_export(net, None, outputs=["loss", "prob"], dynamic=True)
+    assert deviations(run_onnxruntime(exported, feed), _reference(net, None, feed)) == []
 
 
 def test_names_follow_the_prototxt(every_layer):

@@ -1,0 +1,205 @@
+"""dynsal's ONNX export vs the Caffe→ONNX converters on PyPI, on the same nets, against real Caffe; JSON out.
+
+For every zoo deploy net (random He-scaled weights) at each `--sizes` H×W, and the every-layer test net
+(tests/engines/nets.py, fixed shapes), each tool converts the prototxt + caffemodel; the ONNX model is
+run by onnxruntime on the inputs Caffe runs on (the oracle, BVLC Caffe 1.0), and each net output is
+compared with Caffe's: converted or not (with the tool's last error line), ran or not, output shapes,
+max|Δ| / max|Caffe| and whether it is within dynsal's parity bound 1e-4. The third-party converters run
+in their own virtual environments (they pin old onnx/protobuf versions; they are not dynsal
+dependencies), named with `--venv TOOL=PATH`:
+
+    python3 -m venv /tmp/venv-caffe2onnx && /tmp/venv-caffe2onnx/bin/pip install "numpy<2" \\
+        "protobuf==3.20.3" "onnx==1.14.1" "onnxruntime==1.19.2" && \\
+        /tmp/venv-caffe2onnx/bin/pip install --no-deps caffe2onnx==2.0.1
+    (the same for /tmp/venv-caffe-onnx with caffe-onnx==0.1.2)
+    python benchmarks/converters.py --venv caffe2onnx=/tmp/venv-caffe2onnx \\
+        --venv caffe-onnx=/tmp/venv-caffe-onnx [--sizes 240x320 37x53]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dynsal import zoo  # noqa: E402
+from dynsal.caffe import io  # noqa: E402
+from dynsal.caffe.graph import build_graph  # noqa: E402
+from dynsal.caffe.shapes import infer_shapes  # noqa: E402
+from dynsal.caffe.weights import attach_blobs  # noqa: E402
+from dynsal.errors import DynsalError  # noqa: E402
+from dynsal.oracle import Oracle  # noqa: E402
+from tests.engines.nets import every_layer_inputs, every_layer_net  # noqa: E402
+
+BOUND = 1e-4
+#: tool -> command line converting (prototxt, caffemodel) into an .onnx path, run with the venv's bin/ first
+CONVERT = {
+    "caffe2onnx": lambda venv, proto, model, out: [f"{venv}/bin/python", "-m", "caffe2onnx.convert", "--prototxt",
+                                                   str(proto), "--caffemodel", str(model), "--onnx", str(out)],
+    "caffe-onnx": lambda venv, proto, model, out: [f"{venv}/bin/caffe2onnx", str(proto), str(model), out.stem,
+                                                   str(out.parent)],
+}
+CAFFE_RUNNER = """
+import json, sys
+import numpy as np
+import caffe
+caffe.set_mode_cpu()
+for name in json.load(open(sys.argv[1])):
+    net = caffe.Net(name + ".prototxt", caffe.TEST, weights=name + ".caffemodel")
+    with np.load(name + "_inputs.npz") as feed:
+        for k in feed.files:
+            net.blobs[k].data[...] = feed[k]
+    net.forward()
+    np.savez(name + "_caffe.npz", **{k: net.blobs[k].data for k in net.outputs})
+"""
+ORT_RUNNER = """
+import json, sys
+import numpy as np
+import onnxruntime as ort
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+with np.load(sys.argv[2]) as npz:
+    feed = {k: npz[k] for k in npz.files}
+names = [i.name for i in session.get_inputs()]
+given = {n: feed[n] for n in names if n in feed}
+if len(given) != len(names):  # a converter that renamed the inputs: feed them in the net's order
+    given = dict(zip(names, feed.values()))
+outputs = [o.name for o in session.get_outputs()]
+np.savez(sys.argv[3], **dict(zip(outputs, session.run(outputs, given))))
+"""
+
+
+def random_weights(net_param, seed: int):
+    """He-scaled Gaussian weights, small biases; BatchNorm gets stored statistics (a positive variance)."""
+    rng = np.random.default_rng(seed)
+    graph = build_graph(net_param)
+    _, params = infer_shapes(graph)
+    weights = {}
+    for layer in graph.layers:
+        shapes = params[layer.name]
+        if layer.type == "BatchNorm":
+            weights[layer.name] = [rng.standard_normal(shapes[0]).astype(np.float32),
+                                   rng.uniform(0.5, 2, shapes[1]).astype(np.float32), np.ones(1, np.float32)]
+        elif shapes:
+            std = math.sqrt(2.0 / (math.prod(shapes[0]) / shapes[0][0])) if len(shapes[0]) > 1 else 0.3
+            weights[layer.name] = [(rng.standard_normal(s) * (std if i == 0 else 0.1)).astype(np.float32)
+                                   for i, s in enumerate(shapes)]
+    return weights
+
+
+def nets(sizes):
+    """[(name, NetParameter, inputs)]: the zoo deploy nets at every size, and the every-layer net."""
+    out = []
+    for h, w in sizes:
+        for index, name in enumerate(zoo.NETS):
+            rng = np.random.default_rng(index)
+            feed = {blob: rng.standard_normal((1, 3, h, w)).astype(np.float32)
+                    for blob in zoo.input_names(zoo.get(name))}
+            out.append((f"{name}_{h}x{w}", zoo.deploy(name, (1, 3, h, w)), feed))
+    out.append(("every_layer", every_layer_net(), {k: v.astype(np.float32) for k, v in every_layer_inputs(3).items()}))
+    return out
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def compare(got: dict, caffe: dict) -> dict:
+    """The converted model's outputs against Caffe's, matched by name (or, for one output, by position)."""
+    if set(caffe) - set(got) and len(got) == len(caffe) == 1:
+        got = {next(iter(caffe)): next(iter(got.values()))}
+    missing = sorted(set(caffe) - set(got))
+    if missing:
+        return dict(matches=False, problem=f"outputs {missing} missing (model has {sorted(got)})")
+    worst, shapes_ok = 0.0, True
+    for name, ref in caffe.items():
+        value = np.asarray(got[name])
+        if value.shape != ref.shape:
+            if value.size != ref.size:
+                return dict(matches=False, problem=f"{name}: shape {value.shape}, Caffe {ref.shape}")
+            shapes_ok = False
+            value = value.reshape(ref.shape)
+        worst = max(worst, float(np.abs(value.astype(np.float64) - ref).max() / max(np.abs(ref).max(), 1e-30)))
+    return dict(matches=bool(shapes_ok and worst <= BOUND), shapes_match=shapes_ok, max_abs_dev_over_max_caffe=worst)
+
+
+def run_third_party(tool: str, venv: str, folder: Path, name: str, caffe: dict) -> dict:
+    out = folder / tool / f"{name}.onnx"
+    out.parent.mkdir(exist_ok=True)
+    result = subprocess.run(CONVERT[tool](venv, folder / f"{name}.prototxt", folder / f"{name}.caffemodel", out),
+                            capture_output=True, text=True, cwd=out.parent, timeout=1800)
+    if result.returncode != 0 or not out.is_file():
+        return dict(converted=False, error=last_line(result.stderr or result.stdout))
+    values = folder / tool / f"{name}_out.npz"
+    result = subprocess.run([f"{venv}/bin/python", str(folder / "ort_runner.py"), str(out),
+                             str(folder / f"{name}_inputs.npz"), str(values)], capture_output=True, text=True,
+                            timeout=1800)
+    if result.returncode != 0:
+        return dict(converted=True, ran=False, error=last_line(result.stderr))
+    with np.load(values) as npz:
+        return dict(converted=True, ran=True, **compare({k: npz[k] for k in npz.files}, caffe))
+
+
+def run_dynsal(folder: Path, name: str, feed: dict, caffe: dict) -> dict:
+    import onnxruntime as ort
+
+    from dynsal.export import onnx_export
+
+    try:
+        exported = onnx_export(folder / f"{name}.prototxt", folder / f"{name}.caffemodel")
+    except DynsalError as exc:
+        return dict(converted=False, error=str(exc))
+    session = ort.InferenceSession(exported.model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(converted=True, ran=True, **compare(dict(zip(names, session.run(names, feed))), caffe))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--venv", action="append", default=[], metavar="TOOL=PATH",
+                        help=f"virtual environment of a converter ({', '.join(CONVERT)})")
+    parser.add_argument("--sizes", nargs="+", default=["240x320", "37x53"], help="H×W of the zoo nets' inputs")
+    args = parser.parse_args(argv)
+    venvs = dict(item.split("=", 1) for item in args.venv)
+    unknown = sorted(set(venvs) - set(CONVERT))
+    if unknown:
+        parser.error(f"unknown converters {unknown}; known: {', '.join(CONVERT)}")
+    sizes = [tuple(int(v) for v in size.lower().split("x")) for size in args.sizes]
+    oracle = Oracle.ensure(build=False)
+    workdir = oracle.workdir()
+    folder = workdir.host
+    cases = nets(sizes)
+    for index, (name, net, feed) in enumerate(cases):
+        io.write_text(net, folder / f"{name}.prototxt")
+        io.write_binary(attach_blobs(net, random_weights(net, index)), folder / f"{name}.caffemodel")
+        np.savez(folder / f"{name}_inputs.npz", **feed)
+    (folder / "names.json").write_text(json.dumps([name for name, _, _ in cases]))
+    (folder / "caffe_runner.py").write_text(CAFFE_RUNNER)
+    (folder / "ort_runner.py").write_text(ORT_RUNNER)
+    oracle.run(["python3", "caffe_runner.py", "names.json"], workdir, timeout=3600)
+    results = []
+    for name, _, feed in cases:
+        with np.load(folder / f"{name}_caffe.npz") as npz:
+            caffe = {k: npz[k] for k in npz.files}
+        row = {"net": name, "dynsal": run_dynsal(folder, name, feed, caffe)}
+        for tool, venv in venvs.items():
+            row[tool] = run_third_party(tool, venv, folder, name, caffe)
+        results.append(row)
+        print(json.dumps(row), file=sys.stderr)
+    shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps(dict(benchmark="converters", bound=BOUND, sizes=args.sizes, platform=platform.platform(),
+                          tools={"dynsal": "dynsal.export (this checkout)",
+                                 **{tool: venv for tool, venv in venvs.items()}}, results=results), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
