@@ -46,6 +46,16 @@ class WeightsReport:
     def ok(self) -> bool:
         return not self.missing and not self.mismatched
 
+    def check(self, model_name: str, allow_missing: bool = False) -> None:
+        """Raise WeightsMismatchError naming every mismatched layer, and every missing one unless
+        `allow_missing` (those layers then keep fresh filler values)."""
+        problems = [f"layer {m}" for m in self.mismatched]
+        if not allow_missing:
+            problems += [f"layer {name!r}: not in the caffemodel (pass allow_missing=True to keep its fillers)"
+                         for name in self.missing]
+        if problems:
+            raise WeightsMismatchError(f"weights do not fit net {model_name or '?'!r}: " + "; ".join(problems))
+
     def lines(self) -> List[str]:
         out = [f"layer {m}" for m in self.mismatched]
         out += [f"layer {name!r}: not in the caffemodel" for name in self.missing]

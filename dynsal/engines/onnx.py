@@ -21,7 +21,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.engines.base import Arrays, Net
+from dynsal.engines.base import Arrays, GraphNet
 from dynsal.errors import DynsalError, WeightsMismatchError
 from dynsal.export.onnx_model import PRECISIONS, build_model
 from dynsal.export.registry import check_graph
@@ -59,10 +59,9 @@ def _check_precision(precision: str) -> str:
     return precision
 
 
-class _OnnxRuntimeNet(Net):
+class _OnnxRuntimeNet(GraphNet):
     """What both onnx nets share: names, shapes, forward through a session, blobs; no training."""
 
-    graph: object
     blob_shapes: Dict[str, tuple]
     _names: Dict[str, str]  # Caffe blob -> output of the session's model
     _results: Dict[str, np.ndarray] | None
@@ -70,18 +69,6 @@ class _OnnxRuntimeNet(Net):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.net_param.name!r}, device={self.device}, precision={self.precision}, "
                 f"inputs={self.inputs}, outputs={self.outputs})")
-
-    @property
-    def inputs(self) -> List[str]:
-        return list(self.graph.inputs)
-
-    @property
-    def outputs(self) -> List[str]:
-        return list(self.graph.outputs)
-
-    @property
-    def blob_names(self) -> List[str]:
-        return list(self.graph.blobs)
 
     def _accept_shapes(self, shapes: Dict[str, tuple], param_shapes) -> None:
         """Raise DynsalError when the model cannot run at these input shapes."""
@@ -93,10 +80,7 @@ class _OnnxRuntimeNet(Net):
         raise NotImplementedError
 
     def reshape(self, **shapes: Sequence[int]) -> Dict[str, tuple]:
-        unknown = sorted(set(shapes) - set(self.inputs))
-        if unknown:
-            raise DynsalError(f"not inputs of net {self.net_param.name!r}: {', '.join(unknown)}; "
-                              f"inputs: {', '.join(self.inputs)}")
+        self._check_reshape_names(shapes)
         overrides = {name: self.blob_shapes[name] for name in self.inputs}
         overrides.update({name: tuple(int(d) for d in shape) for name, shape in shapes.items()})
         blob_shapes, param_shapes = infer_shapes(self.graph, overrides)

@@ -15,7 +15,7 @@ import numpy as np
 
 from dynsal.caffe.blobs import blob_to_array
 from dynsal.caffe.weights import match_weights
-from dynsal.errors import DynsalError, WeightsMismatchError
+from dynsal.errors import DynsalError
 
 Blobs = Dict[str, List[np.ndarray]]
 
@@ -63,12 +63,7 @@ def net_blobs(graph, param_shapes, net_param, model=None, allow_missing: bool = 
     if model is None:
         return _filled_by_torch(net_param, None, allow_missing, seed)
     report = match_weights(param_shapes, model)
-    problems = [f"layer {m}" for m in report.mismatched]
-    if not allow_missing:
-        problems += [f"layer {name!r}: not in the caffemodel (allow_missing keeps its fillers)"
-                     for name in report.missing]
-    if problems:
-        raise WeightsMismatchError(f"weights do not fit net {model.name or '?'!r}: " + "; ".join(problems))
+    report.check(model.name, allow_missing)
     if report.missing:
         return _filled_by_torch(net_param, model, allow_missing, seed)
     source = {layer.name: layer for layer in model.layer if len(layer.blobs)}

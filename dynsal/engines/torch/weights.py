@@ -38,12 +38,7 @@ def load_caffemodel(module, model, allow_missing: bool = False) -> WeightsReport
             layer is missing and not `allow_missing`.
     """
     report = match_weights(module_param_shapes(module), model)
-    problems = [f"layer {m}" for m in report.mismatched]
-    if not allow_missing:
-        problems += [f"layer {name!r}: not in the caffemodel (pass allow_missing=True to keep its fillers)"
-                     for name in report.missing]
-    if problems:
-        raise WeightsMismatchError(f"weights do not fit net {model.name or '?'!r}: " + "; ".join(problems))
+    report.check(model.name, allow_missing)
     source = {layer.name: layer for layer in model.layer if len(layer.blobs)}
     layers = dict(module.named_layers())
     with torch.no_grad():
