@@ -1,7 +1,8 @@
 """The onnx engine: Caffe nets exported by `dynsal.export` and run by onnxruntime, forward only.
 
-- `OnnxNet` exports the net in memory at the input shapes it is fed (again when they change) with
-  every blob as a graph output, so `blob(name)` reads any blob as with the other engines.
+- `OnnxNet` exports the net in memory with every blob as a graph output, so `blob(name)` reads any
+  blob as with the other engines: once with dynamic shapes where the net allows it (see
+  `dynsal.export.shapes`), else at the input shapes it is fed (again when they change).
 - `OnnxFileNet` runs an `.onnx` file written by `dynsal export` (at its exported input shapes, or
   any with `--dynamic`); only the net's outputs are readable.
 Execution providers: CPU; for device "cuda[:i]" TensorRT and CUDA where this onnxruntime has them
@@ -22,7 +23,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
 from dynsal.engines.base import Arrays, GraphNet
-from dynsal.errors import DynsalError, WeightsMismatchError
+from dynsal.errors import DynsalError, ExportError, WeightsMismatchError
 from dynsal.export.onnx_model import PRECISIONS, build_model
 from dynsal.export.registry import check_graph
 from dynsal.export.shapes import export_shapes
@@ -149,8 +150,17 @@ class OnnxNet(_OnnxRuntimeNet):
         shapes = export_shapes(self.graph, None, dynamic=False)
         self.blob_shapes = shapes.blobs
         self._params = net_blobs(self.graph, shapes.params, net_param, model, allow_missing, seed)
+        self.dynamic = self._exports_dynamically()
         self._session = None
         self._names, self._results = {}, None
+
+    def _exports_dynamically(self) -> bool:
+        """Whether the net exports with free batch and spatial sizes (one session serves every size)."""
+        try:
+            export_shapes(self.graph, None, dynamic=True)
+        except ExportError:
+            return False
+        return True
 
     def _accept_shapes(self, shapes, param_shapes) -> None:
         changed = [name for name, arrays in self._params.items()
@@ -160,12 +170,15 @@ class OnnxNet(_OnnxRuntimeNet):
                               "only batch and spatial sizes can change")
 
     def _shapes_changed(self) -> None:
-        self._session = None
+        if not self.dynamic:
+            self._session = None
 
     def _current_session(self) -> ort.InferenceSession:
-        """The session for the current input shapes: the net exported at them, every blob an output."""
+        """The session: the net exported with dynamic shapes, or where it cannot be, at the current input
+        shapes (again when they change); every blob an output."""
         if self._session is None:
-            shapes = export_shapes(self.graph, {name: self.blob_shapes[name] for name in self.inputs}, dynamic=False)
+            shapes = export_shapes(self.graph, {name: self.blob_shapes[name] for name in self.inputs},
+                                   dynamic=self.dynamic)
             exported = build_model(self.graph, shapes, self._params, precision=self.precision,
                                    outputs=self.blob_names)
             self._session = ort.InferenceSession(exported.model.SerializeToString(), providers=self.providers)

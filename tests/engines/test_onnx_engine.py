@@ -46,19 +46,32 @@ def test_forward_and_every_blob_equal_the_torch_engine(files):
             np.testing.assert_array_equal(got, want)
 
 
-def test_new_input_shapes_reexport(files):
-    """Other input shapes (multiples of 4: the label must match the upsampled output) re-export the net."""
+def test_new_input_shapes(files):
+    """Other input shapes (multiples of 4: the label must match the upsampled output) run in the one
+    dynamic export; a net that cannot be dynamic is exported again at each new shape."""
     prototxt, caffemodel = files
     onnx_net, torch_net = (load_net(prototxt, caffemodel, engine=e) for e in ("onnx", "torch"))
+    assert onnx_net.dynamic
+    onnx_net.forward(**inputs())
+    session = onnx_net._session
     shapes = onnx_net.reshape(x=(1, 3, 8, 12), label=(1, 1, 8, 12))
     assert shapes["pool1"] == (1, 4, 4, 6)
     feed = inputs(seed=2, shape=(3, 3, 16, 20))
     onnx_net.forward(**feed)
     torch_net.forward(**feed)
-    assert onnx_net.blob("deconv1").shape == (3, 1, 16, 20)
+    assert onnx_net._session is session and onnx_net.blob("deconv1").shape == (3, 1, 16, 20)
     assert deviations(_blobs(onnx_net), _blobs(torch_net)) == []
     with pytest.raises(DynsalError, match="not inputs of net 'small': y"):
         onnx_net.reshape(y=(1,))
+    fixed_net = text_format.Parse('layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 2 '
+                                  'dim: 3 dim: 3 } } }\nlayer { name: "ip" type: "InnerProduct" bottom: "x" '
+                                  'top: "y" inner_product_param { num_output: 2 weight_filler { type: "xavier" } } }',
+                                  pb.NetParameter())
+    onnx_net, torch_net = (load_net(fixed_net, None, engine=e, seed=1) for e in ("onnx", "torch"))
+    assert not onnx_net.dynamic
+    for batch in (1, 4):
+        x = np.random.default_rng(batch).standard_normal((batch, 2, 3, 3)).astype(np.float32)
+        np.testing.assert_allclose(onnx_net.forward(x=x)["y"], torch_net.forward(x=x)["y"], rtol=1e-5, atol=1e-6)
 
 
 def test_set_params_and_fresh_weights(files):
