@@ -135,7 +135,7 @@ class GraphBuilder:
         if isinstance(outs, int):
             outs = [self.fresh(f"{hint or op_type}") for _ in range(outs)]
         else:
-            outs = [self.reserve(o) for o in outs]
+            outs = [self.reserve(o) for o in outs]  # names the caller chose (Caffe blobs): reserved already
         self.nodes.append(helper.make_node(op_type, list(inputs), list(outs), name=self.fresh(f"{outs[0]}/{op_type}"),
                                            **attrs))
         return list(outs)

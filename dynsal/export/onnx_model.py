@@ -77,21 +77,30 @@ def _input_dims(graph, shapes: ExportShapes) -> Dict[str, List]:
 
 
 class _Values:
-    """The current ONNX value of each Caffe blob while the layers are lowered."""
+    """The current ONNX value of each Caffe blob while the layers are lowered. Every blob name is reserved
+    up front, so no intermediate value takes a name a Caffe blob has (blob names may contain '/')."""
 
     def __init__(self, builder: GraphBuilder, graph, fp16: bool):
-        self.builder, self.fp16 = builder, fp16
+        self.builder, self.fp16, self.inputs = builder, fp16, set(graph.inputs)
         self.last_writer: Dict[str, str] = {}
         for layer in graph.layers:
             for top in layer.param.top:
                 self.last_writer[top] = layer.name
+        for blob in graph.blobs:
+            builder.reserve(blob)
         self.current: Dict[str, str] = {}
 
     def top_name(self, blob: str, layer: str) -> str:
-        """The value name a layer's top gets: the blob's own name for its last version in fp32 (when free)."""
-        if self.last_writer[blob] == layer and not self.fp16 and blob not in self.builder._used:
-            return self.builder.reserve(blob)
+        """The value name of a layer's top: the blob's own name for its last version (fp32, not an input's
+        name), else `<blob>/<layer>`."""
+        if self.last_writer[blob] == layer and not self.fp16 and blob not in self.inputs:
+            return blob
         return self.builder.fresh(f"{blob}/{layer}")
+
+    def output_name(self, blob: str) -> str:
+        """The graph output name of a blob whose value is not already named after it: its name, or
+        `<blob>/out` where an input holds it."""
+        return self.builder.fresh(f"{blob}/out") if blob in self.inputs else blob
 
 
 def _lower(builder: GraphBuilder, graph, shapes: ExportShapes, blobs, values: _Values) -> List:
@@ -102,7 +111,6 @@ def _lower(builder: GraphBuilder, graph, shapes: ExportShapes, blobs, values: _V
         layer = glayer.param
         if layer.type == "Input":
             for top in layer.top:
-                builder.reserve(top)
                 inputs.append(helper.make_tensor_value_info(top, TensorProto.FLOAT, input_dims[top]))
                 values.current[top] = top if not values.fp16 else builder.op(
                     "Cast", [top], out=values.top_name(top, layer.name), to=TensorProto.FLOAT16)
@@ -121,18 +129,16 @@ def _lower(builder: GraphBuilder, graph, shapes: ExportShapes, blobs, values: _V
     return inputs
 
 
-def _graph_outputs(builder: GraphBuilder, shapes: ExportShapes, values: _Values, blobs: Sequence[str],
-                   input_names) -> Dict[str, str]:
+def _graph_outputs(builder: GraphBuilder, values: _Values, blobs: Sequence[str]) -> Dict[str, str]:
     """Graph outputs for `blobs`: the blob's value itself, or a float32 Cast / Identity of it named after
     the blob (`<blob>/out` where an input holds the name)."""
     names = {}
     for blob in blobs:
         value = values.current[blob]
-        if value == blob and blob not in input_names:
+        if value == blob and blob not in values.inputs:
             names[blob] = blob
             continue
-        free = blob not in builder._used
-        target = builder.reserve(blob) if free else builder.fresh(f"{blob}/out")
+        target = values.output_name(blob)
         if values.fp16:
             builder.op("Cast", [value], out=target, to=TensorProto.FLOAT)
         else:
@@ -174,7 +180,7 @@ def build_model(graph, shapes: ExportShapes, blobs, opset: int = DEFAULT_OPSET, 
     values = _Values(builder, graph, fp16=precision == "fp16")
     inputs = _lower(builder, graph, shapes, blobs, values)
     wanted = list(graph.outputs if outputs is None else outputs)
-    names = _graph_outputs(builder, shapes, values, wanted, set(graph.inputs))
+    names = _graph_outputs(builder, values, wanted)
     _prune(builder, list(names.values()))
     output_infos = [helper.make_tensor_value_info(names[blob], TensorProto.FLOAT,
                                                   [None if free else size for size, free in

@@ -16,7 +16,7 @@ import re
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict
 
 import onnx
 import torch
@@ -214,9 +214,3 @@ def to_torchscript(model: onnx.ModelProto) -> torch.jit.ScriptModule:
             warnings.simplefilter("ignore", DeprecationWarning)
             scripted = torch.jit.script(module.eval())
     return scripted
-
-
-def input_arguments(model: onnx.ModelProto) -> List[str]:
-    """The forward argument names of `to_torchscript(model)`, in input order."""
-    taken: set = set()
-    return [_identifier(value.name, taken) for value in model.graph.input]

@@ -111,6 +111,30 @@ def test_pooled_size_computed_in_the_graph_is_caffes():
                 assert int(value[0]) == caffe_pooled_size(height, *case), (height, case)
 
 
+def test_blob_names_with_slashes_and_an_input_changed_in_place():
+    """Blob names may contain '/', like the names of earlier in-place versions (`<blob>/<layer>`): a blob
+    keeps its own name; an input modified in place is returned as `<input>/out` (its name is the input's)."""
+    text = """
+    layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 2 dim: 4 dim: 4 } } }
+    layer { name: "relu" type: "ReLU" bottom: "x" top: "x" }
+    layer { name: "c" type: "Convolution" bottom: "x" top: "c/c" convolution_param { num_output: 2 kernel_size: 1
+      weight_filler { type: "xavier" } } }
+    layer { name: "c" type: "ReLU" bottom: "c/c" top: "c/c" }
+    layer { name: "d" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 2 kernel_size: 1
+      weight_filler { type: "xavier" } } }
+    """
+    net = text_format.Parse(text.replace('name: "c" type: "ReLU"', 'name: "c2" type: "ReLU"'), pb.NetParameter())
+    feed = {"x": np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)}
+    filled = attach_blobs(net, load_net(net, None, engine="torch", seed=1).params())
+    for precision in ("fp32", "fp16"):
+        exported = onnx_export(net, filled, outputs=["x", "c/c", "c"], precision=precision)
+        assert exported.outputs == {"x": "x/out", "c/c": "c/c", "c": "c"}
+        got = run_onnxruntime(exported, feed)
+        if precision == "fp32":
+            assert deviations(got, _reference(net, filled, feed)) == []
+        assert (got["x"] >= 0).all()
+
+
 def test_every_engine_layer_type_exports_or_is_refused_by_name():
     """Registry-driven: each layer type the torch engine runs has an ONNX lowering, or is a data layer
     (refused with what to do)."""
