@@ -37,7 +37,8 @@ for case in json.load(open(sys.argv[1])):
         net.reshape()
         net.forward()
         out = {"data/" + k: b.data for k, b in net.blobs.items()}
-        out.update({"param/%s/%d" % (k, i): p.data for k, v in net.params.items() for i, p in enumerate(v)})
+        if run.get("params", True):
+            out.update({"param/%s/%d" % (k, i): p.data for k, v in net.params.items() for i, p in enumerate(v)})
         if run["backward"]:
             net.clear_param_diffs()
             net.backward()
@@ -90,12 +91,13 @@ class CaffeCase:
     phase: str = "TEST"
     runs: List[dict] = field(default_factory=list)
 
-    def add_run(self, name: str, inputs: Dict[str, np.ndarray], backward: bool = False) -> Path:
-        """Save `inputs` beside the net; returns the .npz path Caffe's results will have."""
+    def add_run(self, name: str, inputs: Dict[str, np.ndarray], backward: bool = False, params: bool = True) -> Path:
+        """Save `inputs` beside the net; returns the .npz path Caffe's results will have (with the
+        parameters after forward unless not `params`)."""
         folder = self.prototxt.parent
         np.savez(folder / f"{name}_inputs.npz", **inputs)
         output = folder / f"{name}_caffe.npz"
-        self.runs.append(dict(inputs=f"{name}_inputs.npz", output=output.name, backward=backward))
+        self.runs.append(dict(inputs=f"{name}_inputs.npz", output=output.name, backward=backward, params=params))
         return output
 
 

@@ -50,15 +50,13 @@ def _key(name: str, batch: int, hw) -> str:
     return f"{name}_{batch}x{hw[0]}x{hw[1]}"
 
 
-@pytest.fixture(scope="module")
-def caffe_runs(oracle):
-    """Run every net of the module in Caffe once; returns (folder, {run key: (feed, Caffe's blobs)})."""
-    wd = oracle.workdir()
-    folder, cases, outputs, feeds = wd.host, [], {}, {}
+def _write_cases(folder):
+    """The module's Caffe work in `folder`: ([CaffeCase], {run key: output path}, {run key: inputs})."""
+    cases, outputs, feeds = [], {}, {}
 
     def add(case, key, feed):
         feeds[key] = feed
-        outputs[key] = case.add_run(key, feed)
+        outputs[key] = case.add_run(key, feed, params=False)
 
     for index, name in enumerate(zoo.NETS):
         deploy = zoo.deploy(name, (1, 3) + ZOO_SIZES[0])
@@ -79,13 +77,23 @@ def caffe_runs(oracle):
     case = CaffeCase("empty_windows", *write_net(folder, "empty_windows", empty, {}))
     add(case, "empty_windows", {"x": np.random.default_rng(2).standard_normal((1, 2, 6, 9)).astype(np.float32)})
     cases.append(case)
-    run_caffe(oracle, wd, cases)
-    runs = {}
-    for key, path in outputs.items():
-        blobs = load_caffe(path)
-        runs[key] = (feeds[key], {k[len("data/"):]: v for k, v in blobs.items() if k.startswith("data/")})
-    yield folder, runs
-    shutil.rmtree(wd.host, ignore_errors=True)
+    return cases, outputs, feeds
+
+
+@pytest.fixture(scope="module")
+def caffe_runs(oracle):
+    """Run every net of the module in Caffe once; returns (folder, {run key: (feed, Caffe's blobs)})."""
+    wd = oracle.workdir()
+    try:
+        cases, outputs, feeds = _write_cases(wd.host)
+        run_caffe(oracle, wd, cases)
+        runs = {}
+        for key, path in outputs.items():
+            blobs = load_caffe(path)
+            runs[key] = (feeds[key], {k[len("data/"):]: v for k, v in blobs.items() if k.startswith("data/")})
+        yield wd.host, runs
+    finally:
+        shutil.rmtree(wd.host, ignore_errors=True)
 
 
 def _check(label: str, got, caffe) -> list:
