@@ -13,7 +13,8 @@ dependencies), named with `--venv TOOL=PATH`:
         /tmp/venv-caffe2onnx/bin/pip install --no-deps caffe2onnx==2.0.1
     (the same for /tmp/venv-caffe-onnx with caffe-onnx==0.1.2)
     python benchmarks/converters.py --venv caffe2onnx=/tmp/venv-caffe2onnx \\
-        --venv caffe-onnx=/tmp/venv-caffe-onnx [--sizes 240x320 37x53]
+        --venv caffe-onnx=/tmp/venv-caffe-onnx [--sizes 240x320 37x53] [--nets stsconv ...]
+        [--no-every-layer] [--one-input-per-layer]
 """
 from __future__ import annotations
 
@@ -94,16 +95,39 @@ def random_weights(net_param, seed: int):
     return weights
 
 
-def nets(sizes):
-    """[(name, NetParameter, inputs)]: the zoo deploy nets at every size, and the every-layer net."""
+def split_inputs(net_param):
+    """The net with one Input layer per input blob (the same net; some converters read only the first
+    top of an Input layer)."""
+    out = type(net_param)()
+    out.CopyFrom(net_param)
+    del out.layer[:]
+    for layer in net_param.layer:
+        if layer.type != "Input" or len(layer.top) == 1:
+            out.layer.add().CopyFrom(layer)
+            continue
+        shapes = list(layer.input_param.shape)
+        for i, top in enumerate(layer.top):
+            single = out.layer.add(name=f"{layer.name}_{top}", type="Input", top=[top])
+            single.input_param.shape.add().CopyFrom(shapes[i if len(shapes) > 1 else 0])
+    return out
+
+
+def nets(sizes, names, every_layer: bool, one_input_per_layer: bool):
+    """[(name, NetParameter, inputs)]: the zoo deploy nets `names` at every size, and the every-layer net."""
     out = []
     for h, w in sizes:
         for index, name in enumerate(zoo.NETS):
+            if name not in names:
+                continue
             rng = np.random.default_rng(index)
             feed = {blob: rng.standard_normal((1, 3, h, w)).astype(np.float32)
                     for blob in zoo.input_names(zoo.get(name))}
-            out.append((f"{name}_{h}x{w}", zoo.deploy(name, (1, 3, h, w)), feed))
-    out.append(("every_layer", every_layer_net(), {k: v.astype(np.float32) for k, v in every_layer_inputs(3).items()}))
+            net = zoo.deploy(name, (1, 3, h, w))
+            out.append((f"{name}_{h}x{w}", split_inputs(net) if one_input_per_layer else net, feed))
+    if every_layer:
+        net = every_layer_net()
+        out.append(("every_layer", split_inputs(net) if one_input_per_layer else net,
+                    {k: v.astype(np.float32) for k, v in every_layer_inputs(3).items()}))
     return out
 
 
@@ -167,6 +191,10 @@ def main(argv=None) -> int:
     parser.add_argument("--venv", action="append", default=[], metavar="TOOL=PATH",
                         help=f"virtual environment of a converter ({', '.join(CONVERT)})")
     parser.add_argument("--sizes", nargs="+", default=["240x320", "37x53"], help="H×W of the zoo nets' inputs")
+    parser.add_argument("--nets", nargs="+", default=list(zoo.NETS), choices=list(zoo.NETS), help="zoo nets")
+    parser.add_argument("--no-every-layer", action="store_true", help="leave out the every-layer net")
+    parser.add_argument("--one-input-per-layer", action="store_true",
+                        help="give each input blob its own Input layer (the same net, written differently)")
     args = parser.parse_args(argv)
     venvs = dict(item.split("=", 1) for item in args.venv)
     unknown = sorted(set(venvs) - set(CONVERT))
@@ -176,7 +204,7 @@ def main(argv=None) -> int:
     oracle = Oracle.ensure(build=False)
     workdir = oracle.workdir()
     folder = workdir.host
-    cases = nets(sizes)
+    cases = nets(sizes, args.nets, not args.no_every_layer, args.one_input_per_layer)
     for index, (name, net, feed) in enumerate(cases):
         io.write_text(net, folder / f"{name}.prototxt")
         io.write_binary(attach_blobs(net, random_weights(net, index)), folder / f"{name}.caffemodel")
@@ -195,7 +223,8 @@ def main(argv=None) -> int:
         results.append(row)
         print(json.dumps(row), file=sys.stderr)
     shutil.rmtree(folder, ignore_errors=True)
-    print(json.dumps(dict(benchmark="converters", bound=BOUND, sizes=args.sizes, platform=platform.platform(),
+    print(json.dumps(dict(benchmark="converters", bound=BOUND, sizes=args.sizes,
+                          one_input_per_layer=args.one_input_per_layer, platform=platform.platform(),
                           tools={"dynsal": "dynsal.export (this checkout)",
                                  **{tool: venv for tool, venv in venvs.items()}}, results=results), indent=2))
     return 0

@@ -4,7 +4,7 @@ All engines run the same prototxt and caffemodel (random He-scaled weights) on t
 one run on one machine, in alternating rounds (Caffe, then the dynsal engines, `--rounds` times) so
 that all see the same background load: frames/s (batch / seconds per forward, best and median over
 all rounds of `--repeats` forwards after one warm-up) per net, engine, device and precision, plus each
-result's deviation from Caffe's output and from torch fp32, max|Δ| / max|reference|. The onnx engine
+result's deviation from Caffe's output and from fp32 (torch's, else onnx's), max|Δ| / max|reference|. The onnx engine
 is timed as `load_net(engine="onnx")` gives it (every blob an output, as the Net interface reads
 them) and as the `.onnx` file of `dynsal export` (`onnx file`: outputs only, what a deployment runs).
 Real Caffe needs the oracle chroot (root; see scripts/build_oracle.sh); `--no-caffe` skips it.
@@ -175,10 +175,11 @@ def main(argv=None) -> int:
         row = dict(net=name, engine=engine, device=args.device, precision=precision, **timing(seconds, args.batch))
         if engine.startswith("onnx"):
             row["onnxruntime"] = nets[(name, engine, precision)].providers
-        fp32 = outputs.get((name, "torch", "fp32"))
-        if fp32 is not None and (engine, precision) != ("torch", "fp32"):
-            row["max_abs_dev_over_max_torch_fp32"] = float(np.abs(outputs[(name, engine, precision)] - fp32).max()
-                                                           / np.abs(fp32).max())
+        reference = next((e for e in ("torch", "onnx") if (name, e, "fp32") in outputs), None)
+        if reference is not None and (engine, precision) != (reference, "fp32"):
+            fp32 = outputs[(name, reference, "fp32")]
+            row[f"max_abs_dev_over_max_{reference}_fp32"] = float(
+                np.abs(outputs[(name, engine, precision)] - fp32).max() / np.abs(fp32).max())
         if name in caffe_seconds:
             ref = np.load(folder / f"{name}_caffe.npy")
             row["max_abs_dev_over_max_caffe"] = float(np.abs(outputs[(name, engine, precision)] - ref).max()
