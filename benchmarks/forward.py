@@ -4,8 +4,8 @@ All engines run the same prototxt and caffemodel (random He-scaled weights) on t
 one run on one machine, in alternating rounds (Caffe, then the dynsal engines, `--rounds` times) so
 that all see the same background load: frames/s (batch / seconds per forward, best and median over
 all rounds of `--repeats` forwards after one warm-up) per net, engine, device and precision, plus each
-result's deviation from Caffe's output and from fp32 (torch's, else onnx's), max|Δ| / max|reference|. The onnx engine
-is timed as `load_net(engine="onnx")` gives it (every blob an output, as the Net interface reads
+result's deviation from Caffe's output and from fp32 (torch's, else onnx's), max|Δ| / max|reference|.
+The onnx engine is timed as `load_net(engine="onnx")` gives it (every blob an output, as the Net interface reads
 them) and as the `.onnx` file of `dynsal export` (`onnx file`: outputs only, what a deployment runs).
 Real Caffe needs the oracle chroot (root; see scripts/build_oracle.sh); `--no-caffe` skips it.
 
