@@ -1,12 +1,14 @@
 """dynsal's ONNX export vs the Caffe→ONNX converters on PyPI, on the same nets, against real Caffe; JSON out.
 
-For every zoo deploy net (random He-scaled weights) at each `--sizes` H×W, and the every-layer test net
-(tests/engines/nets.py, fixed shapes), each tool converts the prototxt + caffemodel; the ONNX model is
-run by onnxruntime on the inputs Caffe runs on (the oracle, BVLC Caffe 1.0), and each net output is
-compared with Caffe's: converted or not (with the tool's last error line), ran or not, output shapes,
-max|Δ| / max|Caffe| and whether it is within dynsal's parity bound 1e-4. The third-party converters run
-in their own virtual environments (they pin old onnx/protobuf versions; they are not dynsal
-dependencies), named with `--venv TOOL=PATH`:
+For every zoo deploy net (random He-scaled weights) at each `--sizes` H×W, a small net per Caffe feature
+(FEATURES: pooling whose last window Caffe clips, AVE windows Caffe divides by their clipped size, LRN
+both regions, grouped Deconvolution, Eltwise coefficients, Crop, Slice, BatchNorm + Scale, in-place and
+split wiring), and the every-layer test net (tests/engines/nets.py, fixed shapes), each tool converts
+the prototxt + caffemodel; the ONNX model is run by onnxruntime on the inputs Caffe runs on (the
+oracle, BVLC Caffe 1.0), and each net output is compared with Caffe's: converted or not (with the
+tool's last error line), ran or not, output shapes, max|Δ| / max|Caffe| and whether it is within
+dynsal's parity bound 1e-4. The third-party converters run in their own virtual environments (they
+pin old onnx/protobuf versions; they are not dynsal dependencies), named with `--venv TOOL=PATH`:
 
     python3 -m venv /tmp/venv-caffe2onnx && /tmp/venv-caffe2onnx/bin/pip install "numpy<2" \\
         "protobuf==3.20.3" "onnx==1.14.1" "onnxruntime==1.19.2" && \\
@@ -28,12 +30,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from google.protobuf import text_format
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dynsal import zoo  # noqa: E402
 from dynsal.caffe import io  # noqa: E402
 from dynsal.caffe.graph import build_graph  # noqa: E402
+from dynsal.caffe.schema import pb  # noqa: E402
 from dynsal.caffe.shapes import infer_shapes  # noqa: E402
 from dynsal.caffe.weights import attach_blobs  # noqa: E402
 from dynsal.errors import DynsalError  # noqa: E402
@@ -41,6 +45,36 @@ from dynsal.oracle import Oracle  # noqa: E402
 from tests.engines.nets import every_layer_inputs, every_layer_net  # noqa: E402
 
 BOUND = 1e-4
+_INPUT = 'layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 4 dim: 23 dim: 29 } } }\n'
+#: one Caffe feature per small net (each with a single Input layer and top), to see which a converter gets right
+FEATURES = {
+    "pool_max_clip": 'layer { name: "p" type: "Pooling" bottom: "x" top: "p" pooling_param { pool: MAX kernel_h: 2 '
+                     'kernel_w: 3 stride_h: 3 stride_w: 4 pad_h: 1 pad_w: 2 } }',
+    "pool_ave_clip": 'layer { name: "p" type: "Pooling" bottom: "x" top: "p" pooling_param { pool: AVE kernel_h: 2 '
+                     'kernel_w: 3 stride_h: 3 stride_w: 4 pad_h: 1 pad_w: 2 } }',
+    "pool_ave_partial": 'layer { name: "p" type: "Pooling" bottom: "x" top: "p" pooling_param { pool: AVE '
+                        'kernel_size: 2 stride: 2 } }',
+    "lrn_across": 'layer { name: "n" type: "LRN" bottom: "x" top: "n" lrn_param { local_size: 3 alpha: 0.5 beta: 0.6 '
+                  'k: 2 } }',
+    "lrn_within": 'layer { name: "n" type: "LRN" bottom: "x" top: "n" lrn_param { local_size: 3 alpha: 0.3 beta: 0.7 '
+                  'norm_region: WITHIN_CHANNEL } }',
+    "deconv_group": 'layer { name: "d" type: "Deconvolution" bottom: "x" top: "d" convolution_param { num_output: 6 '
+                    'group: 2 kernel_size: 4 stride: 2 pad: 1 } }',
+    "eltwise_coeff": 'layer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 4 '
+                     'kernel_size: 3 pad: 1 } }\nlayer { name: "e" type: "Eltwise" bottom: "x" bottom: "c" top: "e" '
+                     'eltwise_param { operation: SUM coeff: 0.5 coeff: -1.5 } }',
+    "crop": 'layer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 4 '
+            'kernel_size: 5 } }\nlayer { name: "crop" type: "Crop" bottom: "x" bottom: "c" top: "crop" crop_param { '
+            'axis: 2 offset: 1 offset: 2 } }',
+    "slice": 'layer { name: "s" type: "Slice" bottom: "x" top: "a" top: "b" slice_param { axis: 1 slice_point: 1 } }',
+    "batchnorm_scale": 'layer { name: "bn" type: "BatchNorm" bottom: "x" top: "x" }\nlayer { name: "sc" type: "Scale" '
+                       'bottom: "x" top: "x" scale_param { bias_term: true } }',
+    "in_place_split": 'layer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 4 '
+                      'kernel_size: 3 pad: 1 } }\nlayer { name: "r" type: "ReLU" bottom: "c" top: "c" }\n'
+                      'layer { name: "e" type: "Eltwise" bottom: "c" bottom: "x" top: "e" eltwise_param { operation: '
+                      'PROD } }\nlayer { name: "m" type: "Eltwise" bottom: "c" bottom: "e" top: "m" eltwise_param { '
+                      'operation: MAX } }',
+}
 #: tool -> command line converting (prototxt, caffemodel) into an .onnx path, run with the venv's bin/ first
 CONVERT = {
     "caffe2onnx": lambda venv, proto, model, out: [f"{venv}/bin/python", "-m", "caffe2onnx.convert", "--prototxt",
@@ -113,7 +147,8 @@ def split_inputs(net_param):
 
 
 def nets(sizes, names, every_layer: bool, one_input_per_layer: bool):
-    """[(name, NetParameter, inputs)]: the zoo deploy nets `names` at every size, and the every-layer net."""
+    """[(name, NetParameter, inputs)]: the zoo deploy nets `names` at every size, the FEATURES nets, and the
+    every-layer net."""
     out = []
     for h, w in sizes:
         for index, name in enumerate(zoo.NETS):
@@ -124,6 +159,11 @@ def nets(sizes, names, every_layer: bool, one_input_per_layer: bool):
                     for blob in zoo.input_names(zoo.get(name))}
             net = zoo.deploy(name, (1, 3, h, w))
             out.append((f"{name}_{h}x{w}", split_inputs(net) if one_input_per_layer else net, feed))
+    rng = np.random.default_rng(99)
+    for feature, text in FEATURES.items():
+        net = text_format.Parse(_INPUT + text, pb.NetParameter())
+        net.name = feature
+        out.append((feature, net, {"x": rng.standard_normal((1, 4, 23, 29)).astype(np.float32)}))
     if every_layer:
         net = every_layer_net()
         out.append(("every_layer", split_inputs(net) if one_input_per_layer else net,
@@ -191,7 +231,8 @@ def main(argv=None) -> int:
     parser.add_argument("--venv", action="append", default=[], metavar="TOOL=PATH",
                         help=f"virtual environment of a converter ({', '.join(CONVERT)})")
     parser.add_argument("--sizes", nargs="+", default=["240x320", "37x53"], help="H×W of the zoo nets' inputs")
-    parser.add_argument("--nets", nargs="+", default=list(zoo.NETS), choices=list(zoo.NETS), help="zoo nets")
+    parser.add_argument("--nets", nargs="*", default=list(zoo.NETS), choices=list(zoo.NETS),
+                        help="zoo nets (none: the feature and every-layer nets only)")
     parser.add_argument("--no-every-layer", action="store_true", help="leave out the every-layer net")
     parser.add_argument("--one-input-per-layer", action="store_true",
                         help="give each input blob its own Input layer (the same net, written differently)")
