@@ -2,12 +2,12 @@
 
 For every zoo deploy net (random He-scaled weights) at each `--sizes` H×W, a small net per Caffe feature
 (FEATURES: pooling whose last window Caffe clips, AVE windows Caffe divides by their clipped size, LRN
-both regions, grouped Deconvolution, Eltwise coefficients, Crop, Slice, BatchNorm + Scale, in-place and
-split wiring), and the every-layer test net (tests/engines/nets.py, fixed shapes), each tool converts
-the prototxt + caffemodel; the ONNX model is run by onnxruntime on the inputs Caffe runs on (the
-oracle, BVLC Caffe 1.0), and each net output is compared with Caffe's: converted or not (with the
-tool's last error line), ran or not, output shapes, max|Δ| / max|Caffe| and whether it is within
-dynsal's parity bound 1e-4. The third-party converters run in their own virtual environments (they
+both regions, grouped Deconvolution, Eltwise coefficients, Crop, Slice, BatchNorm + Scale, two Input
+layers, in-place and split wiring), and the every-layer test net (tests/engines/nets.py, fixed
+shapes), each tool converts the prototxt + caffemodel; the ONNX model is run by onnxruntime on the
+inputs Caffe runs on (the oracle, BVLC Caffe 1.0), and each net output is compared with Caffe's:
+converted or not (with the tool's last error line), ran or not, output shapes, max|Δ| / max|Caffe| and
+whether it is within dynsal's parity bound 1e-4. The third-party converters run in their own virtual environments (they
 pin old onnx/protobuf versions; they are not dynsal dependencies), named with `--venv TOOL=PATH`:
 
     python3 -m venv /tmp/venv-caffe2onnx && /tmp/venv-caffe2onnx/bin/pip install "numpy<2" \\
@@ -69,6 +69,8 @@ FEATURES = {
     "slice": 'layer { name: "s" type: "Slice" bottom: "x" top: "a" top: "b" slice_param { axis: 1 slice_point: 1 } }',
     "batchnorm_scale": 'layer { name: "bn" type: "BatchNorm" bottom: "x" top: "x" }\nlayer { name: "sc" type: "Scale" '
                        'bottom: "x" top: "x" scale_param { bias_term: true } }',
+    "two_inputs": 'layer { name: "in_y" type: "Input" top: "y" input_param { shape { dim: 1 dim: 4 dim: 23 dim: 29 } } '
+                  '}\nlayer { name: "cat" type: "Concat" bottom: "x" bottom: "y" top: "cat" }',
     "in_place_split": 'layer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 4 '
                       'kernel_size: 3 pad: 1 } }\nlayer { name: "r" type: "ReLU" bottom: "c" top: "c" }\n'
                       'layer { name: "e" type: "Eltwise" bottom: "c" bottom: "x" top: "e" eltwise_param { operation: '
@@ -163,7 +165,10 @@ def nets(sizes, names, every_layer: bool, one_input_per_layer: bool):
     for feature, text in FEATURES.items():
         net = text_format.Parse(_INPUT + text, pb.NetParameter())
         net.name = feature
-        out.append((feature, net, {"x": rng.standard_normal((1, 4, 23, 29)).astype(np.float32)}))
+        graph = build_graph(net)
+        shapes, _ = infer_shapes(graph)
+        out.append((feature, net, {name: rng.standard_normal(shapes[name]).astype(np.float32)
+                                   for name in graph.inputs}))
     if every_layer:
         net = every_layer_net()
         out.append(("every_layer", split_inputs(net) if one_input_per_layer else net,
