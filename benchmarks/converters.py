@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -177,8 +178,11 @@ def nets(sizes, names, every_layer: bool, one_input_per_layer: bool):
 
 
 def last_line(text: str) -> str:
+    """The line of a tool's stderr that says what failed: onnxruntime's error, else the last exception line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
+    errors = [line for line in lines if "[ONNXRuntimeError]" in line] or [
+        line for line in lines if re.match(r"^[\w.]*(Error|Exception)\b", line)] or lines
+    return errors[-1][:300] if errors else ""
 
 
 def compare(got: dict, caffe: dict) -> dict:
