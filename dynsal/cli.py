@@ -44,6 +44,7 @@ COMMANDS = {
     "flow": ("flow", "compute optical flow of videos: flow images (PNG) and Middlebury .flo files"),
     "make-lmdb": ("make_lmdb", "build aligned frames/flows/maps LMDBs from videos and gaze (train_val_lmdb nets)"),
     "make-hdf5": ("make_hdf5", "build HDF5 training files (data1, data1_b, label) from videos and gaze"),
+    "export": ("export", "export a Caffe net to ONNX or TorchScript with Caffe's semantics"),
 }
 
 

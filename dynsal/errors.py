@@ -22,6 +22,11 @@ class WeightsMismatchError(DynsalError):
     """Weights do not fit a net: missing layers, wrong blob counts or shapes."""
 
 
+class ExportError(DynsalError):
+    """A net cannot be exported as asked: a layer without an ONNX form, a shape fixed where --dynamic needs
+    it free, a precision that would change a result."""
+
+
 class OracleUnavailable(DynsalError):
     """The real-Caffe oracle chroot cannot be built or run here."""
 

@@ -74,6 +74,12 @@ class WeightsReport:
                      "fillers) or `dynsal init-weights` (two-stream nets from SSNet and TSNet)")
         return WeightsMismatchError(text)
 
+    def check(self, net_name: str, model_name: str, allow_missing: bool = False) -> None:
+        """Raise `error`'s WeightsMismatchError when the weights do not fit."""
+        error = self.error(net_name, model_name, allow_missing)
+        if error is not None:
+            raise error
+
 
 def match_weights(param_shapes: Dict[str, List[Shape]], model) -> WeightsReport:
     """Compare a net's learnable-blob shapes {layer: [shape, ...]} with a caffemodel NetParameter."""

@@ -33,6 +33,7 @@ from dynsal.commands import parse_parameter, parse_shard, plural
 from dynsal.data import ground_truth as GT
 from dynsal.data.flow import FlowSettings
 from dynsal.data.video import declared_frame_count
+from dynsal.engines import ENGINES
 from dynsal.errors import DynsalError
 from dynsal.predict.inputs import expand_inputs
 from dynsal.predict.live import LiveWindow
@@ -49,13 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "index (0) or a stream URL (rtsp://..., http(s)://.../clip.mp4)")
     parser.add_argument("--net", choices=sorted(NETS), help="zoo net (default stsconv unless --prototxt)")
     parser.add_argument("--prototxt", help="any deploy prototxt with inputs data1 [data1_b] and output deconv1")
-    parser.add_argument("--weights", help="caffemodel (default: the registered weights of --net)")
+    parser.add_argument("--weights", help="caffemodel (default: the registered weights of --net), or an .onnx file "
+                        "written by `dynsal export` (engine onnx)")
     parser.add_argument("-o", "--out", default="saliency", help="output folder")
-    parser.add_argument("--engine", default="auto", choices=("auto", "torch", "caffe"),
-                        help="auto: caffe where pycaffe is installed, else torch")
+    parser.add_argument("--engine", default="auto", choices=ENGINES,
+                        help="auto: caffe where pycaffe is installed, else torch (onnx for an .onnx file)")
     parser.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:<i>")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"),
-                        help="torch engine arithmetic; fp32 is what parity with Caffe is measured in")
+                        help="torch/onnx engine arithmetic; fp32 is what parity with Caffe is measured in")
     parser.add_argument("--batch", type=int, default=1, help="frames per forward pass")
     parser.add_argument("--workers", type=int, default=2, help="threads for decoding and optical flow")
     parser.add_argument("--resize", help="net input size: fit:512 (default unless the model's settings JSON says "

@@ -1,10 +1,12 @@
-"""Run Caffe nets: one interface (`dynsal.engines.base.Net`), two engines.
+"""Run Caffe nets: one interface (`dynsal.engines.base.Net`), three engines.
 
 - ``torch``: dynsal's PyTorch executor (`dynsal.engines.torch`), reproducing Caffe's semantics;
-- ``caffe``: real pycaffe, where `import caffe` works.
+- ``caffe``: real pycaffe, where `import caffe` works;
+- ``onnx``: the net exported by `dynsal.export` and run by onnxruntime (`dynsal.engines.onnx`,
+  forward only); it also runs `.onnx` files written by `dynsal export`, given as the weights.
 
-``engine="auto"`` picks caffe when pycaffe imports, else torch. Importing this module imports
-neither torch nor caffe (so `import dynsal` stays light): each engine is imported when a net is loaded.
+``engine="auto"`` picks caffe when pycaffe imports, else torch (and onnx for an `.onnx` file).
+Importing this module imports no engine (DESIGN.md D2): each is imported when a net is loaded.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from dynsal.engines.base import Net
 from dynsal.errors import DynsalError
 
 PathLike = Union[str, os.PathLike]
-ENGINES = ("auto", "torch", "caffe")
+ENGINES = ("auto", "torch", "caffe", "onnx")
+ONNX_SUFFIX = ".onnx"
 PHASES = ("train", "test")
 
 __all__ = ["ENGINES", "Net", "load_net", "pick_engine"]
@@ -36,12 +39,19 @@ def pick_engine(engine: str = "auto") -> str:
     return engine
 
 
-def _as_net_param(source, what: str):
+def as_net_param(source, what: str):
+    """`source` as a `pb.NetParameter`: a path is read (and upgraded) with `dynsal.caffe.io.read_net`,
+    a message or None is returned as it is; `what` "net" refuses a caffemodel given as the definition."""
     if source is None or not isinstance(source, (str, os.PathLike)):
         return source
     if what == "net" and io.is_binary_file(source):
         raise DynsalError(f"{source}: a net definition (prototxt) is needed here, not a caffemodel")
     return io.read_net(source)
+
+
+def _check_onnxruntime() -> None:
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+        raise DynsalError("the onnx engine needs onnx and onnxruntime (pip install dynsal[onnx])")
 
 
 def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", device: str = "cpu",
@@ -51,12 +61,13 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
     Args:
         prototxt: path of a net definition, or a `pb.NetParameter`; upgraded like Caffe on load.
         weights: path of a caffemodel, or a `pb.NetParameter` with blobs; None fills fresh
-            blobs with the layers' Caffe fillers.
-        engine: "auto", "torch" or "caffe".
+            blobs with the layers' Caffe fillers; or an `.onnx` file written by `dynsal export` from
+            this net (engine onnx or auto).
+        engine: "auto", "torch", "caffe" or "onnx".
         phase: "test" or "train" (include/exclude rules, Dropout, BatchNorm statistics).
         device: "cpu", "cuda", "cuda:<i>" or "auto" (the GPU when the engine sees one, else the CPU).
         precision: "fp32" (default, what parity is measured in), or the opt-in "tf32", "bf16",
-            "fp16" (torch engine).
+            "fp16" (torch engine; onnx: fp16).
         allow_missing: tolerate net layers with learnable blobs that the caffemodel lacks
             (they keep their filler values); shape mismatches are always errors.
         seed: seed of the filler random numbers (fresh nets).
@@ -69,9 +80,16 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
     """
     if str(phase).lower() not in PHASES:
         raise DynsalError(f"unknown phase {phase!r}; use 'test' or 'train'")
+    net_param = as_net_param(prototxt, "net")
+    if isinstance(weights, (str, os.PathLike)) and str(weights).lower().endswith(ONNX_SUFFIX):
+        if engine not in ("auto", "onnx"):
+            raise DynsalError(f"{weights}: an ONNX file runs on engine 'onnx' only, not {engine!r}")
+        _check_onnxruntime()
+        from dynsal.engines.onnx import OnnxFileNet
+
+        return OnnxFileNet(weights, net_param, device=device, precision=precision)
     chosen = pick_engine(engine)
-    net_param = _as_net_param(prototxt, "net")
-    model = _as_net_param(weights, "weights")
+    model = as_net_param(weights, "weights")
     if chosen == "caffe":
         if importlib.util.find_spec("caffe") is None:
             raise DynsalError("the caffe engine needs pycaffe (`import caffe` fails here); use engine='torch'")
@@ -79,6 +97,12 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
 
         return CaffeNet(net_param, model, phase=str(phase).lower(), device=device, precision=precision,
                         allow_missing=allow_missing, seed=seed)
+    if chosen == "onnx":
+        _check_onnxruntime()
+        from dynsal.engines.onnx import OnnxNet
+
+        return OnnxNet(net_param, model, phase=str(phase).lower(), device=device, precision=precision,
+                       allow_missing=allow_missing, seed=seed)
     from dynsal.engines.torch import TorchNet
 
     return TorchNet(net_param, model, phase=str(phase).lower(), device=device, precision=precision,

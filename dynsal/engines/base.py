@@ -34,7 +34,7 @@ class Net(abc.ABC):
     net_param: object
     #: "test" or "train": the phase the net was constructed for.
     phase: str
-    #: the engine that runs the net ("torch", "caffe").
+    #: the engine that runs the net ("torch", "caffe", "onnx").
     engine: str
     #: the device it runs on, resolved ("cpu", "cuda:0"; never "auto").
     device_name: str
@@ -125,3 +125,29 @@ class Net(abc.ABC):
         if name not in self.blob_names:
             raise DynsalError(f"net {self.net_param.name!r} has no blob {name!r}; "
                               f"blobs: {', '.join(self.blob_names)}")
+
+
+class GraphNet(Net):
+    """A Net built by dynsal from a constructed net (`self.graph`, `dynsal.caffe.graph.NetGraph`), whose
+    names come from it."""
+
+    graph: object
+
+    @property
+    def inputs(self) -> List[str]:
+        return list(self.graph.inputs)
+
+    @property
+    def outputs(self) -> List[str]:
+        return list(self.graph.outputs)
+
+    @property
+    def blob_names(self) -> List[str]:
+        return list(self.graph.blobs)
+
+    def _check_reshape_names(self, names) -> None:
+        """DynsalError naming the net's inputs when `names` (of a reshape) has a blob that is not one."""
+        unknown = sorted(set(names) - set(self.inputs))
+        if unknown:
+            raise DynsalError(f"not inputs of net {self.net_param.name!r}: {', '.join(unknown)}; "
+                              f"inputs: {', '.join(self.inputs)}")

@@ -81,9 +81,7 @@ class CaffeNet(Net):
 
     def _check_weights(self, model, allow_missing: bool) -> None:
         shapes = {name: [tuple(p.data.shape) for p in blobs] for name, blobs in self._net.params.items()}
-        error = match_weights(shapes, model).error(self.net_param.name, model.name, allow_missing)
-        if error is not None:
-            raise error
+        match_weights(shapes, model).check(self.net_param.name, model.name, allow_missing)
 
     @property
     def inputs(self) -> List[str]:

@@ -131,7 +131,8 @@ class Predictor:
     Args:
         net: a zoo net name (ssnet, tsnet, stsmax, stsconv, early, late), or None with `prototxt`.
         prototxt: any deploy prototxt (inputs `data1` [+ `data1_b`], output `deconv1`).
-        weights: caffemodel path; default: the registered weights of `net` in $DYNSAL_MODELS.
+        weights: caffemodel path, or an `.onnx` file of `dynsal export` (engine onnx); default: the
+            registered weights of `net` in $DYNSAL_MODELS.
         engine, device, precision: as `dynsal.engines.load_net`; device "auto" (the default) is the GPU
             when the engine sees one, else the CPU. `settings()` records what ran.
         resize: resize policy text (`fit:512`, `fixed:240x320`, `native`); default from the model's
@@ -153,8 +154,7 @@ class Predictor:
         self.net_name, self.prototxt = net, prototxt
         self.net_param = zoo.deploy(net) if net else io.read_net(prototxt)
         try:
-            self.net = load_net(self.net_param, io.read_net(self.weights_path), engine=engine, device=device,
-                                precision=precision)
+            self.net = load_net(self.net_param, self.weights_path, engine=engine, device=device, precision=precision)
         except WeightsMismatchError as exc:  # the files, not only the nets' names
             target = f"--net {net}" if net else prototxt
             raise WeightsMismatchError(f"{self.weights_path} into {target}: {exc}") from None

@@ -15,7 +15,7 @@ import torch
 
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.engines.base import Arrays, Net
+from dynsal.engines.base import Arrays, GraphNet
 from dynsal.engines.torch.denormals import flush_denormals
 from dynsal.engines.torch.layers.data import source_shapes
 from dynsal.engines.torch.module import Blobs, CaffeModule
@@ -46,7 +46,7 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().to("cpu", torch.float32).numpy().copy()
 
 
-class TorchNet(Net):
+class TorchNet(GraphNet):
     """A Caffe net run by PyTorch.
 
     Args:
@@ -98,23 +98,8 @@ class TorchNet(Net):
             if hasattr(layer, "use_fft"):
                 layer.use_fft = bool(enabled)
 
-    @property
-    def inputs(self) -> List[str]:
-        return list(self.graph.inputs)
-
-    @property
-    def outputs(self) -> List[str]:
-        return list(self.graph.outputs)
-
-    @property
-    def blob_names(self) -> List[str]:
-        return list(self.graph.blobs)
-
     def reshape(self, **shapes: Sequence[int]) -> Dict[str, tuple]:
-        unknown = sorted(set(shapes) - set(self.inputs))
-        if unknown:
-            raise DynsalError(f"not inputs of net {self.net_param.name!r}: {', '.join(unknown)}; "
-                              f"inputs: {', '.join(self.inputs)}")
+        self._check_reshape_names(shapes)
         overrides = dict(self.source_shapes)
         overrides.update({name: self.blob_shapes[name] for name in self.inputs})
         overrides.update({name: tuple(int(d) for d in shape) for name, shape in shapes.items()})

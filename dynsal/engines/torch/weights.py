@@ -38,9 +38,7 @@ def load_caffemodel(module, model, allow_missing: bool = False) -> WeightsReport
             layer is missing and not `allow_missing`.
     """
     report = match_weights(module_param_shapes(module), model)
-    error = report.error(module.graph.name, model.name, allow_missing)
-    if error is not None:
-        raise error
+    report.check(module.graph.name, model.name, allow_missing)
     source = {layer.name: layer for layer in model.layer if len(layer.blobs)}
     layers = dict(module.named_layers())
     with torch.no_grad():

@@ -20,22 +20,13 @@ import math
 import numpy as np
 import torch
 
-from dynsal.caffe.schema import pb
+from dynsal.caffe.losses import MODES as _MODES
+from dynsal.caffe.losses import normalization_mode
 from dynsal.caffe.shapes import canonical_axis
 from dynsal.engines.torch.registry import CaffeLayer, FunctionLayer, LayerContext, register
 from dynsal.errors import NetDefinitionError
 
 FLT_MIN = float(np.finfo(np.float32).tiny)
-_MODES = pb.LossParameter
-
-
-def normalization_mode(loss_param, default: int) -> int:
-    """The NormalizationMode a loss layer uses (`normalization`, else `normalize`, else `default`)."""
-    if loss_param.HasField("normalization"):
-        return loss_param.normalization
-    if loss_param.HasField("normalize"):
-        return _MODES.VALID if loss_param.normalize else _MODES.BATCH_SIZE
-    return default
 
 
 def normalizer(mode: int, outer: int, inner: int, valid):
