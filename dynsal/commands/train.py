@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", default="auto", choices=("auto", "torch", "caffe"))
     parser.add_argument("--device", default="cpu", help="torch engine: cpu, cuda or cuda:<i> (default cpu)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"))
+    parser.add_argument("--compile", action="store_true", help="torch engine: run the nets torch.compile'd (cached in "
+                        "$DYNSAL_COMPILE_CACHE or ~/.cache/dynsal/torch-compile; eager with a warning where it cannot)")
     parser.add_argument("--gpu", help="GPU ids (0,1,...) or all: caffe engine as `caffe train --gpu`; torch engine "
                         "starts one DistributedDataParallel process per GPU (torchrun)")
     parser.add_argument("--max-iter", type=int, help="stop after this many iterations instead of the solver's max_iter "
@@ -86,6 +88,7 @@ def launch_data_parallel(args: argparse.Namespace) -> int:
     command += ["--weights", args.weights] if args.weights else []
     command += ["--resume", args.resume] if args.resume else []
     command += ["--no-progress"] if args.no_progress else []
+    command += ["--compile"] if args.compile else []
     command += ["--level", str(args.level), "--stage", args.stage]
     env = dict(os.environ, CUDA_VISIBLE_DEVICES=",".join(str(i) for i in ids))
     return subprocess.call(command, env=env)
@@ -127,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     from dynsal.engines.torch.solver import TorchSolver
 
     solver = TorchSolver(solver_param, Path(args.solver).resolve().parent, device=device,
-                         precision=args.precision, progress=not args.no_progress and solver_rank() == 0)
+                         precision=args.precision, progress=not args.no_progress and solver_rank() == 0,
+                         compile=args.compile)
     if args.weights:
         solver.load_weights(args.weights)
     try:

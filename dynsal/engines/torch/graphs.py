@@ -1,0 +1,82 @@
+"""CUDA graphs of the torch engine's inference passes (opt-in: `load_net(..., cuda_graphs=True)`).
+
+Per input shape (names, sizes, dtypes, strides), the pass is run twice on a side stream (cuDNN
+autotuning, compilation and lazy initialisation happen there) and then captured once as a CUDA
+graph; later passes of that shape copy their inputs into the captured input tensors and replay
+the graph, which launches every kernel of the net at once instead of one by one from Python. The
+replayed kernels are the captured ones, so the numbers are the pass's own. Each graph keeps its
+own memory pool (graphs replayed in any order must not share one); at most `limit` shapes are kept,
+the least recently used one is dropped first. A graph's outputs are overwritten by its next replay.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Dict, Tuple
+
+import torch
+
+Tensors = Dict[str, torch.Tensor]
+#: passes run before a capture, so that nothing initialises itself while capturing
+WARMUP_PASSES = 2
+
+
+def shape_key(feed: Tensors) -> Tuple:
+    """What a captured graph is specific to: every input's name, sizes, dtype and strides."""
+    return tuple((name, tuple(t.shape), t.dtype, t.stride()) for name, t in sorted(feed.items()))
+
+
+@dataclass
+class CapturedPass:
+    """A pass recorded for one input shape: its static input and output tensors and how to replay it."""
+
+    inputs: Tensors
+    outputs: Tensors
+    replay_recorded: Callable[[], None]
+
+    def replay(self, feed: Tensors) -> Tensors:
+        """The outputs for `feed` (the static output tensors, valid until the next replay)."""
+        for name, tensor in feed.items():
+            self.inputs[name].copy_(tensor)
+        self.replay_recorded()
+        return self.outputs
+
+
+class GraphedPasses:
+    """Inference passes `run(feed) -> outputs` replayed from CUDA graphs, one per input shape.
+
+    Args:
+        run: the pass (tensors on the GPU in, {name: tensor} out), run under the caller's modes
+            (inference, autocast without its weight cache, cuDNN settings).
+        limit: shapes kept at most.
+    """
+
+    def __init__(self, run: Callable[[Tensors], Tensors], limit: int = 8):
+        self.run, self.limit = run, limit
+        self.passes: OrderedDict = OrderedDict()
+        self.captures = 0
+
+    def __call__(self, feed: Tensors) -> Tensors:
+        key = shape_key(feed)
+        captured = self.passes.pop(key, None)
+        if captured is None:
+            captured = self.capture({name: t.clone() for name, t in feed.items()})
+            self.captures += 1
+        self.passes[key] = captured
+        while len(self.passes) > self.limit:
+            self.passes.popitem(last=False)
+        return captured.replay(feed)
+
+    def capture(self, inputs: Tensors) -> CapturedPass:
+        """Record `run` on the static `inputs` as a CUDA graph (after warm-up passes on a side stream)."""
+        current = torch.cuda.current_stream()
+        side = torch.cuda.Stream()
+        side.wait_stream(current)
+        with torch.cuda.stream(side):
+            for _ in range(WARMUP_PASSES):
+                self.run(inputs)
+        current.wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = self.run(inputs)
+        return CapturedPass(inputs, outputs, graph.replay)
