@@ -2,14 +2,22 @@
 
 Both engines run the same prototxt and caffemodel (random He-scaled weights) on the same inputs, in
 one run on one machine, in alternating rounds (Caffe, then torch, `--rounds` times) so that both
-see the same background load: frames/s (batch / seconds per forward, best and median over all
-rounds of `--repeats` forwards after one warm-up) per net, engine, device and precision, plus each
-torch result's deviation from Caffe's output and from torch fp32, max|Δ| / max|reference|.
-Real Caffe needs the oracle chroot (root; see scripts/build_oracle.sh); `--no-caffe` skips it.
+see the same background load. Torch passes run as a pipeline does: inputs in `Net.host_buffer`
+memory (page-locked on CUDA) and each pass queued before the previous one's outputs are fetched, so a
+pass's time is the interval between consecutive outputs (on the CPU: the pass itself). Reported per
+net, engine, device, precision, batch and mode (`--modes`: eager, compile = torch.compile, graphs =
+CUDA graphs, compile+graphs): frames/s from the best and the median pass over all rounds of
+`--repeats`, after warm-up passes (compilation, cuDNN autotuning); each torch result's deviation from
+Caffe's output and from torch fp32 eager on the same device: max|Δ| / max|reference|, max|Δ| and the
+correlation coefficient CC over all output values; the speed-up over Caffe from best-of and from
+median times. Real Caffe needs the oracle chroot (root; see scripts/build_oracle.sh); `--no-caffe`
+skips it.
 
     python benchmarks/forward.py [--nets ssnet stsconv] [--size 240x320] [--batch 1] [--repeats 5]
                                  [--rounds 2] [--device cpu] [--precisions fp32 bf16] [--direct]
-                                 [--no-caffe]
+                                 [--modes eager compile] [--no-caffe]
+    python benchmarks/forward.py --no-caffe --device cuda --nets stsconv --batch 16 32 64 \
+                                 --precisions fp32 tf32 bf16 --modes eager compile compile+graphs
 """
 from __future__ import annotations
 
@@ -71,14 +79,22 @@ def random_weights(net_param, seed: int):
 
 
 def time_torch(net, feed, repeats: int) -> tuple:
-    """Seconds of each of `repeats` forwards after a warm-up (net.forward returns host arrays, so
-    each timing includes the device synchronisation), and the output."""
-    out = net.forward(**feed)["deconv1"]
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        net.forward(**feed)
-        seconds.append(time.perf_counter() - start)
+    """Seconds of each of `repeats` pipelined passes (see the module docstring) after two warm-up passes,
+    and the output."""
+    buffers = {name: net.host_buffer(value.shape) for name, value in feed.items()}
+    for name, value in feed.items():
+        buffers[name][...] = value
+    for _ in range(2):
+        out = net.forward(**buffers)["deconv1"]
+    seconds, pending = [], net.start_forward(**buffers)
+    last = time.perf_counter()
+    for _ in range(repeats):  # each interval holds one pass queued and one fetched
+        following = net.start_forward(**buffers)
+        pending.result()
+        now = time.perf_counter()
+        seconds.append(now - last)
+        last, pending = now, following
+    pending.result()
     return seconds, out
 
 
@@ -88,14 +104,32 @@ def timing(seconds, batch: int) -> dict:
     return dict(seconds_best=best, seconds_median=median, frames_per_s=batch / best, frames_per_s_median=batch / median)
 
 
+def deviation(output: np.ndarray, reference: np.ndarray, label: str) -> dict:
+    """max|Δ| / max|reference|, max|Δ| and the correlation coefficient of all values, keys suffixed `label`."""
+    difference = np.abs(output.astype(np.float64) - reference)
+    return {f"max_abs_dev_over_max_{label}": float(difference.max() / np.abs(reference).max()),
+            f"max_abs_dev_{label}": float(difference.max()),
+            f"cc_{label}": float(np.corrcoef(output.ravel(), reference.ravel())[0, 1])}
+
+
+def sliced(feed: dict, batch: int) -> dict:
+    return {blob: value[:batch] for blob, value in feed.items()}
+
+
+MODES = {"eager": dict(), "compile": dict(compile=True), "graphs": dict(cuda_graphs=True),
+         "compile+graphs": dict(compile=True, cuda_graphs=True)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", nargs="+", default=["ssnet", "stsconv"], choices=list(zoo.NETS))
     parser.add_argument("--size", default="240x320", help="H×W of the inputs")
-    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes")
     parser.add_argument("--repeats", type=int, default=5, help="timed forwards per measurement")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "tf32", "bf16", "fp16"])
+    parser.add_argument("--modes", nargs="+", default=["eager"], choices=list(MODES),
+                        help="torch engine modes: eager, compile (torch.compile), graphs (CUDA graphs), compile+graphs")
     parser.add_argument("--rounds", type=int, default=2, help="alternating Caffe / torch rounds")
     parser.add_argument("--direct", action="store_true", help="also time torch without FFT convolution")
     parser.add_argument("--no-caffe", action="store_true", help="skip real Caffe (no oracle chroot here)")
@@ -106,7 +140,7 @@ def main(argv=None) -> int:
     from dynsal.engines import load_net
 
     height, width = (int(v) for v in args.size.lower().split("x"))
-    shape = (args.batch, 3, height, width)
+    largest = max(args.batch)
     oracle = workdir = None
     if not args.no_caffe:
         from dynsal.oracle import Oracle
@@ -115,52 +149,67 @@ def main(argv=None) -> int:
     folder = workdir.host if workdir else Path(tempfile.mkdtemp(prefix="dynsal-bench-"))
     jobs, feeds = [], {}
     for index, name in enumerate(args.nets):
-        net_param = zoo.deploy(name, shape)
-        io.write_text(net_param, folder / f"{name}.prototxt")
-        io.write_binary(attach_blobs(net_param, random_weights(net_param, index)), folder / f"{name}.caffemodel")
         rng = np.random.default_rng(100 + index)
-        feeds[name] = {blob: rng.standard_normal(shape).astype(np.float32) for blob in zoo.input_names(zoo.get(name))}
-        np.savez(folder / f"{name}_inputs.npz", **feeds[name])
-        jobs.append([name, f"{name}.prototxt", f"{name}.caffemodel", f"{name}_inputs.npz", args.repeats])
+        feeds[name] = {blob: rng.standard_normal((largest, 3, height, width)).astype(np.float32)
+                       for blob in zoo.input_names(zoo.get(name))}
+        net_param = zoo.deploy(name, (largest, 3, height, width))
+        io.write_binary(attach_blobs(net_param, random_weights(net_param, index)), folder / f"{name}.caffemodel")
+        for batch in args.batch:  # one caffemodel: the blobs' shapes do not depend on the batch
+            stem = f"{name}_{batch}"
+            io.write_text(zoo.deploy(name, (batch, 3, height, width)), folder / f"{stem}.prototxt")
+            np.savez(folder / f"{stem}_inputs.npz", **sliced(feeds[name], batch))
+            jobs.append([stem, f"{stem}.prototxt", f"{name}.caffemodel", f"{stem}_inputs.npz", args.repeats])
 
-    variants = [(p, True) for p in args.precisions] + ([("fp32", False)] if args.direct else [])
-    nets = {(name, precision, fft): load_net(folder / f"{name}.prototxt", folder / f"{name}.caffemodel",
-                                             engine="torch", device=args.device, precision=precision)
-            for name in args.nets for precision, fft in variants}
-    for (_, _, fft), net in nets.items():
-        net.fft_convolution = fft
+    variants = ([(p, mode, True) for mode in args.modes for p in args.precisions]
+                + ([("fp32", "eager", False)] if args.direct else []))
+    nets, fp32 = {}, {}
+    for name in args.nets:
+        for batch in args.batch:
+            files = (folder / f"{name}_{batch}.prototxt", folder / f"{name}.caffemodel")
+            reference = load_net(*files, engine="torch", device=args.device)  # torch fp32 eager
+            fp32[(name, batch)] = reference.forward(**sliced(feeds[name], batch))["deconv1"].astype(np.float64)
+            del reference
+            for precision, mode, fft in variants:
+                nets[(name, batch, precision, mode, fft)] = net = load_net(
+                    *files, engine="torch", device=args.device, precision=precision, **MODES[mode])
+                net.fft_convolution = fft
     caffe_seconds, torch_seconds, outputs = {}, {}, {}
     for _ in range(args.rounds):  # alternate the engines so that both see the same machine load
         if oracle is not None:
             (folder / "jobs.json").write_text(json.dumps(jobs))
             (folder / "timer.py").write_text(CAFFE_TIMER)
             oracle.run(["python3", "timer.py", "jobs.json", "caffe_times.json"], workdir, timeout=3600)
-            for name, seconds in json.loads((folder / "caffe_times.json").read_text()).items():
-                caffe_seconds.setdefault(name, []).extend(seconds)
+            for stem, seconds in json.loads((folder / "caffe_times.json").read_text()).items():
+                caffe_seconds.setdefault(stem, []).extend(seconds)
         for key, net in nets.items():
-            seconds, outputs[key] = time_torch(net, feeds[key[0]], args.repeats)
+            seconds, outputs[key] = time_torch(net, sliced(feeds[key[0]], key[1]), args.repeats)
             torch_seconds.setdefault(key, []).extend(seconds)
 
-    results = [dict(net=name, engine="caffe (oracle, OpenBLAS)", device="cpu", precision="fp32",
-                    **timing(seconds, args.batch)) for name, seconds in caffe_seconds.items()]
-    for (name, precision, fft), seconds in torch_seconds.items():
+    results = []
+    for stem, seconds in caffe_seconds.items():
+        name, batch = stem.rsplit("_", 1)
+        results.append(dict(net=name, engine="caffe (oracle, OpenBLAS)", device="cpu", precision="fp32", mode="-",
+                            batch=int(batch), **timing(seconds, int(batch))))
+    for (name, batch, precision, mode, fft), seconds in torch_seconds.items():
         row = dict(net=name, engine="torch" if fft else "torch (direct convolution only)", device=args.device,
-                   precision=precision, **timing(seconds, args.batch))
-        fp32 = outputs[(name, "fp32", True)] if (name, "fp32", True) in outputs else None
-        if fp32 is not None and precision != "fp32":
-            row["max_abs_dev_over_max_fp32"] = float(np.abs(outputs[(name, precision, fft)] - fp32).max()
-                                                     / np.abs(fp32).max())
-        if name in caffe_seconds:
-            ref = np.load(folder / f"{name}_caffe.npy")
-            row["max_abs_dev_over_max_caffe"] = float(np.abs(outputs[(name, precision, fft)] - ref).max()
-                                                      / np.abs(ref).max())
-            row["speedup_vs_caffe"] = row["frames_per_s"] / (args.batch / min(caffe_seconds[name]))
+                   precision=precision, mode=mode, batch=batch, **timing(seconds, batch))
+        if nets[(name, batch, precision, mode, fft)].compile_failure:
+            row["compile_failure"] = nets[(name, batch, precision, mode, fft)].compile_failure
+        output = outputs[(name, batch, precision, mode, fft)]
+        row.update(deviation(output, fp32[(name, batch)], "fp32"))
+        stem = f"{name}_{batch}"
+        if stem in caffe_seconds:
+            row.update(deviation(output, np.load(folder / f"{stem}_caffe.npy").astype(np.float64), "caffe"))
+            caffe = timing(caffe_seconds[stem], batch)
+            row["speedup_vs_caffe"] = row["frames_per_s"] / caffe["frames_per_s"]
+            row["speedup_vs_caffe_median"] = row["frames_per_s_median"] / caffe["frames_per_s_median"]
         results.append(row)
     shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(dict(
-        benchmark="forward", size=args.size, batch=args.batch, repeats=args.repeats, rounds=args.rounds,
+        benchmark="forward", size=args.size, batches=args.batch, repeats=args.repeats, rounds=args.rounds,
         machine=dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__,
-                     torch_threads=torch.get_num_threads()),
+                     torch_threads=torch.get_num_threads(),
+                     gpu=torch.cuda.get_device_name() if args.device.startswith("cuda") else None),
         results=results), indent=2))
     return 0
 

@@ -226,3 +226,17 @@ def test_graphed_passes_capture_once_per_shape_and_replay_new_inputs():
     assert passes.captures == 3 and len(passes.passes) == 2  # the least recently used one was dropped
     passes({"x": a})
     assert passes.captures == 4
+
+
+class UncapturablePasses(GraphedPasses):
+    def capture(self, inputs):
+        raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+
+
+def test_a_pass_that_cannot_be_captured_runs_without_graphs_after_one_warning_line(capfd):
+    passes = UncapturablePasses(lambda feed: {"y": feed["x"] + 1}, name="tiny")
+    x = torch.arange(3.0)
+    assert torch.equal(passes({"x": x})["y"], x + 1) and torch.equal(passes({"x": x * 2})["y"], x * 2 + 1)
+    assert capfd.readouterr().err == ("dynsal: warning: CUDA graphs cannot capture net 'tiny' (RuntimeError: "
+                                      "operation not permitted when stream is capturing); it runs without them\n")
+    assert passes.captures == 0 and passes.failure.startswith("RuntimeError")

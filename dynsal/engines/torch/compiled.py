@@ -37,6 +37,13 @@ RECOMPILE_LIMIT = 64
 _LRU_CACHE_WARNING = "Dynamo detected a call to a `functools.lru_cache`"
 
 
+def _recompile_limit():
+    """torch.compile's limit of compiled shapes raised to RECOMPILE_LIMIT for the block."""
+    config = torch._dynamo.config  # imported by torch.compile
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"  # torch < 2.6
+    return config.patch(**{name: RECOMPILE_LIMIT})
+
+
 class KeptPass:
     """A net's layers with bottoms, returning ({kept blob: tensor}, [loss top, ...]) (eager).
 
@@ -81,7 +88,7 @@ class CompiledPass:
         if self._compiled is None:
             return self.kept(data)
         try:
-            with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT), warnings.catch_warnings():
+            with _recompile_limit(), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=_LRU_CACHE_WARNING)
                 return self._compiled(data)
         except DynsalError:

@@ -7,14 +7,19 @@ the graph, which launches every kernel of the net at once instead of one by one 
 replayed kernels are the captured ones, so the numbers are the pass's own. Each graph keeps its
 own memory pool (graphs replayed in any order must not share one); at most `limit` shapes are kept,
 the least recently used one is dropped first. A graph's outputs are overwritten by its next replay.
+A pass that cannot be captured (one that waits for the GPU, e.g. to copy a host value) runs without
+graphs from then on, after one warning line on stderr naming why.
 """
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Dict, Tuple
 
 import torch
+
+from dynsal.errors import DynsalError
 
 Tensors = Dict[str, torch.Tensor]
 #: passes run before a capture, so that nothing initialises itself while capturing
@@ -48,19 +53,32 @@ class GraphedPasses:
     Args:
         run: the pass (tensors on the GPU in, {name: tensor} out), run under the caller's modes
             (inference, autocast without its weight cache, cuDNN settings).
+        name: the net's name, for the warning.
         limit: shapes kept at most.
     """
 
-    def __init__(self, run: Callable[[Tensors], Tensors], limit: int = 8):
-        self.run, self.limit = run, limit
+    def __init__(self, run: Callable[[Tensors], Tensors], name: str = "net", limit: int = 8):
+        self.run, self.name, self.limit = run, name, limit
         self.passes: OrderedDict = OrderedDict()
         self.captures = 0
+        self.failure: str | None = None  # why passes run without graphs, once a capture failed
 
     def __call__(self, feed: Tensors) -> Tensors:
+        if self.failure is not None:
+            return self.run(feed)
         key = shape_key(feed)
         captured = self.passes.pop(key, None)
         if captured is None:
-            captured = self.capture({name: t.clone() for name, t in feed.items()})
+            try:
+                captured = self.capture({name: t.clone() for name, t in feed.items()})
+            except DynsalError:
+                raise
+            except Exception as exc:
+                outputs = self.run(feed)  # the net's own errors are raised here
+                self.failure = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                print(f"dynsal: warning: CUDA graphs cannot capture net {self.name!r} ({self.failure[:300]}); it runs "
+                      "without them", file=sys.stderr)
+                return outputs
             self.captures += 1
         self.passes[key] = captured
         while len(self.passes) > self.limit:

@@ -92,7 +92,7 @@ class TorchNet(Net):
         self.gradients = self.graph.force_backward or any(any(w) for w in self.module.weights)
         kept = KeptPass(self.module, self.outputs) if self.fast.static_shapes else None
         self._kept = CompiledPass(kept, net_param.name) if compile else kept
-        self._graphs = GraphedPasses(lambda data: self._kept(data)[0]) if cuda_graphs else None
+        self._graphs = GraphedPasses(lambda data: self._kept(data)[0], net_param.name) if cuda_graphs else None
         self._buckets = self.fast.static_shapes and samples_independent(self.graph, self.blob_shapes)
         self._largest_batch = 0
         self._copy_stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
