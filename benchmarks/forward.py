@@ -10,8 +10,8 @@ CUDA graphs, compile+graphs): frames/s from the best and the median pass over al
 `--repeats`, after warm-up passes (compilation, cuDNN autotuning); each torch result's deviation from
 Caffe's output and from torch fp32 eager on the same device: max|Δ| / max|reference|, max|Δ| and the
 correlation coefficient CC over all output values; the speed-up over Caffe from best-of and from
-median times. Real Caffe needs the oracle chroot (root; see scripts/build_oracle.sh); `--no-caffe`
-skips it.
+median times (on a busy machine they differ; the median one is the safer figure). Real Caffe needs
+the oracle chroot (root; see scripts/build_oracle.sh); `--no-caffe` skips it.
 
     python benchmarks/forward.py [--nets ssnet stsconv] [--size 240x320] [--batch 1] [--repeats 5]
                                  [--rounds 2] [--device cpu] [--precisions fp32 bf16] [--direct]
@@ -98,6 +98,15 @@ def time_torch(net, feed, repeats: int) -> tuple:
     return seconds, out
 
 
+def machine(device: str = "cpu") -> dict:
+    """What the figures were measured on: platform, CPUs, torch version and its threads, the GPU (CUDA)."""
+    import torch
+
+    return dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__,
+                torch_threads=torch.get_num_threads(),
+                gpu=torch.cuda.get_device_name(device) if device.startswith("cuda") else None)
+
+
 def timing(seconds, batch: int) -> dict:
     """Best-of and median frames/s: the best is the least disturbed by other work on the machine."""
     best, median = min(seconds), float(np.median(seconds))
@@ -135,7 +144,6 @@ def main(argv=None) -> int:
     parser.add_argument("--no-caffe", action="store_true", help="skip real Caffe (no oracle chroot here)")
     args = parser.parse_args(argv)
 
-    import torch
 
     from dynsal.engines import load_net
 
@@ -207,9 +215,7 @@ def main(argv=None) -> int:
     shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(dict(
         benchmark="forward", size=args.size, batches=args.batch, repeats=args.repeats, rounds=args.rounds,
-        machine=dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__,
-                     torch_threads=torch.get_num_threads(),
-                     gpu=torch.cuda.get_device_name() if args.device.startswith("cuda") else None),
+        machine=machine(args.device),
         results=results), indent=2))
     return 0
 

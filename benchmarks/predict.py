@@ -143,7 +143,8 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "dynsal predict: end-to-end vs network-only frames/s on the same frames (same net, device, "
                      "precision, run), with stage shares",
-        "net": args.net, "video": str(args.video) if args.video else f"generated {height}x{width}",
+        "net": args.net, "video": str(args.video) if args.video else "generated (a panning texture)",
+        "size": list(recorder.batches[0][net.inputs[0]].shape[2:]),
         "frames": frames, "batch": args.batch, "workers": predictor.workers, "device": args.device,
         "precision": args.precision, "compile": args.compile, "cuda_graphs": args.cuda_graphs,
         "compile_failure": net.compile_failure, "torch": torch.__version__, "cpu_cores": os.cpu_count(),

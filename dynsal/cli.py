@@ -1,13 +1,15 @@
 """The `dynsal` command: one subcommand per job, each in its own module under `dynsal.commands`.
 
 Every subcommand module defines `add_arguments(parser)` and `run(args) -> int`; `main(argv=None)`
-returns the exit status so tests call it directly. A `DynsalError` becomes one line on stderr and
-exit status 1.
+returns the exit status so tests call it directly. A `DynsalError`, and any `OSError` (permission,
+full disk, missing file: `os_error_line`), becomes one line on stderr and exit status 1; Ctrl-C
+exits 130.
 """
 from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import importlib
 import os
 import sys
@@ -77,6 +79,25 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: errno -> what to do about it, after the path and the system's text
+_OS_ERROR_HINTS = {
+    errno.ENOSPC: "free some space and run the same command again (finished work is kept)",
+    errno.EDQUOT: "free some space and run the same command again (finished work is kept)",
+    errno.EACCES: "choose a folder you can write to, or change its permissions",
+    errno.EPERM: "choose a folder you can write to, or change its permissions",
+    errno.EROFS: "choose another folder",
+    errno.ENOENT: "check the path",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """`PATH: errno text; what to do` for an OSError (the path(s) when the error names them)."""
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    text = " ".join((exc.strerror or str(exc)).split())
+    hint = _OS_ERROR_HINTS.get(exc.errno)
+    return f"{' -> '.join(paths) + ': ' if paths else ''}{text}{'; ' + hint if hint else ''}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `dynsal` with `argv` (default: sys.argv[1:]); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -93,12 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DynsalError as exc:
         print(f"dynsal {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"dynsal {args.command}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 0
+    except OSError as exc:
+        print(f"dynsal {args.command}: error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"dynsal {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

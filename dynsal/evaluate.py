@@ -40,8 +40,10 @@ import numpy as np
 from dynsal import __version__
 from dynsal import metrics as M
 from dynsal.errors import EvaluationError
+from dynsal.files import write_atomic
 from dynsal.paths import PathIndex
 from dynsal.progress import progress_bar
+from dynsal.workers import interrupts_ignored
 
 __all__ = [
     "BASELINES", "CONVENTIONS", "SAUC_POOLS", "Frame", "FrameScore", "EvaluationResult",
@@ -124,6 +126,11 @@ def read_map(path) -> np.ndarray:
 def _binary(array: np.ndarray, path: Path) -> np.ndarray:
     if array.ndim != 2:
         raise EvaluationError(f"{path}: a fixation map must be 2-D, got shape {array.shape}")
+    if array.dtype.kind not in "biuf":
+        raise EvaluationError(f"{path}: a fixation map holds numbers, not {array.dtype} values")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise EvaluationError(f"{path}: the fixation map holds NaN or infinite values; give a 0/1 map of "
+                              "fixated pixels")
     on = array != 0
     levels = np.unique(array[on])
     if levels.size > 1:
@@ -480,7 +487,8 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
     except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
         raise EvaluationError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
     with pool:
-        futures = {pool.submit(fn, item): i for i, item in enumerate(jobs_in)}
+        with interrupts_ignored():  # the workers start on submit
+            futures = {pool.submit(fn, item): i for i, item in enumerate(jobs_in)}
         try:
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
@@ -680,12 +688,9 @@ def format_table(result: EvaluationResult) -> str:
 
 
 def _write_atomic(path, text: str) -> None:
-    """Write `text` to `path` via a temporary file, so a partial file never looks finished."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
+    """Write `text` to `path` atomically (`dynsal.files.write_atomic`): a partial file never looks finished."""
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
         raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 

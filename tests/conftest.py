@@ -1,12 +1,12 @@
-"""Shared fixtures: the real-Caffe oracle, the torchvision environment, and the rule that CI skips neither.
+"""Shared fixtures: the real-Caffe oracle and the torchvision environment; the CI guard's hooks
+(tests/ci_guard.py: with CI=true a skipped oracle, parity or RAFT test, or a module skipped at
+collection, fails the run).
 
 Outside CI their tests skip with the reason (no root, no chroot, no torchvision pair). With CI=true,
-an environment that cannot be built fails its tests, and a run in which any of their tests was
-skipped, or none ran, exits non-zero.
+an environment that cannot be built fails its tests.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,12 +15,16 @@ import pytest
 
 from dynsal.errors import OracleUnavailable
 from dynsal.oracle import Oracle
+from tests.ci_guard import (  # noqa: F401  (pytest finds the hooks here by name)
+    IN_CI,
+    pytest_collection_modifyitems,
+    pytest_collectreport,
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REPO = Path(__file__).resolve().parents[1]
-#: fixture -> what its tests run against (CI must run them all)
-GUARDED = {"oracle": "oracle tests (real Caffe)", "torchvision_python": "RAFT tests (torchvision)"}
-_outcomes = {name: {"passed": 0, "skipped": 0, "failed": 0} for name in GUARDED}
 
 
 def _unavailable(what: str, reason: str):
@@ -45,6 +49,15 @@ def workdir(oracle):
     shutil.rmtree(wd.host, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def module_workdir(oracle):
+    """A folder shared with the chroot for a whole test module, removed afterwards — also when the
+    module's fixture that fills it fails (Caffe results take gigabytes)."""
+    wd = oracle.workdir()
+    yield wd
+    shutil.rmtree(wd.host, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def torchvision_python() -> str:
     """The python of a venv with torch + torchvision + dynsal (scripts/build_torchvision_env.sh)."""
@@ -53,32 +66,3 @@ def torchvision_python() -> str:
     if result.returncode != 0:
         _unavailable("torchvision environment", result.stderr.strip().splitlines()[-1] if result.stderr else "")
     return result.stdout.strip().splitlines()[-1]
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        for name in GUARDED:
-            if name in item.fixturenames:
-                item.add_marker(getattr(pytest.mark, name))
-
-
-def pytest_runtest_logreport(report):
-    for name in GUARDED:
-        if name not in report.keywords:
-            continue
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            key = "skipped" if report.skipped else ("passed" if report.passed else "failed")
-            _outcomes[name][key] += 1
-
-
-def pytest_terminal_summary(terminalreporter):
-    for name, label in GUARDED.items():
-        counts = ", ".join(f"{v} {k}" for k, v in _outcomes[name].items())
-        terminalreporter.write_line(f"{label}: {counts}")
-
-
-def pytest_sessionfinish(session, exitstatus):
-    for name, label in GUARDED.items():
-        if IN_CI and (_outcomes[name]["skipped"] or not _outcomes[name]["passed"]):
-            session.exitstatus = 1
-            print(f"\nCI=true: {label} must run, got {_outcomes[name]}")

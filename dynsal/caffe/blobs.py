@@ -8,6 +8,7 @@ Caffe facts reproduced here:
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -16,6 +17,7 @@ from dynsal.caffe.schema import pb
 from dynsal.errors import FormatError
 
 LEGACY_FIELDS = ("num", "channels", "height", "width")
+MAX_BLOB_VALUES = 2 ** 31 - 1  # Blob::Reshape: CHECK_LE(count, INT_MAX)
 
 
 def has_legacy_shape(blob) -> bool:
@@ -32,6 +34,25 @@ def blob_shape(blob) -> tuple[int, ...]:
     return ()
 
 
+def blob_problem(blob) -> str | None:
+    """What makes a BlobProto unloadable in Caffe (Blob::FromProto), or None: a negative axis, more than
+    INT_MAX values (Blob::Reshape's limit), or a `data`/`double_data` (and a non-empty `diff`) whose
+    length is not the shape's count. Checked on the declared numbers, before anything is allocated."""
+    shape = blob_shape(blob)
+    if any(d < 0 for d in shape):
+        return f"negative axis in shape {shape}"
+    count = math.prod(shape) if shape else None
+    if count is not None and count > MAX_BLOB_VALUES:
+        return f"shape {shape} declares {count:,} values, more than Caffe's {MAX_BLOB_VALUES:,}"
+    data = len(blob.double_data) or len(blob.data)
+    diff = len(blob.double_diff) or len(blob.diff)
+    if count is not None and data != count:
+        return f"shape {shape} needs {count:,} values, the file holds {data:,}"
+    if diff and diff != (data if count is None else count):
+        return f"{diff:,} gradient values for {data:,} values"
+    return None
+
+
 def blob_to_array(blob, diff: bool = False) -> np.ndarray:
     """BlobProto -> array of the blob's shape (float32, or float64 when stored as double).
 
@@ -46,7 +67,7 @@ def blob_to_array(blob, diff: bool = False) -> np.ndarray:
     floats = blob.diff if diff else blob.data
     values = np.array(doubles, dtype=np.float64) if len(doubles) else np.array(floats, dtype=np.float32)
     shape = blob_shape(blob)
-    count = int(np.prod(shape)) if shape else values.size
+    count = math.prod(shape) if shape else values.size
     if values.size != count:
         raise FormatError(f"blob of shape {shape} holds {values.size} values, expected {count}")
     return values.reshape(shape if shape else (values.size,))

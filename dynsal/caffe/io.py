@@ -4,12 +4,11 @@ prototxt, solverstate and mean files.
 Nets and solvers are upgraded on load exactly as Caffe upgrades them (`dynsal.caffe.upgrade`).
 Binary files have no 64 MB cap: Caffe reads protos up to 2 GB, and so does dynsal (the C++
 protobuf runtime of Debian bullseye needs `SetAllowOversizeProtos`, turned on here).
-Writes are atomic: a temporary file in the same folder is renamed over the target.
+Writes are atomic (`dynsal.files.write_atomic`): a complete file or none, with the user's umask.
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
@@ -18,11 +17,12 @@ from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
 from dynsal.caffe import hdf5, upgrade
-from dynsal.caffe.blobs import array_to_blob, blob_to_array
+from dynsal.caffe.blobs import array_to_blob, blob_problem, blob_to_array
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.weights import attach_blobs
 from dynsal.errors import FormatError
+from dynsal.files import write_atomic
 
 PathLike = Union[str, os.PathLike]
 BINARY_SUFFIXES = (".caffemodel", ".binaryproto", ".solverstate", ".pb")
@@ -102,25 +102,12 @@ def is_binary_file(path: PathLike) -> bool:
 
 def write_text(message, path: PathLike) -> None:
     """Write a message as text format (prototxt), atomically."""
-    _write_atomic(path, text_format.MessageToString(message).encode("utf-8"))
+    write_atomic(path, text_format.MessageToString(message).encode("utf-8"))
 
 
 def write_binary(message, path: PathLike) -> None:
     """Write a message as binary protobuf (caffemodel, solverstate, binaryproto), atomically."""
-    _write_atomic(path, message.SerializeToString())
-
-
-def _write_atomic(path: PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, message.SerializeToString())
 
 
 def read_net(path: PathLike, upgrade_net: bool = True):
@@ -135,6 +122,8 @@ def read_net(path: PathLike, upgrade_net: bool = True):
         return hdf5.read_weights(path)
     if is_binary_file(path):
         net = read_binary(path, pb.NetParameter, "caffemodel")
+        for layer in list(net.layer) + list(net.layers):
+            _check_blobs(layer.blobs, path, f"layer {layer.name!r} ")
     else:
         net = read_text(path, pb.NetParameter)
     return upgrade.upgrade_net(net, source=str(path)) if upgrade_net else net
@@ -162,7 +151,17 @@ def read_solverstate(path: PathLike):
     when the name ends in `.h5` (Solver::Restore's rule)."""
     if hdf5.is_hdf5_path(path):
         return hdf5.read_solverstate(path)
-    return read_binary(path, pb.SolverState, "solverstate")
+    state = read_binary(path, pb.SolverState, "solverstate")
+    _check_blobs(state.history, path, "history ")
+    return state
+
+
+def _check_blobs(blobs, path: PathLike, owner: str) -> None:
+    """Refuse a file whose BlobProtos Caffe could not load (`blobs.blob_problem`), naming the blob."""
+    for index, blob in enumerate(blobs):
+        problem = blob_problem(blob)
+        if problem:
+            raise FormatError(f"{path}: {owner}blob {index}: {problem}; the file is corrupt or forged")
 
 
 def write_solverstate(state, path: PathLike) -> None:
@@ -176,6 +175,7 @@ def write_solverstate(state, path: PathLike) -> None:
 def read_mean_file(path: PathLike) -> np.ndarray:
     """Read a mean file (binary BlobProto, as compute_image_mean writes) -> float32 (C, H, W)."""
     blob = read_binary(path, pb.BlobProto, "mean file (binaryproto)")
+    _check_blobs([blob], path, "")
     array = blob_to_array(blob).astype(np.float32)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]

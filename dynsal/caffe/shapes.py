@@ -12,6 +12,9 @@ import math
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
+import numpy as np
+
+from dynsal.caffe import hdf5_data
 from dynsal.caffe.blobs import datum_to_array
 from dynsal.caffe.schema import pb
 from dynsal.errors import FormatError, NetDefinitionError
@@ -107,27 +110,39 @@ def _deconvolution(layer, bottoms):
     return _conv_common(layer, bottoms, transposed=True)
 
 
-def pooled_size(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool) -> int:
-    """Caffe's pooling output size, including the clip that keeps the last window inside."""
+def pooled_shape(hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pad: Sequence[int],
+                 ceil_mode: bool) -> Tuple[int, int]:
+    """Caffe's pooling output (H, W), as PoolingLayer::Reshape computes it.
+
+    Per axis ceil (or floor) of float32 (size + 2·pad − kernel) / stride, plus 1. Then, when either
+    axis has padding (`pad_h || pad_w`), each axis whose last window would start at or beyond
+    size + pad loses that window — on both axes, including one without padding. Without padding no
+    window is removed, so a last window may lie wholly outside the input (Caffe then gives
+    −FLT_MAX for MAX and 0/pool size for AVE).
+    """
     rounding = math.ceil if ceil_mode else math.floor
-    out = int(rounding((size + 2 * pad - kernel) / stride)) + 1
-    if pad and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
+    out = [int(rounding(float(np.float32(size + 2 * p - k) / np.float32(st)))) + 1
+           for size, k, st, p in zip(hw, kernel, stride, pad)]
+    if any(pad):
+        out = [o - 1 if (o - 1) * st >= size + p else o for o, size, st, p in zip(out, hw, stride, pad)]
+    return out[0], out[1]
 
 
 def pooling_geometry(layer, bottom: Shape):
     """(kernel, stride, pad) per spatial axis (H, W) of a Pooling layer, after global_pooling."""
     p = layer.pooling_param
+    pad = [p.pad_h, p.pad_w] if (p.HasField("pad_h") or p.HasField("pad_w")) else [p.pad] * 2
+    stride = [p.stride_h, p.stride_w] if p.HasField("stride_h") else [p.stride] * 2
     if p.global_pooling:
         if p.HasField("kernel_size") or p.HasField("kernel_h"):
             raise NetDefinitionError(f"layer {layer.name!r}: global_pooling takes no kernel size")
+        if any(pad) or stride != [1, 1]:
+            raise NetDefinitionError(f"layer {layer.name!r}: global_pooling needs pad 0 and stride 1 (Caffe's "
+                                     f"check), got pad {pad}, stride {stride}")
         return list(bottom[2:]), [1, 1], [0, 0]
     if p.HasField("kernel_size") == (p.HasField("kernel_h") or p.HasField("kernel_w")):
         raise NetDefinitionError(f"layer {layer.name!r}: give kernel_size or kernel_h + kernel_w")
     kernel = [p.kernel_h, p.kernel_w] if p.HasField("kernel_h") else [p.kernel_size] * 2
-    stride = [p.stride_h, p.stride_w] if p.HasField("stride_h") else [p.stride] * 2
-    pad = [p.pad_h, p.pad_w] if (p.HasField("pad_h") or p.HasField("pad_w")) else [p.pad] * 2
     if any(pd >= k for pd, k in zip(pad, kernel)):
         raise NetDefinitionError(f"layer {layer.name!r}: pad {pad} must be smaller than kernel {kernel}")
     return kernel, stride, pad
@@ -140,7 +155,10 @@ def _pooling(layer, bottoms):
         raise NetDefinitionError(f"layer {layer.name!r}: Pooling needs a 4-D input, got {bottom}")
     kernel, stride, pad = pooling_geometry(layer, bottom)
     ceil_mode = layer.pooling_param.round_mode == pb.PoolingParameter.CEIL
-    spatial = tuple(pooled_size(s, k, st, p, ceil_mode) for s, k, st, p in zip(bottom[2:], kernel, stride, pad))
+    spatial = pooled_shape(bottom[2:], kernel, stride, pad, ceil_mode)
+    if min(spatial) < 1:
+        raise NetDefinitionError(f"layer {layer.name!r}: kernel {kernel} is larger than the padded input "
+                                 f"{list(bottom[2:])} + 2·{pad}")
     tops = [bottom[:2] + spatial]
     if len(layer.top) > 1:  # MAX pooling's optional mask top
         tops.append(tops[0])
@@ -366,30 +384,13 @@ def _data(layer, bottoms):
     return [(batch, channels, height, width), (batch,)][:len(layer.top)], []
 
 
-def hdf5_list(source: str) -> List[str]:
-    """The .h5 paths listed in an HDF5Data source file (whitespace-separated, as Caffe reads them)."""
-    try:
-        return Path(source).read_text().split()
-    except OSError:
-        raise FormatError(f"{source}: cannot read the HDF5 list file") from None
-
-
 @shape_rule("HDF5Data")
 def _hdf5_data(layer, bottoms):
-    try:
-        import h5py
-    except ImportError:
-        raise NetDefinitionError(f"layer {layer.name!r}: reading HDF5 sources needs h5py "
-                                 "(pip install dynsal[data])") from None
-    files = hdf5_list(layer.hdf5_data_param.source)
-    if not files:
-        raise FormatError(f"{layer.hdf5_data_param.source}: lists no HDF5 files")
-    batch = layer.hdf5_data_param.batch_size
-    with h5py.File(files[0], "r") as handle:
-        missing = [top for top in layer.top if top not in handle]
-        if missing:
-            raise FormatError(f"{files[0]}: no dataset named {missing[0]!r} (layer {layer.name!r} needs one per top)")
-        return [(batch,) + tuple(handle[top].shape[1:]) for top in layer.top], []
+    """(batch, ...) per top from the dataset shapes of the first listed file (HDF5DataLayer::LayerSetUp)."""
+    source = layer.hdf5_data_param.source
+    first = hdf5_data.list_files(source)[0]
+    shapes = hdf5_data.top_shapes(first, source, list(layer.top))
+    return [(layer.hdf5_data_param.batch_size,) + shapes[top][1:] for top in layer.top], []
 
 
 def infer_shapes(graph, input_shapes: Dict[str, Sequence[int]] | None = None):

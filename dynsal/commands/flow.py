@@ -13,11 +13,12 @@ examples:
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from dynsal.commands.make_lmdb import add_flow_arguments, flow_settings
 from dynsal.errors import DataError
+from dynsal.workers import interrupts_ignored
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
         raise DataError("two inputs have the same name; their outputs would collide")
     jobs = [(v, args.output, settings, args.resize, args.flo) for v in args.videos]
     if args.jobs > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            counts = list(pool.map(flow_video, *zip(*jobs)))
+        with interrupts_ignored():
+            pool = get_context("spawn").Pool(args.jobs)
+        with pool:  # leaving it terminates the workers
+            counts = pool.starmap(flow_video, jobs, chunksize=1)
     else:
         counts = [flow_video(*job) for job in jobs]
     for video, count in zip(args.videos, counts):

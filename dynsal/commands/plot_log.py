@@ -10,9 +10,11 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 from dynsal.errors import DynsalError
+from dynsal.files import write_atomic
 from dynsal.solver.training_log import read_log
 
 
@@ -55,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     lr_ax.set_xlabel("iteration")
     lr_ax.legend()
     figure.tight_layout()
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(args.output, dpi=100)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=100)
     plt.close(figure)
+    write_atomic(args.output, image.getvalue())
     print(f"wrote {args.output}")
     return 0

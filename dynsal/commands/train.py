@@ -4,7 +4,10 @@ With --engine caffe (or auto where pycaffe and the `caffe` tool are installed) r
 (`caffe train`); with --engine torch dynsal's engine reproduces Caffe's solver semantics and writes
 Caffe's snapshots (`<prefix>_iter_<N>.caffemodel` + `.solverstate`), a JSON-lines log
 (`<prefix>_log.jsonl`) and the resolved solver (`<prefix>_solver.resolved.prototxt`).
-Ctrl-C / SIGTERM snapshot and stop; SIGHUP snapshots and goes on.
+Ctrl-C / SIGTERM write a snapshot and stop with exit status 130 / 143 (128 + the signal; real
+`caffe train` exits 0 there, so a script cannot tell an interrupted model from a finished one);
+SIGHUP snapshots and goes on. A NaN/inf loss or non-finite weights stop training (exit 1), naming
+the last snapshot whose weights and loss are finite. Resuming truncates the log to the snapshot.
 
 Examples:
   dynsal train prototxt/ssnet_solver.prototxt
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -138,6 +142,13 @@ def run(args: argparse.Namespace) -> int:
         snapshot = solver.solve(resume=args.resume)
     finally:
         leave_process_group()
+    if solver.stopped_by is not None:
+        name = signal.Signals(solver.stopped_by).name
+        if solver.rank == 0:
+            state = solver.snapshot_paths()[1]
+            print(f"stopped by {name} at iteration {solver.iter}; last snapshot: {snapshot}; log: {solver.log_path}; "
+                  f"continue with --resume {state}")
+        return 128 + solver.stopped_by
     if solver.rank == 0:
         print(f"finished at iteration {solver.iter}; last snapshot: {snapshot}; log: {solver.log_path}")
     return 0

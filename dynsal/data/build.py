@@ -27,6 +27,7 @@ from dynsal.data.flow import FlowSettings
 from dynsal.data.images import write_json
 from dynsal.errors import DataError
 from dynsal.progress import progress_bar
+from dynsal.workers import interrupts_ignored
 
 MANIFEST_FORMAT = "dynsal-dataset"
 MANIFEST_VERSION = 1
@@ -54,7 +55,8 @@ class _Runner:
         self.pool, self.jobs = None, jobs
         if jobs > 1:
             try:
-                self.pool = get_context("spawn").Pool(jobs, initializer=_init_worker)
+                with interrupts_ignored():
+                    self.pool = get_context("spawn").Pool(jobs, initializer=_init_worker)
             except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
                 raise DataError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
 
@@ -158,9 +160,21 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
         if "moves" in saved:  # interrupted while moving the finished outputs into place
             return _move_outputs(root, staging, saved)
         state["done"] = saved["done"]
+    created = _outermost_missing(staging)
     staging.mkdir(parents=True, exist_ok=True)
-    write_json(progress_file, state)
-    writer = make_writer(staging, split, len(plan))
+    try:
+        write_json(progress_file, state)
+        writer = make_writer(staging, split, len(plan))
+    except BaseException:
+        _discard(created)
+        raise
+    taken = [final for _, final in writer.outputs() if os.path.lexists(final)]
+    if taken and not overwrite:
+        writer.close()
+        _discard(created)
+        raise DataError(f"{taken[0]}: exists, and no finished-dataset manifest "
+                        f"({manifest_path(root, split, backend).name}) says dynsal made it; move it away, or pass "
+                        "--overwrite to replace it")
     for name in getattr(writer, "damaged_videos", lambda p, s: [])(plan, sources):
         if name in state["done"]:
             state["done"].remove(name)
@@ -208,6 +222,22 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
     return _finalise(root, split, backend, staging, writer, state, plan, wanted, sources, settings.variants())
 
 
+def _outermost_missing(folder: Path) -> Optional[Path]:
+    """The outermost of `folder` and its parents that does not exist (what mkdir(parents=True) makes)."""
+    missing = None
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing = path
+    return missing
+
+
+def _discard(created: Optional[Path]) -> None:
+    """Remove the folder this run created (nothing else) when a build is refused before it starts."""
+    if created is not None:
+        shutil.rmtree(created)
+
+
 def _identity(state: Dict) -> Dict:
     """What must match for a staging folder to be resumed: inputs, settings, count."""
     return {k: v for k, v in state.items() if k not in ("done", "manifest", "moves")}
@@ -234,6 +264,27 @@ def _finalise(root: Path, split: str, backend: str, staging: Path, writer, state
     return _move_outputs(root, staging, state)
 
 
+def _confined_moves(root: Path, staging: Path, state: Dict) -> List[Tuple[Path, Path]]:
+    """The recorded moves as (staging / name, root / name): only names are taken from the progress file
+    (so a rerun may name the dataset folder another way), plain ones, from a file of the staging folder to
+    one starting with `<split>_` — what a build of the split makes (a forged entry made a rerun remove a
+    folder outside the dataset).
+
+    Raises:
+        DataError: a move that is not a plain name inside the staging folder and the dataset.
+    """
+    moves = []
+    for move in state["moves"]:
+        paths = [Path(p) for p in move] if isinstance(move, list) and len(move) == 2 else []
+        names = [p.name for p in paths]
+        plain = names and all(n not in ("", ".", "..") for n in names)
+        if not (plain and paths[0].parent.name == staging.name and names[1].startswith(f"{state['split']}_")):
+            raise DataError(f"{staging / 'progress.json'}: records a move {move!r} that is not an output of this "
+                            f"dataset (altered?); delete {staging} and build again")
+        moves.append((staging / names[0], root / names[1]))
+    return moves
+
+
 def _shard_entry(state: Dict) -> Dict:
     return {"shard": state["shard"]} if "shard" in state else {}
 
@@ -241,9 +292,10 @@ def _shard_entry(state: Dict) -> Dict:
 def _move_outputs(root: Path, staging: Path, state: Dict) -> Dict:
     """Move the outputs still in staging to their final names, then write the manifest last."""
     manifest = state["manifest"]
-    final_manifest = manifest_path(root, manifest["split"], manifest["backend"])
+    moves = _confined_moves(root, staging, state)
+    final_manifest = manifest_path(root, state["split"], state["backend"])
     final_manifest.unlink(missing_ok=True)
-    for source_path, final_path in (map(Path, move) for move in state["moves"]):
+    for source_path, final_path in moves:
         if not source_path.exists():
             continue  # moved before the interruption
         if final_path.exists():

@@ -1,6 +1,6 @@
 """Caffe's data layers as numpy batch sources, for engines that do not run Caffe itself.
 
-- `Hdf5DataSource` = HDF5DataLayer: `source` lists .h5 files (whitespace-separated); files are read
+- `Hdf5DataSource` = HDF5DataLayer: `source` lists .h5 files (`dynsal.caffe.hdf5_data`); files are read
   one at a time, rows in order, wrapping from the last file to the first; one dataset per top;
   `shuffle` permutes the file order at each wrap and the rows of each file (seeded here — Caffe's
   own RNG stream cannot be reproduced, so shuffled runs match Caffe in distribution only).
@@ -19,6 +19,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from dynsal.caffe import hdf5_data
 from dynsal.caffe.blobs import datum_to_array
 from dynsal.caffe.io import read_mean_file
 from dynsal.caffe.schema import pb
@@ -60,14 +61,11 @@ class Hdf5DataSource(ShardedSource):
 
     def __init__(self, layer, seed: Optional[int] = None):
         param = layer.hdf5_data_param
-        self.tops, self.batch = list(layer.top), int(param.batch_size)
+        self.tops, self.batch, self.source = list(layer.top), int(param.batch_size), param.source
         self.shuffle, self.rng = param.shuffle, np.random.default_rng(seed)
-        try:
-            self.files = Path(param.source).read_text().split()
-        except OSError:
-            raise DataError(f"layer {layer.name!r}: cannot read the HDF5 list file {param.source}") from None
-        if not self.files or self.batch <= 0:
-            raise DataError(f"layer {layer.name!r}: {param.source} lists no files, or batch_size is 0")
+        if self.batch <= 0:
+            raise DataError(f"layer {layer.name!r}: batch_size must be at least 1")
+        self.files = hdf5_data.list_files(param.source)
         self.order = list(range(len(self.files)))
         if self.shuffle:
             self.rng.shuffle(self.order)
@@ -75,18 +73,8 @@ class Hdf5DataSource(ShardedSource):
         self._load()
 
     def _load(self) -> None:
-        import h5py
-
-        path = self.files[self.order[self.file_pos]]
-        try:
-            with h5py.File(path, "r") as handle:
-                self.data = {top: np.asarray(handle[top], dtype=np.float32) for top in self.tops}
-        except (OSError, KeyError) as exc:
-            raise DataError(f"{path}: cannot read datasets {self.tops} ({exc})") from None
-        rows = {len(v) for v in self.data.values()}
-        if len(rows) != 1:
-            raise DataError(f"{path}: datasets {self.tops} differ in their number of rows")
-        self.rows = rows.pop()
+        self.data = hdf5_data.read_tops(self.files[self.order[self.file_pos]], self.source, self.tops)
+        self.rows = len(self.data[self.tops[0]])
         self.perm = np.arange(self.rows)
         if self.shuffle:
             self.rng.shuffle(self.perm)

@@ -39,7 +39,7 @@ import numpy as np
 from dynsal.data import gaze as G
 from dynsal.data.flow import FlowSettings, flow_inputs, mirror_flow, mirror_image
 from dynsal.data.preprocess import to_net_order
-from dynsal.data.video import ResizePolicy, read_frames, read_image
+from dynsal.data.video import ResizePolicy, declared_frame_count, read_frames, read_image
 from dynsal.errors import DataError
 
 #: DIEM's common 20-video test list (datasets-and-metrics.md); the other 64 videos train
@@ -158,8 +158,18 @@ def split_videos(names: Sequence[str], preset: Optional[str] = None, val_fractio
 
 
 def gaze_frame_count(source: VideoSource) -> int:
-    """The last frame any of the video's gaze files refers to."""
-    return max(int(G.read_diem_events(p)[:, 0].max()) for p in source.gaze)
+    """The last frame any of the video's gaze files refers to, at most the frames the video has (a frame
+    folder's count, or a video file's declared count with a margin of 5 % + 25 for containers that
+    estimate it; the exact count is checked after decoding, `video_jobs`)."""
+    declared = declared_frame_count(source.frames)
+    if declared is None:
+        limit, what = G.MAX_GAZE_FRAME, ""
+    elif declared[1]:
+        limit, what = declared[0], f"{source.frames} has {declared[0]:,} frames"
+    else:
+        limit = declared[0] + declared[0] // 20 + 25
+        what = f"{source.frames} declares {declared[0]:,} frames"
+    return max(int(G.read_diem_events(p, limit, what)[:, 0].max()) for p in source.gaze)
 
 
 def planned_frames(source: VideoSource, settings: DatasetSettings) -> List[int]:

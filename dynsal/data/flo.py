@@ -12,8 +12,8 @@ from typing import Union
 
 import numpy as np
 
-from dynsal.caffe.io import _write_atomic
 from dynsal.errors import DataError
+from dynsal.files import write_atomic
 
 MAGIC = 202021.25
 _HEADER = 12
@@ -48,4 +48,4 @@ def write_flo(flow: np.ndarray, path: Union[str, Path]) -> None:
     height, width = flow.shape[:2]
     data = (np.array([MAGIC], "<f4").tobytes() + np.array([width, height], "<i4").tobytes()
             + np.ascontiguousarray(flow, "<f4").tobytes())
-    _write_atomic(path, data)
+    write_atomic(path, data)

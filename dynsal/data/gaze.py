@@ -34,6 +34,8 @@ from dynsal.errors import DataError
 PathLike = Union[str, Path]
 EYES = ("both", "left", "right", "either")
 FIXATION, SACCADE, BLINK, ERROR = 1, 2, 0, -1
+MAX_GAZE_FRAME = 10_000_000  # frames a gaze row may name without a video to check against (92 h at 30 fps)
+MAX_GAZE_BYTES = 256 << 20  # DIEM's files are well under 10 MB
 COLUMNS = ("frame", "left_x", "left_y", "left_dil", "left_event", "right_x", "right_y", "right_dil", "right_event")
 
 
@@ -93,18 +95,36 @@ def video_size_from_name(name: str) -> Tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def read_diem_events(path: PathLike) -> np.ndarray:
+def read_diem_events(path: PathLike, last_frame: int = MAX_GAZE_FRAME, video: str = "") -> np.ndarray:
     """A DIEM event_data file → float64 N×9 array of its rows (columns: `COLUMNS`).
 
+    Sizes come from strangers' files, so they are checked before anything is sized from them: the file
+    is at most `MAX_GAZE_BYTES` of text, and every frame number a whole number in 1..`last_frame`.
+
+    Args:
+        path: the event_data file.
+        last_frame: the last frame a row may name: the video's frame count when known, else
+            `MAX_GAZE_FRAME`.
+        video: what `last_frame` counts, for the message (e.g. "the video clip.mp4 (300 frames)").
+
     Raises:
-        DataError: naming the file and line when a row does not have nine numbers or frame < 1.
+        DataError: naming the file (and line) for binary content, a row without nine numbers, or a frame
+            number that is not a whole number in range (NaN, inf, 1e300, past the video's end).
     """
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        size = path.stat().st_size
+        if size > MAX_GAZE_BYTES:
+            raise DataError(f"{path}: {size:,} bytes; a DIEM gaze file has one short line per frame (dynsal reads up "
+                            f"to {MAX_GAZE_BYTES:,} bytes): is it a gaze file?")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise DataError(f"{path}: cannot read the gaze file ({exc.strerror})") from exc
-    rows = []
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: binary content, not a DIEM gaze file (text rows of nine numbers)") from None
+    lines = text.splitlines()
+    rows = np.empty((len(lines), len(COLUMNS)), dtype=np.float64)
+    count = 0
     for number, line in enumerate(lines, 1):
         words = line.split()
         if not words:
@@ -113,13 +133,20 @@ def read_diem_events(path: PathLike) -> np.ndarray:
             values = [float(w) for w in words]
         except ValueError:
             values = []
-        if len(values) != 9 or values[0] < 1 or values[0] != int(values[0]):
+        if len(values) != len(COLUMNS):
             raise DataError(f"{path}:{number}: expected nine numbers `frame left_x left_y left_dil left_event "
-                            f"right_x right_y right_dil right_event` with frame ≥ 1, got {line.strip()!r}")
-        rows.append(values)
-    if not rows:
+                            f"right_x right_y right_dil right_event` with frame ≥ 1, got {line.strip()[:80]!r}")
+        frame = values[0]
+        if not (math.isfinite(frame) and frame == int(frame) and 1 <= frame <= last_frame):
+            where = video or f"dynsal's limit of {MAX_GAZE_FRAME:,} frames"
+            hint = "; is this the gaze of another video, or a truncated video?" if frame > last_frame else ""
+            raise DataError(f"{path}:{number}: frame {words[0]!r} is not a whole number from 1 to {last_frame:,} "
+                            f"({where}){hint}")
+        rows[count] = values
+        count += 1
+    if not count:
         raise DataError(f"{path}: empty gaze file (no rows)")
-    return np.array(rows, dtype=np.float64)
+    return rows[:count]
 
 
 def eye_positions(events: np.ndarray, eyes: str = "both") -> Tuple[np.ndarray, np.ndarray]:
@@ -149,24 +176,21 @@ def diem_fixations(paths: Sequence[PathLike], video_size: Tuple[int, int], frame
     Args:
         paths: the video's event_data files (one per participant).
         video_size: (width, height) of the video in its native pixels.
-        frame_count: frames of the video; a gaze row beyond it is an error.
+        frame_count: frames of the video; a gaze row beyond it is an error (raised before the
+            per-frame lists are made).
         eyes, mapping: see the module docstring.
 
     Returns:
         `frame_count` float64 K×2 arrays of (x, y), one point per participant with a fixation there.
 
     Raises:
-        DataError: a gaze file refers to a frame past the end of the video (naming both counts).
+        DataError: a gaze file refers to a frame past the end of the video (naming file and line).
     """
+    events = [read_diem_events(path, frame_count, f"the video has {frame_count:,} frames") for path in paths]
     points: List[List[np.ndarray]] = [[] for _ in range(frame_count)]
     dx, dy = mapping.video_offset(video_size)
-    for path in paths:
-        events = read_diem_events(path)
-        last = int(events[:, 0].max())
-        if last > frame_count:
-            raise DataError(f"{path}: gaze rows go up to frame {last} but the video has {frame_count} frames; "
-                            "is this the gaze of another video, or a truncated video?")
-        frames, xy = eye_positions(events, eyes)
+    for rows in events:
+        frames, xy = eye_positions(rows, eyes)
         xy = xy - (dx, dy)
         inside = (xy[:, 0] >= 0) & (xy[:, 0] < video_size[0]) & (xy[:, 1] >= 0) & (xy[:, 1] < video_size[1])
         for frame, point in zip(frames[inside], xy[inside]):

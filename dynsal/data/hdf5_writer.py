@@ -16,13 +16,17 @@ from typing import Dict, List, Optional, Tuple
 import h5py
 import numpy as np
 
-from dynsal.caffe.io import _write_atomic
+from dynsal.caffe.hdf5_data import check_listable
 from dynsal.data.dataset import Sample
 from dynsal.data.preprocess import preprocess_input, preprocess_map
 from dynsal.errors import DataError
+from dynsal.files import library_os_error, write_atomic
 from dynsal.zoo import FRAME_MEAN, INPUT_SCALE, MAP_MEAN, MAP_SCALE
 
 DEFAULT_ROWS = 1000
+DATASETS = ("data1", "data1_b", "label")
+
+
 class Hdf5Writer:
     """Writes Samples into preallocated HDF5 files of one split inside a staging folder."""
 
@@ -35,9 +39,12 @@ class Hdf5Writer:
         self.staging, self.split, self.count = Path(staging), split, count
         self.rows, self.data1 = rows_per_file, data1
         self.list_root = list_root or str(self.staging.parent.resolve())
+        check_listable(self.list_root)
         self.folder = self.staging / "h5"
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._write_list()
         self.files: Dict[int, h5py.File] = {}
+        self.datasets: Dict[int, Dict[str, h5py.Dataset]] = {}
         self.lost: List[int] = []
         for index in range(self.file_count):
             path = self._path(index)
@@ -59,17 +66,20 @@ class Hdf5Writer:
         """Videos with rows in a file that was unreadable on resume (to be written again)."""
         return sorted({sources[i.video].name for i in plan if i.position // self.rows in self.lost})
 
-    def _file(self, index: int, sample: Sample) -> h5py.File:
+    def _datasets(self, index: int, sample: Sample) -> Dict[str, h5py.Dataset]:
+        """The open datasets of file `index` (created at the sample's shapes). No chunk cache: a failed
+        write (full disk) raises in `put`, instead of in HDF5's clean-up at garbage collection."""
         if index not in self.files:
             path = self._path(index)
-            handle = h5py.File(path, "a")
+            handle = h5py.File(path, "a", rdcc_nbytes=0)
+            self.files[index] = handle
             rows = min(self.rows, self.count - index * self.rows)
             for name, array in self._arrays(sample).items():
                 if name not in handle:
                     handle.create_dataset(name, shape=(rows,) + array.shape, dtype=np.float32,
                                           chunks=(1,) + array.shape)
-            self.files[index] = handle
-        return self.files[index]
+            self.datasets[index] = {name: handle[name] for name in DATASETS}
+        return self.datasets[index]
 
     def _arrays(self, sample: Sample) -> Dict[str, np.ndarray]:
         first = sample.frame if self.data1 == "frame" else sample.flow
@@ -78,27 +88,45 @@ class Hdf5Writer:
 
     def put(self, sample: Sample) -> None:
         index, row = divmod(sample.position, self.rows)
-        handle = self._file(index, sample)
-        for name, array in self._arrays(sample).items():
-            if handle[name].shape[1:] != array.shape:
-                raise DataError(f"sample {sample.key}: {name} has shape {array.shape} but the file holds "
-                                f"{handle[name].shape[1:]}; HDF5 sets need one frame size (use --resize fixed)")
-            handle[name][row] = array
+        try:
+            datasets = self._datasets(index, sample)
+            for name, array in self._arrays(sample).items():
+                if datasets[name].shape[1:] != array.shape:
+                    raise DataError(f"sample {sample.key}: {name} has shape {array.shape} but the file holds "
+                                    f"{datasets[name].shape[1:]}; HDF5 sets need one frame size (use --resize fixed)")
+                datasets[name][row] = array
+        except (OSError, RuntimeError) as exc:
+            raise library_os_error(exc, self._path(index)) from None
 
     def commit(self) -> None:
-        for handle in self.files.values():
-            handle.flush()
+        """Flush every open file (a write error is raised here, naming the file)."""
+        for index, handle in self.files.items():
+            try:
+                handle.flush()
+            except (OSError, RuntimeError) as exc:
+                raise library_os_error(exc, self._path(index)) from None
 
     def close(self) -> None:
-        for handle in self.files.values():
-            handle.close()
+        """Close every open file; the first error is raised after all were closed."""
+        error = None
+        for index, handle in self.files.items():
+            try:
+                handle.close()
+            except (OSError, RuntimeError) as exc:
+                error = error or library_os_error(exc, self._path(index))
         self.files.clear()
+        self.datasets.clear()
+        if error is not None:
+            raise error
+
+    def _write_list(self) -> None:
+        """The list file HDF5Data reads: every file of the split under `list_root`, in order."""
+        names = [self._path(i).name for i in range(self.file_count)]
+        listing = "".join(f"{self.list_root}/{self.split}_h5/{name}\n" for name in names)
+        write_atomic(self.staging / f"{self.split}_h5.txt", listing.encode())
 
     def outputs(self) -> List[Tuple[Path, Path]]:
         root = self.staging.parent
-        names = [self._path(i).name for i in range(self.file_count)]
-        listing = "".join(f"{self.list_root}/{self.split}_h5/{name}\n" for name in names)
-        _write_atomic(self.staging / f"{self.split}_h5.txt", listing.encode())
         return [(self.folder, root / f"{self.split}_h5"),
                 (self.staging / f"{self.split}_h5.txt", root / f"{self.split}_h5.txt")]
 

@@ -8,8 +8,8 @@ from typing import Union
 import cv2
 import numpy as np
 
-from dynsal.caffe.io import _write_atomic
 from dynsal.errors import DataError
+from dynsal.files import write_atomic
 
 
 def write_png(image: np.ndarray, path: Union[str, Path]) -> None:
@@ -17,10 +17,10 @@ def write_png(image: np.ndarray, path: Union[str, Path]) -> None:
     ok, data = cv2.imencode(".png", np.ascontiguousarray(image))
     if not ok:
         raise DataError(f"{path}: cannot encode an image of shape {np.shape(image)} as PNG")
-    _write_atomic(path, data.tobytes())
+    write_atomic(path, data.tobytes())
 
 
 
 def write_json(path: Union[str, Path], value) -> None:
     """Write `value` as indented, key-sorted JSON, atomically."""
-    _write_atomic(path, (json.dumps(value, indent=1, sort_keys=True) + "\n").encode())
+    write_atomic(path, (json.dumps(value, indent=1, sort_keys=True) + "\n").encode())

@@ -4,8 +4,11 @@
 in the same order; each value a serialised Caffe `Datum` (`dynsal.caffe.blobs.array_to_datum`) with
 uint8 C×H×W `data`, label 0: frames and flow images 3 channels in **RGB** order (the order the nets
 see, see `dynsal.zoo`; Caffe applies (x − mean)·scale per channel and does not reorder), maps 1
-channel. Records are written in batches; when LMDB's map is full the batch is aborted, the map
-doubled and the batch written again.
+channel. Keys are stored as UTF-8 bytes (`key_bytes`; Caffe's Data layer takes them as opaque bytes,
+in byte order, which the zero-padded position prefix makes the plan's order). Records are written in
+batches; when LMDB's map is full the batch is aborted, the map doubled and the batch written again;
+any other LMDB failure (a full disk) is an OSError naming the database, with nothing committed of the
+batch.
 """
 from __future__ import annotations
 
@@ -16,10 +19,33 @@ import lmdb
 
 from dynsal.caffe.blobs import array_to_datum
 from dynsal.data.dataset import Sample
+from dynsal.errors import DataError
+from dynsal.files import library_os_error
 
 KINDS = ("frames", "flows", "maps")
 DEFAULT_MAP_SIZE = 1 << 28
 _BATCH = 64
+MAX_KEY_BYTES = 511  # LMDB's compile-time key limit (mdb_env_get_maxkeysize), in py-lmdb and Caffe alike
+
+
+def key_bytes(key: str) -> bytes:
+    """A record key as stored: UTF-8 (non-ASCII video names are fine for LMDB and Caffe).
+
+    Raises:
+        DataError: the key is longer than LMDB's 511 bytes (a very long video name).
+    """
+    data = key.encode("utf-8")
+    if len(data) > MAX_KEY_BYTES:
+        raise DataError(f"record key {key!r} is {len(data)} bytes, LMDB keys hold at most {MAX_KEY_BYTES}; "
+                        "shorten the video's name")
+    return data
+
+
+def _open(folder: Path, map_size: int) -> lmdb.Environment:
+    """A writable LMDB in `folder`; folder and files get the user's umask (py-lmdb's default mode 0755
+    would make the files executable, and its mkdir with a file mode would make the folder untraversable)."""
+    folder.mkdir(exist_ok=True)
+    return lmdb.open(str(folder), map_size=map_size, subdir=True, mode=0o666)
 
 
 class LmdbWriter:
@@ -27,8 +53,7 @@ class LmdbWriter:
 
     def __init__(self, staging: Path, split: str, count: int, map_size: int = DEFAULT_MAP_SIZE):
         self.staging, self.split = Path(staging), split
-        self.envs = {kind: lmdb.open(str(self.staging / f"{kind}_lmdb"), map_size=map_size, subdir=True)
-                     for kind in KINDS}
+        self.envs = {kind: _open(self.staging / f"{kind}_lmdb", map_size) for kind in KINDS}
         self.pending: List[Tuple[bytes, Tuple[bytes, bytes, bytes]]] = []
         self.shapes: Dict[str, List[int]] = {}
 
@@ -37,7 +62,7 @@ class LmdbWriter:
         for kind, array in zip(KINDS, arrays):
             self.shapes.setdefault(kind, list(array.shape))
         values = tuple(array_to_datum(a).SerializeToString() for a in arrays)
-        self.pending.append((sample.key.encode("ascii"), values))
+        self.pending.append((key_bytes(sample.key), values))
         if len(self.pending) >= _BATCH:
             self.commit()
 
@@ -53,6 +78,8 @@ class LmdbWriter:
                     break
                 except lmdb.MapFullError:
                     env.set_mapsize(env.info()["map_size"] * 2)
+                except lmdb.Error as exc:
+                    raise library_os_error(exc, self.staging / f"{kind}_lmdb") from None
         self.pending.clear()
 
     def close(self) -> None:

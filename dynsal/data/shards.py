@@ -73,13 +73,14 @@ class ShardReader:
 
     def samples(self, source: D.VideoSource, items: Sequence[D.PlanItem], variants) -> Iterator[D.Sample]:
         from dynsal.caffe.schema import pb
+        from dynsal.data.lmdb_writer import key_bytes
 
         txns = [env.begin() for env in self.envs]
         for item in items:
             key = D.sample_key(item.position, source.name, item.frame, variants[item.variant])
             arrays = []
             for txn in txns:
-                value = txn.get(key.encode("ascii"))
+                value = txn.get(key_bytes(key))
                 if value is None:
                     raise DataError(f"{self.folder}: the shard lacks record {key}; delete the shard and build it again")
                 datum = pb.Datum()

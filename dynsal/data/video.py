@@ -152,6 +152,21 @@ def _file_frames(path: Path) -> Iterator[Tuple[int, float, np.ndarray]]:
         capture.release()
 
 
+def declared_frame_count(source: PathLike) -> Optional[Tuple[int, bool]]:
+    """(frames, exact) of a video before decoding it: a frame folder's image files (exact), or the count a
+    video file's container declares (OpenCV's CAP_PROP_FRAME_COUNT: an estimate for some containers);
+    None when unknown (no such file, no count)."""
+    source = Path(source)
+    if source.is_dir():
+        return len(frame_files(source)), True
+    capture = cv2.VideoCapture(str(source))
+    try:
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    return (int(count), False) if count and count > 0 else None
+
+
 def read_frames(source: PathLike, resize: Optional[ResizePolicy] = None,
                 fps: float = DEFAULT_FPS) -> Iterator[VideoFrame]:
     """Decode a video file or a folder of frames.

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List
 
 from dynsal.errors import FormatError
+from dynsal.files import write_atomic
 
 _TRAIN_LOSS = re.compile(r"\] Iteration (\d+)(?: \([^)]*\))?, loss = (\S+)")
 _LR = re.compile(r"\] Iteration (\d+), lr = (\S+)")
@@ -59,7 +60,13 @@ def parse_caffe_log(lines: Iterable[str]) -> List[dict]:
 
 
 def read_log(path) -> List[dict]:
-    """Records of a dynsal JSON-lines log or a Caffe log (told apart by the first non-empty line)."""
+    """Records of a dynsal JSON-lines log or a Caffe log (told apart by the first non-empty line).
+
+    A torn last line of a JSON-lines log (a run killed while writing it, no newline at the end) is left out.
+
+    Raises:
+        FormatError: naming the file and line of a record that is not a training record.
+    """
     try:
         text = Path(path).read_text(errors="replace")
     except OSError as exc:
@@ -67,11 +74,51 @@ def read_log(path) -> List[dict]:
     lines = text.splitlines()
     first = next((line for line in lines if line.strip()), "")
     if first.lstrip().startswith("{"):
-        try:
-            return [json.loads(line) for line in lines if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"{path}:{exc.lineno}: not a JSON-lines training log ({exc.msg})") from None
+        records = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(_json_record(line, path, number))
+            except FormatError:
+                if number == len(lines) and not text.endswith("\n"):
+                    break  # the torn last line of a killed run
+                raise
+        return records
     records = parse_caffe_log(lines)
     if not records:
         raise FormatError(f"{path}: no Caffe training lines found (is it the stderr of `caffe train`?)")
     return records
+
+
+def _json_record(line: str, path, number: int) -> dict:
+    """One record of a dynsal log line."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{path}:{number}: not a JSON-lines training log ({exc.msg})") from None
+    if not (isinstance(record, dict) and isinstance(record.get("iteration"), int)
+            and record.get("phase") in ("train", "test") and isinstance(record.get("outputs", {}), dict)
+            and all(isinstance(record.get(k), (int, float, type(None))) for k in ("loss", "lr"))):
+        raise FormatError(f"{path}:{number}: not a training record (iteration, phase train or test, numbers for "
+                          "loss and lr, outputs)")
+    record.setdefault("outputs", {})
+    return record
+
+
+def truncate_log(path: Path, iteration: int) -> None:
+    """Keep the records of a JSON-lines training log before `iteration` (a resumed run writes the rest
+    again); a torn last line is dropped. Rewritten atomically; nothing happens without a log."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("iteration"), int) and record["iteration"] < iteration:
+            kept.append(line + b"\n")
+    write_atomic(path, b"".join(kept))

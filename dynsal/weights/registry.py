@@ -42,7 +42,23 @@ def load_registry(path=None) -> Dict[str, WeightsEntry]:
                    for e in data["weights"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DynsalError(f"{path}: not a readable weights registry ({exc})") from None
+    for entry in entries:
+        _check_file_name(entry, path)
     return {entry.name: entry for entry in entries}
+
+
+def _check_file_name(entry: WeightsEntry, registry: Path) -> None:
+    """An entry's `file` must stay inside the weights folder: a relative path without `..` (a registry from
+    a mirror or a stranger could otherwise write anywhere).
+
+    Raises:
+        DynsalError: naming the registry and the entry.
+    """
+    name = entry.file
+    parts = Path(name).parts if isinstance(name, str) else ()
+    if not parts or Path(name).is_absolute() or any(part in (".", "..") for part in parts) or "\\" in name:
+        raise DynsalError(f"{registry}: entry {entry.name!r} has file {name!r}; it must be a file name inside the "
+                          "weights folder (relative, without '..')")
 
 
 def lookup(name: str, registry: Dict[str, WeightsEntry]) -> WeightsEntry:

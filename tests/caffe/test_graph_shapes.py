@@ -6,7 +6,7 @@ from google.protobuf import text_format
 
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
-from dynsal.caffe.shapes import infer_shapes, pooled_size
+from dynsal.caffe.shapes import infer_shapes, pooled_shape
 from dynsal.errors import NetDefinitionError
 
 NET = """
@@ -42,14 +42,16 @@ def test_shapes_grouped_rect_conv_and_padded_pooling():
     assert blobs["p"] == (2, 6, 4, 5)
 
 
-@pytest.mark.parametrize("size,kernel,stride,pad,expected", [
-    (240, 3, 2, 0, 120),  # ceil: floor would give 119
-    (112, 3, 2, 1, 57),
-    (5, 2, 2, 1, 3),  # last window would start in the padding: clipped from 4 to 3
-    (6, 3, 3, 0, 2),
+@pytest.mark.parametrize("hw,kernel,stride,pad,expected", [
+    ((240, 240), (3, 3), (2, 2), (0, 0), (120, 120)),  # ceil: floor would give 119
+    ((112, 112), (3, 3), (2, 2), (1, 1), (57, 57)),
+    ((5, 5), (2, 2), (2, 2), (1, 1), (3, 3)),  # last window would start in the padding: clipped from 4 to 3
+    ((6, 6), (3, 3), (3, 3), (0, 0), (2, 2)),
+    ((5, 7), (1, 3), (3, 2), (0, 1), (2, 4)),  # real Caffe: padding on W clips H's last window as well
+    ((5, 7), (1, 3), (3, 2), (0, 0), (3, 3)),  # no padding anywhere: no clip, even for a window outside
 ])
-def test_pooled_size_ceil_and_clip(size, kernel, stride, pad, expected):
-    assert pooled_size(size, kernel, stride, pad, ceil_mode=True) == expected
+def test_pooled_shape_ceil_and_clip(hw, kernel, stride, pad, expected):
+    assert pooled_shape(hw, kernel, stride, pad, ceil_mode=True) == expected
 
 
 def test_wiring_errors_name_the_layer():

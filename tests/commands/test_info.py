@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from dynsal import zoo
 from dynsal.caffe import hdf5, io
@@ -100,8 +101,7 @@ def test_info_errors_are_one_line(tmp_path, capsys):
 
 
 def test_cli_did_you_mean(capsys):
-    try:
+    with pytest.raises(SystemExit) as exc:
         main(["info", "--phaze", "TEST", "x"])
-    except SystemExit as exc:
-        assert exc.code == 2
+    assert exc.value.code == 2
     assert "did you mean --phase" in capsys.readouterr().err

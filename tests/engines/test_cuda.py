@@ -52,6 +52,7 @@ def test_cuda_fp32_forward_and_backward_equal_cpu(name):
     for blob in cpu.inputs:
         assert relative(gpu_diffs[blob], cpu_diffs[blob]) <= 1e-4, blob
     for layer, diffs in cpu.param_diffs().items():
+        assert len(gpu.param_diffs()[layer]) == len(diffs), layer
         for a, b in zip(gpu.param_diffs()[layer], diffs):
             assert relative(a, b) <= 1e-4, layer
 
@@ -78,6 +79,7 @@ def test_cuda_training_follows_the_cpu_trajectory(tmp_path, monkeypatch):
         trainer.solve()
         finals[device] = trainer.train.params()
     for layer, arrays in finals["cpu"].items():
+        assert len(finals["cuda"][layer]) == len(arrays), layer
         for a, b in zip(finals["cuda"][layer], arrays):
             assert relative(a, b) <= 1e-4, layer
 

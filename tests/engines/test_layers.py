@@ -15,28 +15,46 @@ def _randn(*shape):
     return RNG.standard_normal(shape).astype(np.float32)
 
 
-def caffe_pool(x, kernel, stride, pad, ave, ceil=True):
-    """Caffe's PoolingLayer::Forward_cpu loops (MAX/AVE) including the output-size clip."""
-    n, c, h, w = x.shape
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def caffe_pooled_hw(h, w, kernel, stride, pad, ceil=True):
+    """PoolingLayer::Reshape (BVLC 99bd997): ceil/floor of float (in + 2·pad − kernel) / stride, + 1; then
+    `if (pad_h_ || pad_w_)` each of the two axes drops a last window starting at or beyond in + pad."""
     rounding = math.ceil if ceil else math.floor
-    out = []
-    for size, k, s, p in zip((h, w), kernel, stride, pad):
-        o = int(rounding((size + 2 * p - k) / s)) + 1
-        if p and (o - 1) * s >= size + p:
-            o -= 1
-        out.append(o)
-    y = np.zeros((n, c, out[0], out[1]), np.float64)
-    for i in range(out[0]):
-        for j in range(out[1]):
+    pooled = [int(rounding(float(np.float32(size + 2 * p - k) / np.float32(s)))) + 1
+              for size, k, s, p in zip((h, w), kernel, stride, pad)]
+    if pad[0] or pad[1]:
+        for axis, size in enumerate((h, w)):
+            if (pooled[axis] - 1) * stride[axis] >= size + pad[axis]:
+                pooled[axis] -= 1
+    return pooled
+
+
+def caffe_pool(x, kernel, stride, pad, ave, ceil=True):
+    """PoolingLayer::Forward_cpu's loops (MAX/AVE), transcribed: MAX starts at −FLT_MAX and takes strictly
+    greater elements; AVE sums the clipped window and divides by the pool size counted before clipping to
+    the input (hend = min(hstart + kernel, in + pad))."""
+    n, c, h, w = x.shape
+    oh, ow = caffe_pooled_hw(h, w, kernel, stride, pad, ceil)
+    y = np.zeros((n, c, oh, ow), np.float64)
+    for i in range(oh):
+        for j in range(ow):
             hs, ws = i * stride[0] - pad[0], j * stride[1] - pad[1]
             he, we = min(hs + kernel[0], h + pad[0]), min(ws + kernel[1], w + pad[1])
             size = (he - hs) * (we - ws)
-            window = x[:, :, max(hs, 0):min(he, h), max(ws, 0):min(we, w)]
-            y[:, :, i, j] = window.sum(axis=(2, 3)) / size if ave else window.max(axis=(2, 3))
+            window = x[:, :, max(hs, 0):min(he, h), max(ws, 0):min(we, w)].reshape(n, c, -1)
+            if ave:
+                y[:, :, i, j] = window.sum(axis=2) / size
+            else:
+                y[:, :, i, j] = np.maximum(window.max(axis=2, initial=-np.inf), -FLT_MAX)
     return y
 
 
 POOL_CASES = [  # (H, W), kernel, stride, pad: the clip triggers in the first two; the last has pad > kernel / 2
+    ((5, 7), (1, 3), (3, 2), (0, 1)),  # padding on W only: Caffe clips H's last window too -> 2×4 (3×4 per axis)
+    ((7, 5), (3, 1), (2, 3), (1, 0)),  # the same transposed
+    ((5, 7), (1, 3), (3, 2), (0, 0)),  # no padding, no clip: H's last window lies outside (MAX −FLT_MAX, AVE −0)
     ((5, 7), (2, 2), (2, 2), (1, 1)),
     ((21, 13), (3, 2), (2, 3), (1, 1)),
     ((9, 10), (3, 3), (2, 2), (0, 0)),
@@ -56,7 +74,8 @@ def test_pooling_matches_caffe_loops(pool, hw, kernel, stride, pad):
 
 
 def caffe_max_mask(x, kernel, stride, pad):
-    """PoolingLayer::Forward_cpu's mask: per window, h·W + w of the first element greater than all before it."""
+    """PoolingLayer::Forward_cpu's mask: per window, h·W + w of the first element greater than all before it
+    (starting from −FLT_MAX, mask −1)."""
     expected = caffe_pool(x, kernel, stride, pad, ave=False)
     n, c, h, w = x.shape
     mask = np.full(expected.shape, -1.0)
@@ -65,7 +84,7 @@ def caffe_max_mask(x, kernel, stride, pad):
             hs, ws = i * stride[0] - pad[0], j * stride[1] - pad[1]
             for b in range(n):
                 for ch in range(c):
-                    best = -np.inf
+                    best = -FLT_MAX
                     for y in range(max(hs, 0), min(hs + kernel[0], h)):
                         for xx in range(max(ws, 0), min(ws + kernel[1], w)):
                             if x[b, ch, y, xx] > best:

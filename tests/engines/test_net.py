@@ -131,6 +131,7 @@ def test_weights_load_by_name_with_shape_checks(tmp_path):
     path = tmp_path / "ssnet.caffemodel"
     source.save(path)
     loaded = load_net(deploy, path, engine="torch")
+    assert {k: len(v) for k, v in loaded.params().items()} == {k: len(v) for k, v in source.params().items()}
     for layer, arrays in source.params().items():
         for ours, theirs in zip(loaded.params()[layer], arrays):
             np.testing.assert_array_equal(ours, theirs)

@@ -75,6 +75,7 @@ def test_names_and_forward(files):
     assert out["loss"] == pytest.approx(expected, rel=1e-4)
     assert (net.blob("conv1") >= 0).all()  # in-place ReLU: the blob holds the post-ReLU value
     for layer, arrays in weights.items():
+        assert len(net.params()[layer]) == len(arrays), layer
         for got, want in zip(net.params()[layer], arrays):
             np.testing.assert_array_equal(got, want)
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 from google.protobuf import text_format
 
 from dynsal.caffe import io
 from dynsal.caffe.schema import pb
 from dynsal.data.caffe_sources import make_source
 from tests.oracle.datasets import write_lmdb
+
+pytestmark = pytest.mark.caffe_parity
 
 BATCHES = 4
 NET = """

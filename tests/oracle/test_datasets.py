@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import pytest
 
 from dynsal import zoo
 from dynsal.caffe import io
@@ -44,6 +45,7 @@ def _expected(root, split: str):
     return {blob: np.stack([v[i] for i in order]).reshape(BATCHES, BATCH, *v[0].shape) for blob, v in values.items()}
 
 
+@pytest.mark.caffe_parity
 def test_caffe_reads_dynsal_lmdb_and_hdf5_datasets(oracle, workdir, tmp_path):
     videos, gaze = tmp_path / "video", tmp_path / "event_data"
     videos.mkdir()

@@ -40,6 +40,7 @@ np.savez("outputs.npz", **out)
 
 
 @pytest.mark.parametrize("name", ["ssnet", "stsconv"])
+@pytest.mark.caffe_parity
 def test_caffe_and_torch_engines_agree(oracle, workdir, name):
     """`engine="caffe"` (real Caffe) and `engine="torch"` give the same outputs on the same files."""
     pytest.importorskip("torch", reason="the torch engine needs torch (pip install dynsal[torch])")

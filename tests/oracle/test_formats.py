@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import numpy as np
@@ -21,6 +20,7 @@ ODD_DEPLOY_SHAPE = (1, 3, 97, 131)
 DATA_HW = (48, 72)  # multiples of 4: deconv1 then matches the label size (EuclideanLoss needs it)
 
 
+@pytest.mark.caffe_parity
 def test_schema_is_wire_compatible_with_caffe_proto(oracle, workdir):
     """Every field dynsal declares has Caffe's number, label, type and default; no field is missing."""
     code = """
@@ -69,9 +69,9 @@ def _zoo_net(name: str, variant: str, data_root: str):
 
 
 @pytest.fixture(scope="module")
-def caffe_zoo_shapes(oracle, tmp_path_factory):
+def caffe_zoo_shapes(oracle, module_workdir, tmp_path_factory):
     """Blob and param shapes of every zoo net, variant and phase as real Caffe constructs them."""
-    wd = oracle.workdir()
+    wd = module_workdir
     data = wd.host / "data"
     data.mkdir()
     write_zoo_lmdbs(data, *DATA_HW)
@@ -96,11 +96,11 @@ json.dump(out, open("shapes.json", "w"))
     host_data = tmp_path_factory.mktemp("zoo_data")
     write_zoo_lmdbs(host_data, *DATA_HW)
     write_zoo_hdf5(host_data, str(host_data), *DATA_HW)
-    shutil.rmtree(wd.host)
     return result, host_data
 
 
 @pytest.mark.parametrize("name,variant,phase", list(_zoo_cases()))
+@pytest.mark.caffe_parity
 def test_zoo_shapes_match_caffe(caffe_zoo_shapes, name, variant, phase):
     """Real Caffe loads every generated prototxt and reports the blob/param shapes dynsal computes."""
     result, host_data = caffe_zoo_shapes
@@ -133,6 +133,7 @@ def _caffe_params(oracle, workdir, prototxt: str, caffemodel: str):
         return {k: npz[k] for k in npz.files}
 
 
+@pytest.mark.caffe_parity
 def test_dynsal_caffemodel_loads_in_caffe(oracle, workdir):
     """A caffemodel written by dynsal (SSNet, random weights) loads in Caffe with identical values."""
     deploy = zoo.deploy("ssnet")
@@ -172,6 +173,7 @@ print(json.dumps([walk(h5py.File(f, "r"), []) for f in ("ours.caffemodel.h5", "c
 """
 
 
+@pytest.mark.caffe_parity
 def test_hdf5_caffemodels_are_caffes(oracle, workdir):
     """A `.caffemodel.h5` written by dynsal (a net with an implicit Split) loads in Caffe with identical values
     and has the structure of the file Caffe's Net::ToHDF5 writes; dynsal reads Caffe's file back exactly."""
@@ -190,6 +192,7 @@ def test_hdf5_caffemodels_are_caffes(oracle, workdir):
     back = {layer.name: [blob_to_array(b) for b in layer.blobs]
             for layer in io.read_net(workdir.host / "caffe.caffemodel.h5").layer if len(layer.blobs)}
     assert sorted(back) == sorted(weights)
+    assert {k: len(v) for k, v in back.items()} == {k: len(v) for k, v in weights.items()}
     assert all(np.array_equal(a, b) for k in weights for a, b in zip(back[k], weights[k]))
 
 
@@ -207,6 +210,7 @@ layer { name: "fc" type: "InnerProduct" bottom: "c" top: "y" inner_product_param
 """
 
 
+@pytest.mark.caffe_parity
 def test_legacy_and_double_blobs_load_in_caffe(oracle, workdir):
     """Legacy 4-D blob shapes (1×1×N×K InnerProduct weights) and double_data load like Caffe loads them."""
     (workdir.host / "net.prototxt").write_text(LEGACY_NET)
@@ -242,6 +246,7 @@ random_seed: 7
 """
 
 
+@pytest.mark.caffe_parity
 def test_caffe_trained_files_read_by_dynsal(oracle, workdir):
     """A caffemodel and a solverstate written by `caffe train` are read by dynsal with identical values."""
     write_tiny_training_set(workdir)
@@ -308,6 +313,7 @@ layers { name: "loss" type: SOFTMAX_LOSS bottom: "ip1" bottom: "label" top: "los
 
 @pytest.mark.parametrize("text", [LEGACY_INPUT_DIM, LEGACY_INPUT_SHAPE, V1_NET],
                          ids=["input_dim", "input_shape", "v1_layers"])
+@pytest.mark.caffe_parity
 def test_upgrades_match_upgrade_net_proto_text(oracle, workdir, text):
     """dynsal's upgrade on load equals what Caffe's own upgrade_net_proto_text writes (as messages)."""
     (workdir.host / "old.prototxt").write_text(text)
@@ -317,6 +323,7 @@ def test_upgrades_match_upgrade_net_proto_text(oracle, workdir, text):
     assert ours == caffe_upgraded, f"dynsal:\n{ours}\ncaffe:\n{caffe_upgraded}"
 
 
+@pytest.mark.caffe_parity
 def test_solver_type_upgrade_matches_upgrade_solver_proto_text(oracle, workdir):
     (workdir.host / "old.prototxt").write_text('net: "n.prototxt"\nbase_lr: 0.1\nlr_policy: "fixed"\n'
                                                'solver_type: NESTEROV\nsnapshot_prefix: "snap/x"\n')

@@ -2,8 +2,6 @@
 weights and the same input, every fused net reproduces the single-stream net's output."""
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -12,6 +10,8 @@ from dynsal.caffe import io
 from dynsal.caffe.weights import attach_blobs
 from dynsal.init_weights import write_two_stream_init
 from tests.test_init_weights import single_stream
+
+pytestmark = pytest.mark.caffe_parity
 
 SHAPE = (1, 3, 48, 64)
 FORWARD = """
@@ -30,8 +30,8 @@ np.savez("out.npz", **out)
 
 
 @pytest.fixture(scope="module")
-def caffe_outputs(oracle):
-    wd = oracle.workdir()
+def caffe_outputs(oracle, module_workdir):
+    wd = module_workdir
     weights = single_stream(0)
     io.write_binary(attach_blobs(zoo.deploy("ssnet", SHAPE), weights), wd.host / "ssnet.caffemodel")
     io.write_text(zoo.deploy("ssnet", SHAPE), wd.host / "ssnet.prototxt")
@@ -41,9 +41,7 @@ def caffe_outputs(oracle):
         io.write_text(zoo.deploy(name, SHAPE), wd.host / f"{name}.prototxt")
     np.save(wd.host / "x.npy", np.random.default_rng(1).standard_normal(SHAPE).astype(np.float32))
     oracle.python(FORWARD, wd)
-    outputs = dict(np.load(wd.host / "out.npz"))
-    shutil.rmtree(wd.host)
-    return outputs
+    return dict(np.load(wd.host / "out.npz"))
 
 
 @pytest.mark.parametrize("name", ["stsmax", "stsconv", "early", "late"])

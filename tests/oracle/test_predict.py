@@ -11,6 +11,8 @@ import pytest
 from dynsal.cli import main
 from tests.predict.helpers import make_inputs, zoo_weights
 
+pytestmark = pytest.mark.caffe_parity
+
 pytest.importorskip("torch", reason="the comparison runs the torch engine too")
 
 

@@ -22,6 +22,7 @@ ITERATIONS = 10
 
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
+@pytest.mark.caffe_parity
 def test_lr_policy_matches_caffe_train_log(oracle, workdir, policy):
     write_tiny_training_set(workdir)
     solver_text = (f'net: "tiny.prototxt" base_lr: 0.02 lr_policy: "{policy}" {POLICIES[policy]} '

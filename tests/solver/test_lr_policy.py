@@ -1,6 +1,8 @@
 """Learning-rate policies: hand-computed values (the oracle test compares with `caffe train` logs)."""
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from dynsal.caffe.schema import pb
@@ -19,6 +21,10 @@ def solver(**fields):
     (dict(lr_policy="inv", gamma=0.5, power=2), 2, 0.025),
     (dict(lr_policy="poly", power=2, max_iter=10), 5, 0.025),
     (dict(lr_policy="sigmoid", gamma=1.0, stepsize=3), 3, 0.05),
+    # Caffe: base_lr / (1 + exp(−gamma·(iter − stepsize))); away from stepsize the sign of gamma shows
+    (dict(lr_policy="sigmoid", gamma=1.0, stepsize=3), 5, 0.1 / (1 + math.exp(-2.0))),
+    (dict(lr_policy="sigmoid", gamma=1.0, stepsize=3), 1, 0.1 / (1 + math.exp(2.0))),
+    (dict(lr_policy="sigmoid", gamma=0.5, stepsize=3), 7, 0.1 / (1 + math.exp(-2.0))),
 ])
 def test_policies(fields, iteration, expected):
     assert learning_rate(solver(**fields), iteration).rate == pytest.approx(expected, rel=1e-6)

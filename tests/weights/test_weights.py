@@ -17,10 +17,15 @@ from dynsal.cli import main
 
 
 class FileServer:
-    """Serves one byte string with Range support; `cut_next` ends the next response half-way."""
+    """Serves one byte string as a static file server does: an ETag (and Last-Modified when given), Range
+    requests answered 206 with Content-Range, If-Range honoured (a validator that no longer matches gets the
+    whole file, 200). `ranges=False` ignores Range; `range_lie` shifts the start its Content-Range reports;
+    `cut_next` ends the next response half-way. `requests` records each request's (Range, If-Range)."""
 
-    def __init__(self, payload: bytes):
+    def __init__(self, payload: bytes, etag: bool = True, last_modified: str | None = None, ranges: bool = True,
+                 range_lie: int = 0):
         self.payload, self.cut_next, self.requests = payload, False, []
+        self.etag, self.last_modified, self.ranges, self.range_lie = etag, last_modified, ranges, range_lie
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -28,33 +33,51 @@ class FileServer:
                 pass
 
             def do_GET(self):
-                start = 0
-                header = self.headers.get("Range")
-                server.requests.append(header)
-                if header:
-                    start = int(header.split("=")[1].split("-")[0])
-                body = server.payload[start:]
-                self.send_response(206 if header else 200)
+                header, if_range = self.headers.get("Range"), self.headers.get("If-Range")
+                server.requests.append((header, if_range))
+                payload, etag = server.payload, server.current_etag()
+                partial = header and server.ranges and if_range in (None, etag, server.last_modified)
+                start = int(header.split("=")[1].split("-")[0]) if partial else 0
+                if partial and start >= len(payload):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(payload)}")
+                    self.end_headers()
+                    return
+                body = payload[start:]
+                self.send_response(206 if partial else 200)
                 self.send_header("Content-Length", str(len(body)))
+                if partial:
+                    self.send_header("Content-Range",
+                                     f"bytes {start + server.range_lie}-{len(payload) - 1}/{len(payload)}")
+                if etag:
+                    self.send_header("ETag", etag)
+                if server.last_modified:
+                    self.send_header("Last-Modified", server.last_modified)
                 self.end_headers()
                 if server.cut_next:
                     server.cut_next = False
                     body = body[: len(body) // 2]
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (a restart)
+                    pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/ssnet.caffemodel"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def current_etag(self) -> str | None:
+        return f'"{hashlib.sha256(self.payload).hexdigest()[:16]}"' if self.etag else None
 
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
 
 
-def ssnet_caffemodel(shape_change: bool = False) -> bytes:
+def ssnet_caffemodel(shape_change: bool = False, value: float = 0.5) -> bytes:
     net = zoo.deploy("ssnet")
     _, params = infer_shapes(build_graph(net))
-    weights = {k: [np.full(s, 0.5, np.float32) for s in v] for k, v in params.items() if v}
+    weights = {k: [np.full(s, value, np.float32) for s in v] for k, v in params.items() if v}
     if shape_change:
         weights["conv9"] = [np.zeros((1, 32, 11, 11), np.float32), np.zeros(1, np.float32)]
     return attach_blobs(net, weights).SerializeToString()
@@ -82,7 +105,7 @@ def test_fetch_resumes_and_verifies(served, capsys):
     partial = models / "ssnet.caffemodel.unverified.part"
     assert 0 < partial.stat().st_size < len(payload)
     assert main(args) == 0
-    assert server.requests[-1] == f"bytes={len(payload) // 2}-"
+    assert server.requests[-1] == (f"bytes={len(payload) // 2}-", server.current_etag())
     assert (models / "ssnet.caffemodel").read_bytes() == payload and not partial.exists()
     assert main(["weights", "verify", "ssnet", "--registry", str(registry), "--dir", str(models)]) == 0
     assert "fits ssnet (10 layers with weights)" in capsys.readouterr().out
@@ -115,7 +138,7 @@ def test_offline_and_missing_file_messages(tmp_path, capsys):
              "sha256": None}
     registry.write_text(json.dumps({"weights": [entry]}))
     assert main(["weights", "fetch", "w", "--registry", str(registry), "--dir", str(tmp_path)]) == 1
-    assert f"put it at {tmp_path / 'w.caffemodel'}" in capsys.readouterr().err
+    assert f"dynsal weights fetch w --file DOWNLOADED_FILE --dir {tmp_path}" in capsys.readouterr().err
     assert main(["weights", "verify", "w", "--registry", str(registry), "--dir", str(tmp_path)]) == 1
     assert "run `dynsal weights fetch w`" in capsys.readouterr().err
 

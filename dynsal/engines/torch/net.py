@@ -24,6 +24,7 @@ from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
 from dynsal.engines.base import Arrays, Net, PendingOutputs
 from dynsal.engines.torch.compiled import CompiledPass, KeptPass
+from dynsal.engines.torch.denormals import flush_denormals
 from dynsal.engines.torch.fastpath import FastPath, bucket, cudnn_benchmark, samples_independent
 from dynsal.engines.torch.graphs import GraphedPasses
 from dynsal.engines.torch.layers.data import source_shapes
@@ -188,10 +189,11 @@ class TorchNet(Net):
     @contextlib.contextmanager
     def _pass_context(self, gradients: bool, inference: bool = True):
         """Gradient mode (recording, else inference mode or, where tensors made may later meet
-        recorded passes, no_grad), precision and cuDNN settings of one pass."""
-        with torch.enable_grad() if gradients else torch.inference_mode() if inference else torch.no_grad(), \
-                precision_context(self.precision, self.device, autocast_cache=self._graphs is None), \
-                cudnn_benchmark(self.fast.cudnn_benchmark) if self.device.type == "cuda" else contextlib.nullcontext():
+        recorded passes, no_grad), precision, cuDNN settings and (CPU) flushed denormals of one pass."""
+        grad_mode = torch.enable_grad() if gradients else torch.inference_mode() if inference else torch.no_grad()
+        cudnn = cudnn_benchmark(self.fast.cudnn_benchmark) if self.device.type == "cuda" else contextlib.nullcontext()
+        with grad_mode, precision_context(self.precision, self.device, autocast_cache=self._graphs is None), cudnn, \
+                flush_denormals(self.device):
             yield
 
     def _run(self, feed: Dict[str, torch.Tensor]) -> Blobs:
@@ -268,7 +270,8 @@ class TorchNet(Net):
             objective = term if objective is None else objective + term
         if objective is None:
             raise DynsalError("nothing to back-propagate: the net has no loss; pass top_diffs for its outputs")
-        objective.backward(retain_graph=True)
+        with flush_denormals(self.device):
+            objective.backward(retain_graph=True)
         return {name: self.blob_diff(name) for name in self.inputs}
 
     def _blob_store(self) -> Blobs:

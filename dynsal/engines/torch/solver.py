@@ -13,7 +13,10 @@ Data layers (HDF5Data, Data/LMDB, ImageData) read their sources like Caffe's lay
 Caffe's files: `<prefix>_iter_<N>.caffemodel` + `.solverstate` (history blobs in Caffe's order), or
 `.caffemodel.h5` + `.solverstate.h5` with `snapshot_format: HDF5` (`snapshot_diff` adds gradients),
 readable by `caffe train --snapshot` and the other way round. SIGINT/SIGTERM: snapshot, then stop;
-SIGHUP: snapshot and go on. A non-finite loss stops training with the last good snapshot kept.
+SIGHUP: snapshot and go on. A non-finite loss, or non-finite weights at a snapshot, stops training and
+names the last good snapshot: one whose weights were finite and whose own loss (the forward pass of the
+iteration it was taken at) was finite too (`FiniteSnapshots`). Resuming truncates the JSON-lines log to
+the snapshot's iteration, so a killed and resumed run's log has each iteration once.
 Resuming also moves the data layers to where the interrupted run was (Caffe restarts them at the
 first record), so a resumed run ends with the weights of an uninterrupted one.
 
@@ -40,11 +43,17 @@ from dynsal.caffe import io
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
 from dynsal.caffe.schema import pb
 from dynsal.data.caffe_sources import ShardedSource
+from dynsal.engines.torch.denormals import flush_denormals
 from dynsal.engines.torch.net import TorchNet
 from dynsal.engines.torch.updates import HISTORY_BLOBS, RULES, check_solver_type
 from dynsal.errors import DynsalError
+from dynsal.files import with_path
 from dynsal.progress import progress_bar
 from dynsal.solver.lr_policy import learning_rate
+from dynsal.solver.training_log import truncate_log
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # snapshot, then stop (SIGHUP: snapshot and go on)
 
 
 class LearnableBlob:
@@ -138,7 +147,9 @@ class TorchSolver:
             blob.history = [torch.zeros_like(blob.tensor) for _ in range(HISTORY_BLOBS[self.kind])]
         self.losses: deque = deque(maxlen=max(1, solver.average_loss))
         self.log_path = Path(log_path) if log_path else Path(f"{solver.snapshot_prefix}_log.jsonl")
-        self._signal: Optional[str] = None
+        self.snapshots = FiniteSnapshots()
+        self._signal: Optional[int] = None
+        self.stopped_by: Optional[int] = None  # the signal (SIGINT, SIGTERM) that stopped `solve`
 
     def _make_net(self, net_param, phase: str, extra_state, seed, device, precision):
         """Solver::InitTrainNet / InitTestNets: the NetState is the phase, then the net's own `state`,
@@ -182,14 +193,15 @@ class TorchSolver:
         if net.inputs:
             raise DynsalError(f"net {net.net_param.name!r} has Input layers ({', '.join(net.inputs)}); a solver "
                               "needs data layers (Data, HDF5Data, ImageData) that read the training set")
-        return net.data_pass(gradients)
+        return net.data_pass(gradients)  # the net's precision, fast path and flushed denormals
 
     def _forward_backward(self) -> tuple:
         blobs = self._forward(self.train, gradients=True)
         objective = blobs.objective()
         if objective is None:
             raise DynsalError("the train net has no loss (no layer with a loss weight); nothing to train")
-        objective.backward()
+        with flush_denormals(self.train.device):
+            objective.backward()
         outputs = {name: blobs.data[name].detach().float().cpu().numpy() for name in self.train.outputs}
         return float(objective.detach()), outputs
 
@@ -218,7 +230,12 @@ class TorchSolver:
                         grad = grad + decay * torch.sign(blob.tensor)
                     else:
                         raise DynsalError(f"unknown regularization_type {self.solver.regularization_type!r}")
-                diff = self.rule(grad, blob.history, lr.rate * blob.lr_mult, self.solver, self.iter)
+                rate = lr.rate * blob.lr_mult
+                if not abs(rate) <= FLOAT32_MAX:  # Caffe's float rate would be inf (or NaN): every weight too
+                    raise DynsalError(f"iteration {self.iter}: the learning rate of layer {blob.layer!r} blob "
+                                      f"{blob.index} is {rate:g} (rate {lr.rate:g} × lr_mult {blob.lr_mult:g}), beyond "
+                                      f"float32; training stopped; {self.snapshots.good_text()} — lower base_lr")
+                diff = self.rule(grad, blob.history, rate, self.solver, self.iter)
                 blob.tensor.sub_(diff)
         return lr.rate
 
@@ -238,9 +255,15 @@ class TorchSolver:
 
     # -------------------------------------------------------------------------------------- the loop
     def solve(self, resume: Optional[str] = None) -> Optional[Path]:
-        """Train until max_iter (or a stop signal); returns the last caffemodel snapshot written."""
+        """Train until max_iter (or a stop signal: `stopped_by` is then set); returns the last caffemodel
+        snapshot written.
+
+        Raises:
+            DynsalError: a non-finite loss or non-finite weights (naming the last good snapshot).
+        """
         if resume:
             self.restore(resume)
+            truncate_log(self.log_path, self.iter)
         if self.world > 1:
             with torch.no_grad():
                 for blob in self.learnable:
@@ -250,7 +273,7 @@ class TorchSolver:
         bar = progress_bar(self.solver.max_iter, "dynsal train", initial=self.iter, enabled=self.progress, leave=True)
         start = time.time()
         try:
-            with open(self.log_path if self.rank == 0 else os.devnull, "a") as log:
+            with open(self.log_path if self.rank == 0 else os.devnull, "ab", buffering=0) as log:
                 while self.iter < self.solver.max_iter:
                     self._maybe_test(log)
                     for blob in self.learnable:
@@ -260,26 +283,23 @@ class TorchSolver:
                         step_loss, outputs = self._forward_backward()
                         loss += step_loss
                     loss /= self.solver.iter_size
-                    if not math.isfinite(loss):
-                        raise DynsalError(f"iteration {self.iter}: the loss is {loss}; training stopped, the last "
-                                          f"good snapshot is {last_snapshot or '(none written yet)'} — lower base_lr "
-                                          "or check the data")
+                    self.snapshots.loss(self.iter, loss)
                     self.losses.append(loss)
                     rate = self._apply_update()
                     record = {"iteration": self.iter, "phase": "train", "loss": float(np.mean(self.losses)),
                               "raw_loss": loss, "lr": rate, "outputs": {k: _jsonable(v) for k, v in outputs.items()},
                               "seconds": round(time.time() - start, 4)}
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
+                    self._append(log, record)
                     self.iter += 1
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(loss=f"{record['loss']:.4g}", lr=f"{rate:.3g}")
                     if self.solver.snapshot and self.iter % self.solver.snapshot == 0:
                         last_snapshot = self.snapshot()
-                    if self._signal == "hup":
+                    if self._signal == signal.SIGHUP:
                         last_snapshot, self._signal = self.snapshot(), None
-                    if self._signal == "stop":
+                    if self._signal in STOP_SIGNALS:
+                        self.stopped_by = self._signal
                         return self.snapshot()
                 if self.solver.snapshot_after_train and (not self.solver.snapshot
                                                          or self.iter % self.solver.snapshot):
@@ -293,6 +313,13 @@ class TorchSolver:
                 signal.signal(sig, handler)
         return last_snapshot
 
+    def _append(self, log, record: dict) -> None:
+        """One JSON line to the (unbuffered) training log; a write error (full disk) names the log."""
+        try:
+            log.write((json.dumps(record) + "\n").encode())
+        except OSError as exc:
+            raise with_path(exc, self.log_path) from None
+
     def _maybe_test(self, log) -> None:
         interval = self.solver.test_interval
         if self.tests and interval and self.iter % interval == 0 and (self.iter > 0 or self.solver.test_initialization):
@@ -300,19 +327,16 @@ class TorchSolver:
 
     def _write_tests(self, log) -> None:
         for record in self._test():
-            log.write(json.dumps(record) + "\n")
+            self._append(log, record)
 
     def _install_signals(self) -> dict:
-        def stop(signum, frame):
-            self._signal = "stop"
-
-        def hup(signum, frame):
-            self._signal = "hup"
+        def caught(signum, frame):
+            self._signal = signum
 
         handlers = {}
-        for sig, fn in ((signal.SIGINT, stop), (signal.SIGTERM, stop), (signal.SIGHUP, hup)):
+        for sig in (*STOP_SIGNALS, signal.SIGHUP):
             try:
-                handlers[sig] = signal.signal(sig, fn)
+                handlers[sig] = signal.signal(sig, caught)
             except ValueError:  # not the main thread: signals stay with the caller
                 pass
         return handlers
@@ -334,6 +358,7 @@ class TorchSolver:
         model_path, state_path = self.snapshot_paths()
         if self.rank != 0:  # snapshots are written once, by rank 0
             return model_path
+        self._check_finite_weights(model_path)
         model_path.parent.mkdir(parents=True, exist_ok=True)
         io.write_caffemodel(self.train.net_param, self.train.params(), model_path, phase="TRAIN",
                             diffs=self.train.param_diffs() if self.solver.snapshot_diff else None)
@@ -342,7 +367,17 @@ class TorchSolver:
             for blob in self.learnable:
                 array_to_blob(blob.history[position].detach().cpu().numpy(), state.history.add())
         io.write_solverstate(state, state_path)
+        self.snapshots.written(self.iter, model_path)
         return model_path
+
+    def _check_finite_weights(self, model_path: Path) -> None:
+        """Refuse to snapshot weights holding NaN or ±inf (naming the layer and the last good snapshot)."""
+        for blob in self.learnable:
+            bad = int((~torch.isfinite(blob.tensor)).sum())
+            if bad:
+                raise DynsalError(f"iteration {self.iter}: {bad} values of layer {blob.layer!r} blob {blob.index} are "
+                                  f"not finite; training stopped without writing {model_path}; "
+                                  f"{self.snapshots.good_text()} — lower base_lr or check the data")
 
     def restore(self, state_path: str) -> None:
         """Solver::Restore from a .solverstate (binary, or HDF5 when it ends in .h5): iteration, lr
@@ -357,6 +392,7 @@ class TorchSolver:
             if not model.exists():
                 model = Path(state_path).parent / model.name
             self.load_weights(str(model))
+            self.snapshots.written(state.iter, model)
         with torch.no_grad():
             for i, blob_proto in enumerate(state.history):
                 blob = self.learnable[i % len(self.learnable)]
@@ -372,6 +408,39 @@ class TorchSolver:
 
         for path in paths.split(","):
             load_caffemodel(self.train.module, io.read_net(path), allow_missing=True)
+
+
+class FiniteSnapshots:
+    """Which snapshot can be named as the last good one: its weights were finite (checked before writing)
+    and the loss they gave — the forward pass of the iteration it was taken at — was finite too."""
+
+    def __init__(self):
+        self.good: Optional[Path] = None
+        self.pending: Optional[tuple] = None  # (iteration, path) of a snapshot whose loss is not known yet
+
+    def written(self, iteration: int, path: Path) -> None:
+        self.pending = (iteration, Path(path))
+
+    def good_text(self) -> str:
+        if self.good is None:
+            return "no snapshot with finite weights and loss was written"
+        return f"the last snapshot with finite weights and loss is {self.good}"
+
+    def loss(self, iteration: int, loss: float) -> None:
+        """Record iteration `iteration`'s loss: confirms the snapshot taken there, or stops training.
+
+        Raises:
+            DynsalError: the loss is NaN or ±inf (naming the last good snapshot, and the one that gave it).
+        """
+        if math.isfinite(loss):
+            if self.pending is not None and self.pending[0] == iteration:
+                self.good, self.pending = self.pending[1], None
+            return
+        culprit = ""
+        if self.pending is not None and self.pending[0] == iteration:
+            culprit = f"; {self.pending[1]} gives this loss (do not use it)"
+        raise DynsalError(f"iteration {iteration}: the loss is {loss}; training stopped; {self.good_text()}{culprit} "
+                          "— lower base_lr or check the data")
 
 
 def data_sources(net) -> list:

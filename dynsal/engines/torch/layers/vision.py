@@ -7,13 +7,15 @@
   inside `torch.compile`d passes, which convolve directly.
 - Deconvolution: the transposed convolution with weight (C_in, num_output/group, *kernel) and
   output size s(in − 1) + d(k − 1) + 1 − 2p (no output padding).
-- Pooling: MAX / AVE with Caffe's output size (`dynsal.caffe.shapes.pooled_size`: ceil or floor, then
-  the clip that keeps the last window starting inside input + left pad). The input is padded
-  explicitly (−inf for MAX, so padding never wins; 0 for AVE) to exactly the extent the windows
-  cover; AVE divides each window's sum by Caffe's pool size: the window clipped to
-  [−pad, in + pad), i.e. counting padding cells but none beyond in + pad. global_pooling pools H×W.
-  PyTorch's own pooling is used where it computes the same windows (see PoolingLayer). MAX's
-  optional second top is Caffe's mask: the input-plane index h·W + w of each window's first maximum.
+- Pooling: MAX / AVE with Caffe's output size (`dynsal.caffe.shapes.pooled_shape`: ceil or floor,
+  then — when either axis is padded — the clip that keeps each axis's last window starting inside
+  input + pad). The input is padded explicitly (−inf for MAX, so padding never wins; 0 for AVE) to
+  exactly the extent the windows cover; AVE divides each window's sum by Caffe's pool size: the
+  window clipped to [−pad, in + pad), i.e. counting padding cells but none beyond in + pad. A MAX
+  window holding nothing greater than −FLT_MAX (one wholly outside the input) gives −FLT_MAX and mask
+  −1, Caffe's initial values. global_pooling pools H×W. PyTorch's own pooling is used where it
+  computes the same windows (see PoolingLayer). MAX's optional second top is Caffe's mask: the
+  input-plane index h·W + w of each window's first maximum.
 - LRN ACROSS_CHANNELS: x·(k + α/n·Σ_{n channels} x²)^−β; WITHIN_CHANNEL: x·(1 + α/n²·Σ_{n×n} x²)^−β
   (Caffe builds it from Power/Pooling/Eltwise layers and ignores `k`).
 """
@@ -25,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from dynsal.caffe.schema import pb
-from dynsal.caffe.shapes import conv_geometry, pooled_size, pooling_geometry
+from dynsal.caffe.shapes import conv_geometry, pooled_shape, pooling_geometry
 from dynsal.engines.torch import fftconv
 from dynsal.engines.torch.registry import CaffeLayer, FunctionLayer, LayerContext, register
 from dynsal.errors import NetDefinitionError
@@ -85,14 +87,14 @@ def deconvolution(ctx: LayerContext) -> CaffeLayer:
     return ConvLayer(ctx, transposed=True)
 
 
+
 @lru_cache(maxsize=256)
-def _pool_plan(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool):
-    """(output size, right padding, Caffe's AVE pool sizes, torch's own rule agrees) along one axis."""
-    out = pooled_size(size, kernel, stride, pad, ceil_mode)
+def _pool_plan(size: int, kernel: int, stride: int, pad: int, out: int, ceil_mode: bool):
+    """(right padding, Caffe's AVE pool sizes, torch's own rule agrees) along one axis of `out` windows."""
     right = max(0, (out - 1) * stride + kernel - size - pad)
     counts = tuple(min(o * stride - pad + kernel, size + pad) - (o * stride - pad) for o in range(out))
     native = 2 * pad <= kernel and _torch_pooled_size(size, kernel, stride, pad, ceil_mode) == out
-    return out, right, counts, native
+    return right, counts, native
 
 
 def _torch_pooled_size(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool) -> int:
@@ -130,8 +132,9 @@ class PoolingLayer(CaffeLayer):
         kernel, stride, pad = self.geometry
         if self.global_pooling:  # the window is the whole input plane, whatever its size now
             kernel = list(x.shape[2:])
-        plans = [_pool_plan(int(s), k, st, p, self.ceil_mode) for s, k, st, p in zip(x.shape[2:], kernel, stride, pad)]
-        (oh, rh, ch, native_h), (ow, rw, cw, native_w) = plans
+        oh, ow = pooled_shape(tuple(x.shape[2:]), kernel, stride, pad, self.ceil_mode)
+        (rh, ch, native_h), (rw, cw, native_w) = (_pool_plan(int(s), k, st, p, o, self.ceil_mode) for s, k, st, p, o
+                                                  in zip(x.shape[2:], kernel, stride, pad, (oh, ow)))
         if native_h and native_w:
             if self.is_max:
                 return self._max_tops(F.max_pool2d(x, kernel, stride, pad, ceil_mode=self.ceil_mode,
@@ -153,14 +156,17 @@ class PoolingLayer(CaffeLayer):
         """(values,) or, with a mask top, (values, mask): Caffe's mask is the index h·W + w of each window's
         first maximum (scan order) in the unpadded input plane, as a float blob. PyTorch picks the same
         element; its index counts padded columns when the input was padded here (`padded` = padded
-        width, top and left padding, original width), so it is mapped back."""
+        width, top and left padding, original width), so it is mapped back. Caffe starts each window
+        at −FLT_MAX with mask −1 and takes only greater values, so a window without one keeps both."""
         if not self.with_mask:
-            return (pooled[..., :oh, :ow],)
+            pooled = pooled[..., :oh, :ow]
+            return (pooled.clamp_min(torch.finfo(pooled.dtype).min),)
         values, index = (t[..., :oh, :ow] for t in pooled)
         if padded is not None:
             padded_width, top, left, width = padded
             index = (index // padded_width - top) * width + index % padded_width - left
-        return values, index.to(values.dtype)
+        start = torch.finfo(values.dtype).min  # -FLT_MAX in fp32, the lowest finite value in other precisions
+        return values.clamp_min(start), index.to(values.dtype).masked_fill(values <= start, -1.0)
 
 
 @register("Pooling")

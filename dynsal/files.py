@@ -1,0 +1,103 @@
+"""Files written safely: a complete file or none, with the user's umask, through exclusive temporary names.
+
+Every file dynsal writes in one piece goes through `write_atomic` (bytes) or `atomic_output` (a
+path for libraries that open files by name, such as h5py): the data goes to a new temporary file
+`.<name>.<random>.tmp` beside the target, created with `O_CREAT | O_EXCL | O_NOFOLLOW` (a file or
+symlink planted at that name is never opened or followed) and mode 0666 minus the umask (as any
+program's output; `tempfile.mkstemp` would give 0600), then renamed over the target. An error or
+interruption removes the temporary file, so a partial file never appears under the target's name.
+An OSError raised while writing names the target (`with_path`); the CLI reports it in one line.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path
+from typing import Iterator, Tuple, Union
+
+PathLike = Union[str, os.PathLike]
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_NAME_ROOM = 200  # of a name's 255 bytes, what the temporary name keeps of the target's name
+_NEARLY_FULL = 1 << 20  # bytes free under which a library's I/O error is taken for a full disk
+
+
+def create_exclusive(path: PathLike) -> Tuple[int, Path]:
+    """A new, empty temporary file beside `path` (its parent folders made): (open fd, its path).
+
+    The file is created exclusively (never an existing file or symlink) with mode 0666 & ~umask.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = path.with_name(f".{path.name[:_NAME_ROOM]}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, _FLAGS, 0o666), tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise with_path(exc, path) from None
+
+
+@contextlib.contextmanager
+def atomic_output(path: PathLike) -> Iterator[Path]:
+    """Yield an exclusive temporary path to write `path` through; renamed over `path` on success,
+    removed on any error or interruption."""
+    fd, tmp = create_exclusive(path)
+    os.close(fd)
+    with _replacing(tmp, path):
+        yield tmp
+
+
+def write_atomic(path: PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically (module docstring); every write and the close are checked."""
+    fd, tmp = create_exclusive(path)
+    with _replacing(tmp, path), os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+@contextlib.contextmanager
+def _replacing(tmp: Path, path: PathLike) -> Iterator[None]:
+    """Rename `tmp` over `path` when the block succeeds; remove it when the block fails."""
+    try:
+        yield
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise with_path(exc, path) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def with_path(exc: OSError, path: PathLike) -> OSError:
+    """`exc` naming the target `path` (not the temporary file; write() and close() errors name none)."""
+    if exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+
+
+def library_os_error(exc: Exception, path: PathLike) -> OSError:
+    """An OSError naming `path` for a write failure reported by a C library (h5py, lmdb).
+
+    The errno is the exception's own, else the `errno = N` in its text (HDF5's), else EIO; an I/O error
+    on a file system with under 1 MiB free is reported as ENOSPC (LMDB says EIO when the disk is full).
+    """
+    code = getattr(exc, "errno", None)
+    if not isinstance(code, int):
+        found = re.search(r"errno = (\d+)", str(exc))
+        code = int(found[1]) if found else errno.EIO
+    if code == errno.EIO and _free_bytes(Path(path)) < _NEARLY_FULL:
+        code = errno.ENOSPC
+    return OSError(code, os.strerror(code), str(path))
+
+
+def _free_bytes(path: Path) -> int:
+    """Free bytes on the file system holding `path` (or its nearest existing parent)."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return shutil.disk_usage(folder).free
+    return 0

@@ -1,0 +1,93 @@
+"""The CI guard (tests/ci_guard.py) on scratch test suites run by an inner pytest: what must fail a CI run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = "pytester"
+REPO = Path(__file__).resolve().parents[1]
+
+CONFTEST = '''
+import pytest
+from tests.ci_guard import (pytest_collection_modifyitems, pytest_collectreport, pytest_runtest_logreport,
+                            pytest_sessionfinish, pytest_terminal_summary)
+
+@pytest.fixture()
+def oracle():
+    return "a stand-in for the chroot"
+
+@pytest.fixture()
+def torchvision_python():
+    return "a stand-in for the venv"
+'''
+PARITY = '''
+import pytest
+
+@pytest.mark.caffe_parity
+def test_parity(oracle):
+    pass
+
+def test_raft(torchvision_python):
+    pass
+'''
+PLATFORM_ONLY = '''
+def test_platform(oracle):
+    pass
+
+def test_raft(torchvision_python):
+    pass
+'''
+SKIPPED_MODULE = '''
+import pytest
+pytest.importorskip("a_module_that_is_not_installed")
+
+@pytest.mark.caffe_parity
+def test_parity_elsewhere(oracle):
+    pass
+'''
+SKIPPED_PARITY_TEST = '''
+import pytest
+
+@pytest.mark.caffe_parity
+def test_parity_skipped(oracle):
+    pytest.skip("no chroot")
+'''
+
+
+@pytest.fixture()
+def run_suite(pytester, monkeypatch):
+    """Run `modules` ({name: source}) with the guard's hooks; returns the inner run's result."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+
+    def run(ci: bool, **modules):
+        monkeypatch.setenv("CI", "true" if ci else "")
+        pytester.makeconftest(CONFTEST)
+        pytester.makepyfile(**modules)
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider")
+
+    return run
+
+
+def test_a_complete_run_passes(run_suite):
+    result = run_suite(True, test_parity=PARITY)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["real-Caffe parity tests: 1 passed, 0 skipped, 0 failed"])
+
+
+@pytest.mark.parametrize("modules,line", [
+    (dict(test_parity=PARITY, test_more_parity=SKIPPED_MODULE),
+     "*CI=true: module skipped at collection: test_more_parity.py*a_module_that_is_not_installed*"),
+    (dict(test_parity=PARITY, test_skip=SKIPPED_PARITY_TEST), "*CI=true: real-Caffe parity tests must run*"),
+    (dict(test_platform=PLATFORM_ONLY), "*CI=true: no real-Caffe parity tests passed*"),
+], ids=["module-skipped-at-collection", "parity-test-skipped", "platform-checks-only"])
+def test_what_fails_ci(run_suite, modules, line):
+    """A module skipped at collection, a skipped parity test, and chroot checks standing in for parity."""
+    result = run_suite(True, **modules)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([line])
+
+
+def test_outside_ci_skips_are_allowed(run_suite):
+    result = run_suite(False, test_parity=PARITY, test_more_parity=SKIPPED_MODULE)
+    assert result.ret == 0
