@@ -17,6 +17,7 @@ import pytest
 from dynsal import zoo
 from dynsal.engines import load_net
 from dynsal.zoo import NETS
+from tests.engines.compare import assert_passes_agree, relative
 from tests.engines.nets import every_layer_inputs, every_layer_net
 
 torch = pytest.importorskip("torch", reason="the torch engine needs torch")
@@ -25,10 +26,6 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 SHAPE = (2, 3, 48, 64)
 #: largest max|Δ| / max|fp32| accepted per precision (docs/engines.md publishes the measured ones)
 PRECISION_BOUNDS = {"tf32": 1e-2, "bf16": 5e-2, "fp16": 1e-2}
-
-
-def relative(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
 
 def pair(name: str, precision: str = "fp32"):
@@ -144,18 +141,8 @@ def test_cuda_compiled_every_layer_net_forward_and_backward_equal_cpu():
     net_param = every_layer_net()
     cpu = load_net(net_param, None, engine="torch", seed=0)
     gpu = load_net(net_param, None, engine="torch", device="cuda", seed=0, compile=True)
-    feed = every_layer_inputs(1)
-    expected, got = cpu.forward(**feed), gpu.forward(**feed)
+    assert_passes_agree(cpu, gpu, every_layer_inputs(1), 1e-4)
     assert gpu.compile_failure is None
-    for name in expected:
-        assert relative(got[name], expected[name]) <= 1e-4, name
-    expected_diffs, got_diffs = cpu.backward(), gpu.backward()
-    for name in expected_diffs:
-        assert relative(got_diffs[name], expected_diffs[name]) <= 1e-4, name
-    for layer, diffs in cpu.param_diffs().items():
-        assert len(gpu.param_diffs()[layer]) == len(diffs), layer
-        for a, b in zip(gpu.param_diffs()[layer], diffs):
-            assert relative(a, b) <= 1e-4, layer
 
 
 def test_cuda_predict_gives_the_cpu_maps(tmp_path):

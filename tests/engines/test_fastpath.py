@@ -15,6 +15,7 @@ from dynsal import zoo
 from dynsal.caffe.netspec import L, NetSpec
 from dynsal.engines import load_net
 from dynsal.errors import DynsalError
+from tests.engines.compare import assert_passes_agree, relative
 from tests.engines.nets import batch_norm_train_net, every_layer_inputs, every_layer_net
 
 torch = pytest.importorskip("torch", reason="the torch engine needs torch")
@@ -24,10 +25,6 @@ from dynsal.engines.torch.fastpath import bucket, compile_cache_dir, samples_ind
 from dynsal.engines.torch.graphs import CapturedPass, GraphedPasses  # noqa: E402
 
 SHAPE = (4, 3, 32, 48)
-
-
-def relative(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -111,20 +108,9 @@ def test_caffe_semantics_survive_compile_forward_and_backward():
     net_param = every_layer_net()
     eager = load_net(net_param, None, engine="torch", seed=0)
     compiled = load_net(net_param, None, engine="torch", seed=0, compile=True)
-    feed = every_layer_inputs(1)
     before, breaks = compiled_graphs(), graph_breaks()
-    expected, got = eager.forward(**feed), compiled.forward(**feed)
-    assert compiled_graphs() == before + 1 and graph_breaks() == breaks and compiled._kept.failure is None
-    assert sorted(got) == sorted(expected)
-    for name in expected:
-        assert relative(got[name], expected[name]) <= 1e-5, name
-    expected_diffs, got_diffs = eager.backward(), compiled.backward()
-    for name in expected_diffs:
-        assert relative(got_diffs[name], expected_diffs[name]) <= 1e-5, name
-    for layer, diffs in eager.param_diffs().items():
-        assert len(compiled.param_diffs()[layer]) == len(diffs), layer
-        for a, b in zip(compiled.param_diffs()[layer], diffs):
-            assert relative(a, b) <= 1e-5, layer
+    assert_passes_agree(eager, compiled, every_layer_inputs(1), 1e-5)
+    assert compiled_graphs() == before + 1 and graph_breaks() == breaks and compiled.compile_failure is None
 
 
 def test_compiled_training_follows_the_eager_trajectory(tmp_path, monkeypatch):
