@@ -1,10 +1,35 @@
 """dynsal: the spatio-temporal saliency networks of Bak et al. (2018) on Caffe's files.
 
-Importing dynsal never imports torch (DESIGN.md D2): the torch engine is imported lazily.
+In Python, one call gives the maps of a video (file, frame folder, image, webcam index or stream URL):
+
+    >>> import dynsal
+    >>> maps = dynsal.predict("clip.mp4", net="stsconv")   # F×H×W uint8, one map per frame
+    >>> maps.shape
+    (250, 272, 640)
+
+and a `Predictor` keeps one loaded net for many inputs:
+
+    >>> predictor = dynsal.Predictor("stsconv", device="cuda")
+    >>> for p in predictor.predictions_of("rtsp://camera/live", end=100):
+    ...     print(p.name, p.saliency.max())
+
+`import dynsal` stays light (no torch, no OpenCV, no network): `dynsal.Predictor` and `dynsal.predict`
+load the prediction code when first used, and the torch engine imports torch only when a net is loaded.
 """
 from __future__ import annotations
+
+import importlib
 
 from dynsal.errors import DynsalError
 
 __version__ = "0.1.0"
-__all__ = ["DynsalError", "__version__"]
+__all__ = ["DynsalError", "Predictor", "predict", "__version__"]
+
+
+def __getattr__(name: str):
+    """`dynsal.Predictor` and `dynsal.predict`, imported on first use (PEP 562); nothing else."""
+    if name == "Predictor":
+        return importlib.import_module("dynsal.predict.predictor").Predictor
+    if name == "predict":
+        return importlib.import_module("dynsal.predict")
+    raise AttributeError(f"module 'dynsal' has no attribute {name!r}")

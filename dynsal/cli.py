@@ -18,6 +18,19 @@ from typing import Sequence
 from dynsal import __version__
 from dynsal.errors import DynsalError
 
+#: optional packages -> how to install them (a job that needs one says so in one line)
+INSTALL = {
+    "torch": "pip install torch (CPU; for a GPU pick the build for your CUDA at pytorch.org/get-started), or "
+             "pip install \"dynsal[torch]\"",
+    "lmdb": "pip install \"dynsal[data]\"",
+    "h5py": "pip install \"dynsal[data]\"",
+    "scipy": "pip install \"dynsal[eval]\"",
+    "matplotlib": "pip install \"dynsal[plot]\"",
+    "torchvision": "pip install \"dynsal[raft]\"",
+    "cv2": "pip install opencv-python-headless",
+    "caffe": "install pycaffe (e.g. Debian's python3-caffe, or the docker/ images), or use --engine torch",
+}
+
 #: subcommand name -> (module under dynsal.commands, one-line help)
 COMMANDS = {
     "predict": ("predict", "saliency maps (PNG, npz, overlay MP4) for videos, frame folders and images"),
@@ -61,6 +74,18 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The description as written, and every option's default in its help (unless it already says)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if text == argparse.SUPPRESS or "default" in text or not action.option_strings:
+            return text
+        if action.default not in (None, False, [], argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The `dynsal` parser; only `command`'s module is imported (each command's own dependencies load
     only when it runs, so e.g. `dynsal info` works where the video libraries are missing)."""
@@ -73,8 +98,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"dynsal.commands.{module_name}")
         sub_parser = sub.add_parser(name, help=help_text, description=module.__doc__,
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+                                    formatter_class=_HelpFormatter)
         module.add_arguments(sub_parser)
+        sub_parser.add_argument("-q", "--quiet", "--no-progress", dest="quiet", action="store_true",
+                                help="no progress bars or progress lines on stderr (results and errors still print)")
         sub_parser.set_defaults(_run=module.run)
     return parser
 
@@ -102,7 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run `dynsal` with `argv` (default: sys.argv[1:]); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(command if command in COMMANDS else None)
+    try:
+        parser = build_parser(command if command in COMMANDS else None)
+    except ModuleNotFoundError as exc:
+        return _missing_module(command, exc)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -114,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DynsalError as exc:
         print(f"dynsal {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        return _missing_module(args.command, exc)
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 0
@@ -123,6 +155,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dynsal {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _missing_module(command: str | None, exc: ModuleNotFoundError) -> int:
+    """One line saying which optional package a command needs and how to install it (exit status 1);
+    other missing modules are bugs and keep their traceback."""
+    package = (exc.name or "").split(".")[0]
+    if package not in INSTALL:
+        raise exc
+    print(f"dynsal {command}: error: this needs {package}, which is not installed here: {INSTALL[package]}",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Dataset-level saliency evaluation: predicted maps against ground truth, per frame, video, dataset.
 
-Layouts (frame names are matched by file stem, e.g. `0001`):
+Layouts (frame names are matched by file stem, e.g. `0001`; `dynsal.data.ground_truth` has the
+real names of DHF1K's `annotation/`, Hollywood-2's and UCF-Sports' `training/` and `testing/`):
 
     PRED/<video>/<frame>.png                     predicted maps (.png, .jpg, .jpeg; grey levels)
+    PRED/<video>/maps/<frame>.png                ... or as `dynsal predict --layout dhf1k` writes them
     GT/<video>/maps/<frame>.png                  continuous ground truth (CC, SIM, KLD)
     GT/<video>/fixation/<frame>.png              binary fixations (AUC-Judd, AUC-Borji, sAUC, NSS, IG)
     GT/<video>/fixation/<frame>.mat              ... or as MATLAB files (variable `I`, or the one
@@ -28,8 +30,6 @@ import functools
 import io
 import json
 import os
-import warnings
-import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +39,13 @@ import numpy as np
 
 from dynsal import __version__
 from dynsal import metrics as M
+from dynsal.data import ground_truth as GT
+from dynsal.data.ground_truth import read_fixations, read_map
 from dynsal.errors import EvaluationError
 from dynsal.files import write_atomic
 from dynsal.paths import PathIndex
 from dynsal.progress import progress_bar
+from dynsal.seeds import frame_seed
 from dynsal.workers import interrupts_ignored
 
 __all__ = [
@@ -51,7 +54,6 @@ __all__ = [
     "format_table", "write_csv", "write_json", "write_markdown", "check_report_paths",
 ]
 
-MAP_SUFFIXES = (".png", ".jpg", ".jpeg")
 BASELINES = ("centre", "chance")
 SAUC_POOLS = ("other-videos", "other-frames")
 #: σ of the centre-bias Gaussian as a fraction of the frame's height and width
@@ -68,111 +70,7 @@ Points = Tuple[np.ndarray, np.ndarray, Tuple[int, int]]  # rows, columns, (H, W)
 
 
 # --------------------------------------------------------------------------------------------------
-# reading maps
-
-
-def _open_lazily(path: Path):
-    """The PIL image of `path`, header read and nothing decoded; refused when it has more pixels than PIL's
-    decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`, 89,478,485 by default)."""
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            return Image.open(path)
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise EvaluationError(f"{path}: too large to be a saliency map ({exc.args[0].split(',')[0]}); resize "
-                                  "it, or raise PIL.Image.MAX_IMAGE_PIXELS in Python if it is genuine") from None
-
-
-def _open_image(path: Path) -> np.ndarray:
-    from PIL import UnidentifiedImageError
-
-    try:
-        with _open_lazily(path) as image:
-            if image.mode == "P":
-                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-            elif image.mode == "LA":  # grey levels with alpha: the alpha is not part of the map
-                image = image.convert("L")
-            array = np.asarray(image)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise EvaluationError(f"{path}: cannot read the image ({exc}); re-save it as PNG") from exc
-    if array.ndim == 3:
-        colour = array[..., :3]
-        if not (np.array_equal(colour[..., 0], colour[..., 1])
-                and np.array_equal(colour[..., 0], colour[..., 2])):
-            raise EvaluationError(f"{path}: a colour image; saliency maps must be single-channel grey "
-                                  "levels (save the raw map, not a heat-map rendering)")
-        array = colour[..., 0]
-    return array
-
-
-def read_map(path) -> np.ndarray:
-    """A saliency or density map from an image file.
-
-    Args:
-        path: PNG/JPEG file; grey levels (8 or 16 bit, or float), or RGB with equal channels.
-
-    Returns:
-        H×W array of the stored values in their own dtype (uint8, uint16, int32 or float32), not
-        rescaled: the metrics normalise, and resizing treats integer maps as MATLAB does.
-
-    Raises:
-        EvaluationError: if the file cannot be read or holds a colour image.
-    """
-    return _open_image(Path(path))
-
-
-def _binary(array: np.ndarray, path: Path) -> np.ndarray:
-    if array.ndim != 2:
-        raise EvaluationError(f"{path}: a fixation map must be 2-D, got shape {array.shape}")
-    if array.dtype.kind not in "biuf":
-        raise EvaluationError(f"{path}: a fixation map holds numbers, not {array.dtype} values")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise EvaluationError(f"{path}: the fixation map holds NaN or infinite values; give a 0/1 map of "
-                              "fixated pixels")
-    on = array != 0
-    levels = np.unique(array[on])
-    if levels.size > 1:
-        raise EvaluationError(f"{path}: fixation map is not binary ({levels.size} different non-zero "
-                              "values); give a 0/1 or 0/255 map of fixated pixels")
-    return on
-
-
-def _read_mat(path: Path) -> np.ndarray:
-    try:
-        from scipy.io import loadmat
-    except ImportError as exc:
-        raise EvaluationError(f"{path}: reading .mat fixations needs scipy (pip install scipy)") from exc
-    try:
-        content = loadmat(str(path))
-    except (NotImplementedError, ValueError, OSError) as exc:
-        raise EvaluationError(f"{path}: cannot read the .mat file ({exc}); MATLAB v7.3 files need "
-                              "converting, e.g. save('-v7', ...)") from exc
-    arrays = {k: v for k, v in content.items() if not k.startswith("__") and np.ndim(v) == 2}
-    if "I" in arrays:
-        return np.asarray(arrays["I"])
-    if len(arrays) == 1:
-        return np.asarray(next(iter(arrays.values())))
-    raise EvaluationError(f"{path}: expected a variable `I` or a single 2-D variable, found "
-                          f"{sorted(arrays) or 'none'}")
-
-
-def read_fixations(path) -> np.ndarray:
-    """A binary fixation map from a PNG (0/1 or 0/255) or a MATLAB .mat file.
-
-    Args:
-        path: image file, or .mat file with the map in variable `I` (DHF1K) or its only 2-D variable.
-
-    Returns:
-        H×W bool array, True at fixated pixels.
-
-    Raises:
-        EvaluationError: if the file cannot be read or the map has more than one non-zero value.
-    """
-    path = Path(path)
-    array = _read_mat(path) if path.suffix.lower() == ".mat" else _open_image(path)
-    return _binary(array, path)
+# fixation points
 
 
 def fixation_points(fixations: np.ndarray) -> Points:
@@ -209,24 +107,6 @@ class Frame:
     fixations: Optional[Path] = None
 
 
-def _images(folder: Path, suffixes: Sequence[str]) -> Dict[str, Path]:
-    """{stem: path} of the files in `folder` with one of `suffixes` (first suffix wins)."""
-    found: Dict[str, Path] = {}
-    if not folder.is_dir():
-        return found
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in suffixes:
-            found.setdefault(path.stem, path)
-    return found
-
-
-def _fixation_files(video_dir: Path) -> Dict[str, Path]:
-    files = _images(video_dir / "fixation" / "maps", (".mat",))
-    files.update(_images(video_dir / "fixation", (".mat",)))
-    files.update(_images(video_dir / "fixation", (".png",)))  # PNG preferred over .mat
-    return files
-
-
 def _videos(folder: Path) -> List[str]:
     """The video folders in `folder`; hidden ones (`.clip.partial/` of an unfinished `dynsal predict`) are not."""
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -235,6 +115,19 @@ def _videos(folder: Path) -> List[str]:
 def _check_dir(folder: Path, what: str) -> None:
     if not folder.is_dir():
         raise EvaluationError(f"{what} {folder} is not a directory")
+
+
+def _check_truth_kinds(gt_dir: Path, videos: Sequence[str], need_density: bool, need_fixations: bool) -> None:
+    """EvaluationError naming the metrics that can run when the ground truth has no fixation maps (or no
+    continuous maps) at all, rather than one "unmatched" line per frame."""
+    if not videos:
+        return
+    for needed, files, kind, metrics, other in (
+            (need_fixations, GT.fixation_files, f"{GT.FIXATION_FOLDER}/", M.FIXATION_METRICS, M.DENSITY_METRICS),
+            (need_density, GT.map_files, f"{GT.MAPS_FOLDER}/", M.DENSITY_METRICS, M.FIXATION_METRICS)):
+        if needed and not any(files(gt_dir / video) for video in videos):
+            raise EvaluationError(f"{gt_dir}: no <video>/{kind} files, which {', '.join(metrics)} need; to score "
+                                  f"with what is there: --metrics {','.join(other)}")
 
 
 def _unmatched_message(unmatched: List[str], partial: bool) -> str:
@@ -248,9 +141,9 @@ def _unmatched_message(unmatched: List[str], partial: bool) -> str:
 
 def _pair_video(video: str, pred_dir: Path, gt_dir: Path, need_density: bool, need_fixations: bool,
                 partial: bool, unmatched: List[str]) -> List[Frame]:
-    predictions = _images(pred_dir / video, MAP_SUFFIXES)
-    densities = _images(gt_dir / video / "maps", MAP_SUFFIXES) if need_density else {}
-    fixations = _fixation_files(gt_dir / video) if need_fixations else {}
+    predictions = GT.prediction_files(pred_dir, video)
+    densities = GT.map_files(gt_dir / video) if need_density else {}
+    fixations = GT.fixation_files(gt_dir / video) if need_fixations else {}
     truths = [(kind, files) for kind, files, needed in
               (("maps", densities, need_density), ("fixation", fixations, need_fixations)) if needed]
     frames = []
@@ -290,6 +183,7 @@ def find_frames(prediction_dir, ground_truth_dir, *, need_density: bool = True,
     pred_dir, gt_dir = Path(prediction_dir), Path(ground_truth_dir)
     _check_dir(pred_dir, "prediction folder")
     _check_dir(gt_dir, "ground-truth folder")
+    _check_truth_kinds(gt_dir, [v for v in _videos(pred_dir) if (gt_dir / v).is_dir()], need_density, need_fixations)
     unmatched: List[str] = []
     frames: List[Frame] = []
     for video in _videos(pred_dir):
@@ -335,16 +229,6 @@ def centre_bias_map(shape: Tuple[int, int], sigma: float = CENTRE_SIGMA) -> np.n
 def chance_map(shape: Tuple[int, int], seed: int) -> np.ndarray:
     """The chance baseline: i.i.d. uniform [0, 1) noise, H×W float64, drawn from `seed`."""
     return np.random.default_rng(seed).random(shape)
-
-
-def frame_seed(seed: int, video: str, frame: str, stream: int = 0) -> int:
-    """A seed for one frame's random draws, fixed by (seed, video, frame, stream) alone.
-
-    Independent of the order and process in which frames are scored, so `--jobs` never changes a
-    score. stream 0 drives the metrics' draws, stream 1 the chance baseline.
-    """
-    key = [int(seed), zlib.crc32(video.encode()), zlib.crc32(frame.encode()), int(stream)]
-    return int(np.random.SeedSequence(key).generate_state(1)[0])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -480,7 +364,7 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
     if jobs <= 1 or len(jobs_in) <= 1:
         for i, item in enumerate(jobs_in):
             results[i] = fn(item)
-            _advance(bar, sizes[i])
+            bar.update(sizes[i])
         return results
     try:
         pool = ProcessPoolExecutor(max_workers=jobs)
@@ -492,7 +376,7 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
         try:
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
-                _advance(bar, sizes[futures[future]])
+                bar.update(sizes[futures[future]])
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -503,17 +387,8 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
 def _stage(fn: Callable, items: Sequence, jobs: int, sizes: Sequence[int], progress: bool,
            what: str) -> List:
     """One parallel pass with its own progress bar."""
-    bar = progress_bar(sum(sizes), f"dynsal eval: {what}", "frame", enabled=progress)
-    try:
+    with progress_bar(sum(sizes), f"dynsal eval: {what}", "frames", enabled=progress) as bar:
         return _run(fn, items, jobs, bar, sizes)
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _advance(bar, n: int) -> None:
-    if bar is not None:
-        bar.update(n)
 
 
 def _by_video(frames: Sequence[Frame]) -> List[Tuple[int, int]]:

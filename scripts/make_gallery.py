@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import _checkout  # noqa: F401  (this checkout's dynsal before any installed one)
 import cv2
 import numpy as np
 

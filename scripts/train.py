@@ -6,6 +6,8 @@ Example:
 """
 import sys
 
+import _checkout  # noqa: F401  (this checkout's dynsal before any installed one)
+
 from dynsal.cli import main
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from dynsal.data import gaze as G
+from dynsal.data import ground_truth as GT
 from dynsal.data.images import write_png
 
 
@@ -107,7 +108,7 @@ def write_layout_video(folder: Path, seed: int, frames: int = 30, size: Tuple[in
         name = f"{index:06d}.png"
         write_png(image, folder / "images" / name)
         density = G.density_map(fixations, (width, height), size, sigma_px)
-        write_png(G.to_uint8(density), folder / "maps" / name)
+        write_png(GT.to_uint8(density), folder / "maps" / name)
         write_png(G.fixation_map(fixations, (width, height), size).astype(np.uint8) * 255, folder / "fixation" / name)
     return folder
 

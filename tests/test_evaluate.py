@@ -297,3 +297,15 @@ def test_grey_maps_in_other_png_modes_are_read(tmp_path):
     assert E.read_map(tmp_path / "u16.png").dtype == np.uint16
     Image.fromarray(np.eye(4, dtype=bool)).save(tmp_path / "fix.png")
     assert np.array_equal(E.read_fixations(tmp_path / "fix.png"), np.eye(4, dtype=bool))
+
+
+def test_maps_without_fixations_suggest_the_metrics_that_can_run(dataset, capsys):
+    pred_dir, gt_dir = dataset
+    for folder in gt_dir.glob("*/fixation"):
+        for path in sorted(folder.rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+    code, out, err = _run_eval(capsys, pred_dir, gt_dir)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "no <video>/fixation/ files" in err and "--metrics cc,sim,kld" in err
+    code, out, err = _run_eval(capsys, pred_dir, gt_dir, "--metrics", "cc,sim,kld")
+    assert code == 0 and "CC" in out

@@ -16,6 +16,7 @@ from dynsal.caffe.blobs import LEGACY_FIELDS, array_to_blob, blob_shape, has_leg
 from dynsal.errors import WeightsMismatchError
 
 Shape = Tuple[int, ...]
+_SHOWN_MISSING = 5
 
 
 def legacy_4d(shape: Sequence[int]) -> Shape:
@@ -50,6 +51,28 @@ class WeightsReport:
         out = [f"layer {m}" for m in self.mismatched]
         out += [f"layer {name!r}: not in the caffemodel" for name in self.missing]
         return out
+
+    def error(self, net_name: str, model_name: str, allow_missing: bool = False) -> Optional[WeightsMismatchError]:
+        """The one-line error for weights that do not fit, naming both nets (None when they fit).
+
+        Blob count/shape mismatches are listed per layer; missing layers (fatal unless `allow_missing`)
+        are counted and the first few named, with the commands that start a net from another net's
+        weights said once.
+        """
+        problems = [f"layer {m}" for m in self.mismatched]
+        missing = [] if allow_missing else self.missing
+        if missing:
+            shown = ", ".join(missing[:_SHOWN_MISSING]) + (f" (+{len(missing) - _SHOWN_MISSING} more)"
+                                                           if len(missing) > _SHOWN_MISSING else "")
+            problems.append(f"layers with learnable blobs that the caffemodel lacks ({len(missing)}): {shown}")
+        if not problems:
+            return None
+        text = (f"the caffemodel (net {model_name or '?'!r}) does not fit net {net_name or '?'!r}: "
+                + "; ".join(problems))
+        if missing and not self.mismatched:
+            text += ("; to start from another net's weights: `dynsal train --weights` (missing layers keep their "
+                     "fillers) or `dynsal init-weights` (two-stream nets from SSNet and TSNet)")
+        return WeightsMismatchError(text)
 
 
 def match_weights(param_shapes: Dict[str, List[Shape]], model) -> WeightsReport:

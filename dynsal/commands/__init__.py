@@ -16,6 +16,11 @@ def parse_shard(text: str) -> Tuple[int, int]:
     return int(index), int(count)
 
 
+def plural(number: int, noun: str) -> str:
+    """A count with its noun: "1 map", "2 maps", "0 maps"."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def parse_parameter(text: str) -> Tuple[str, Any]:
     """`NAME=VALUE` -> (name, value), the value read as JSON when it is JSON (numbers, true), else text."""
     if "=" not in text:

@@ -1,13 +1,17 @@
 """Score predicted saliency maps against ground truth with the MIT saliency benchmark's metrics.
 
-PRED_DIR holds <video>/<frame>.png; GT_DIR holds <video>/maps/<frame>.png (continuous maps, for
-CC, SIM, KLD) and <video>/fixation/<frame>.png or .mat (binary fixations, for AUC-Judd, AUC-Borji,
-sAUC, NSS, IG). Prints the dataset averages two ways: the mean over videos of per-video means, and
-the mean over all frames. Every random draw is seeded (--seed), and --jobs never changes a score.
+PRED_DIR holds <video>/<frame>.png (or <video>/maps/<frame>.png, as `dynsal predict --layout dhf1k`
+writes them); GT_DIR holds <video>/maps/<frame>.png (continuous maps, for CC, SIM, KLD) and
+<video>/fixation/<frame>.png or .mat (binary fixations, for AUC-Judd, AUC-Borji, sAUC, NSS, IG): DHF1K's
+annotation/, Hollywood-2's and UCF-Sports' training/ or testing/ folders as distributed. Frames are
+paired by name. Prints the dataset averages two ways: the mean over videos of per-video means, and the
+mean over all frames. Every random draw is seeded (--seed), and --jobs never changes a score.
 
-example:
-  dynsal eval out/maps DHF1K/annotation --baselines centre,chance --jobs 4 \\
+examples:
+  dynsal predict --net stsconv DHF1K/video/6*.AVI -o pred --layout dhf1k
+  dynsal eval pred DHF1K/annotation --baselines centre,chance --jobs 4 \\
       --csv scores.csv --json scores.json --markdown scores.md
+  dynsal predict --net stsconv UCF-Sports/testing/*/images -o ucf && dynsal eval ucf UCF-Sports/testing
 """
 from __future__ import annotations
 
@@ -60,7 +64,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", metavar="FILE", help="write per-frame, per-video and dataset scores as CSV")
     parser.add_argument("--json", metavar="FILE", help="write settings and all scores as JSON")
     parser.add_argument("--markdown", metavar="FILE", help="write the summary tables as markdown")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         metrics=_choose(args.metrics, METRIC_NAMES, "metric"),
         baselines=_choose(args.baselines, E.BASELINES, "baseline"),
         sauc_negatives=args.sauc_negatives, sauc_pool=args.sauc_pool, seed=args.seed,
-        jobs=args.jobs, partial=args.partial, progress=not args.no_progress,
+        jobs=args.jobs, partial=args.partial, progress=not args.quiet,
     )
     print(E.format_table(result), end="")
     writers = ((args.csv, E.write_csv), (args.json, E.write_json), (args.markdown, E.write_markdown))

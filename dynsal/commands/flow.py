@@ -16,43 +16,48 @@ import argparse
 from multiprocessing import get_context
 from pathlib import Path
 
-from dynsal.commands.make_lmdb import add_flow_arguments, flow_settings
+from dynsal.commands import parse_parameter, plural
+from dynsal.data.flow import FlowSettings
+from dynsal.data.flow_folder import write_flow_folder
+from dynsal.data.video import declared_frame_count
 from dynsal.errors import DataError
+from dynsal.progress import progress_bar
 from dynsal.workers import interrupts_ignored
+
+
+def add_flow_arguments(parser: argparse.ArgumentParser) -> None:
+    """--method, --param, --encoding, --normalisation, --max-magnitude (shared with make-lmdb and make-hdf5)."""
+    parser.add_argument("--method", default="dis", help="optical flow method: dis (default), farneback, tvl1, "
+                        "deepflow, raft (needs torchvision and --param weights=FILE)")
+    parser.add_argument("--param", action="append", type=parse_parameter, default=[], metavar="NAME=VALUE",
+                        help="a flow method parameter, e.g. --param preset=fast or --param weights=raft_large.pth "
+                        "(repeatable)")
+    parser.add_argument("--encoding", default="middlebury", help="flow image encoding: middlebury (default) or xy")
+    parser.add_argument("--normalisation", default="frame", choices=("frame", "fixed"),
+                        help="flow magnitude normalisation: each frame's own maximum (default) or --max-magnitude")
+    parser.add_argument("--max-magnitude", type=float, default=20.0, metavar="PX",
+                        help="pixels of motion at full saturation with --normalisation fixed (default 20)")
+
+
+def flow_settings(args: argparse.Namespace) -> FlowSettings:
+    return FlowSettings(args.method, dict(args.param), args.encoding, args.normalisation, args.max_magnitude)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `dynsal flow`."""
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or frame folders")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
-    parser.add_argument("--resize", default="native", help="fixed[:HxW], fit:N or native (default native)")
+    parser.add_argument("--resize", default="native", help="fixed[:HxW], fit:N or native (default native: flow at "
+                        "the video's own size; give the size the flow images are used at, e.g. fixed:240x320 as "
+                        "make-lmdb, or fit:512 as predict)")
     add_flow_arguments(parser)
     parser.add_argument("--flo", action="store_true", help="also write the flow fields as .flo files")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="videos processed in parallel")
 
 
-def flow_video(video: str, output: str, settings_json: str, resize: str, flo: bool) -> int:
-    """Write one video's flow images (and .flo files); returns the number of frames."""
-    from dynsal.data.flo import write_flo
-    from dynsal.data.flow import FlowSettings, flow_inputs
-    from dynsal.data.images import write_json, write_png
-    from dynsal.data.video import ResizePolicy, read_frames, video_name
-
-    settings = FlowSettings.from_json(settings_json)
-    policy = ResizePolicy.parse(resize)
-    folder = Path(output) / video_name(video)
-    folder.mkdir(parents=True, exist_ok=True)
-    count = 0
-    frames = ((f.index, f.image) for f in read_frames(video, policy))
-    for t, _, first, second in flow_inputs(frames, str(video)):
-        field = settings.flow(first, second)
-        write_png(settings.image(field), folder / f"{t:06d}.png")
-        if flo:
-            write_flo(field, folder / f"{t:06d}.flo")
-        count += 1
-    record = {"flow": settings.to_dict(), "resize": str(policy), "frame_flow": "t-1 -> t; frame 0: 0 -> 1"}
-    write_json(folder / "flow_settings.json", record)  # last: a folder without it is incomplete
-    return count
+def _write_job(job: tuple) -> int:
+    """`write_flow_folder(*job)` in a worker process."""
+    return write_flow_folder(*job)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,13 +66,20 @@ def run(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise DataError("two inputs have the same name; their outputs would collide")
     jobs = [(v, args.output, settings, args.resize, args.flo) for v in args.videos]
-    if args.jobs > 1 and len(jobs) > 1:
-        with interrupts_ignored():
-            pool = get_context("spawn").Pool(args.jobs)
-        with pool:  # leaving it terminates the workers
-            counts = pool.starmap(flow_video, jobs, chunksize=1)
-    else:
-        counts = [flow_video(*job) for job in jobs]
+    totals = [(declared_frame_count(v) or (None,))[0] for v in args.videos]
+    bar = progress_bar(None if None in totals else sum(totals), "dynsal flow", "frames", enabled=not args.quiet,
+                       leave=True)
+    with bar:
+        if args.jobs > 1 and len(jobs) > 1:  # progress by finished video
+            with interrupts_ignored():
+                pool = get_context("spawn").Pool(args.jobs)
+            counts = []
+            with pool:  # leaving it terminates the workers
+                for count in pool.imap(_write_job, jobs, chunksize=1):
+                    counts.append(count)
+                    bar.update(count)
+        else:
+            counts = [write_flow_folder(*job, on_frame=lambda: bar.update(1)) for job in jobs]
     for video, count in zip(args.videos, counts):
-        print(f"{video}: {count} flow images")
+        print(f"{video}: {plural(count, 'flow image')}")
     return 0

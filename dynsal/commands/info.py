@@ -48,8 +48,19 @@ def parse_input_shapes(items) -> dict:
     return shapes
 
 
+#: suffixes Caffe's text files go by; a file with another suffix that is no prototxt is "not a Caffe file"
+TEXT_SUFFIXES = ("", ".prototxt", ".pbtxt", ".pt", ".txt")
+EXPECTED = ("a net or solver prototxt, a .caffemodel or .solverstate (binary or .h5), or a mean-file "
+            ".binaryproto")
+
+
 def file_kind(path: str) -> str:
-    """'net', 'solver', 'caffemodel', 'solverstate' or 'mean' from suffix and content."""
+    """'net', 'solver', 'caffemodel', 'solverstate' or 'mean' from suffix and content.
+
+    Raises:
+        FormatError: a file with a non-prototxt suffix that is not a Caffe file (one line saying what
+            dynsal info reads); a prototxt's own syntax errors are left to the net reader.
+    """
     suffix = Path(path).suffix.lower()
     if suffix == ".solverstate" or str(path).endswith(".solverstate.h5"):
         return "solverstate"
@@ -63,7 +74,13 @@ def file_kind(path: str) -> str:
         io.read_text(path, pb.SolverParameter)
         return "solver"
     except FormatError:
-        return "net"
+        pass
+    if suffix not in TEXT_SUFFIXES:
+        try:
+            io.read_net(path)
+        except FormatError:
+            raise FormatError(f"{path}: not a Caffe file; dynsal info reads {EXPECTED}") from None
+    return "net"
 
 
 def _count(shapes) -> int:

@@ -14,6 +14,7 @@ import argparse
 import functools
 
 from dynsal.commands import make_lmdb
+from dynsal.data.hdf5_writer import Hdf5Writer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dynsal.data.hdf5_writer import Hdf5Writer
-
     writer = functools.partial(Hdf5Writer, rows_per_file=args.rows_per_file, list_root=args.list_root,
                                data1=args.data1)
     return make_lmdb.build(args, "hdf5", writer)

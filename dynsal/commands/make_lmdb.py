@@ -15,33 +15,13 @@ examples:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Dict, List
 
-from dynsal.commands import parse_parameter, parse_shard
+from dynsal.commands import parse_shard, plural
+from dynsal.commands.flow import add_flow_arguments, flow_settings
+from dynsal.data.dataset import DatasetSettings
+from dynsal.data.lmdb_writer import LmdbWriter
+from dynsal.data.make_dataset import make_dataset, save_ground_truth, sources_by_split
 from dynsal.errors import DataError
-
-SPLITS = ("train", "val")
-
-
-def add_flow_arguments(parser: argparse.ArgumentParser) -> None:
-    """--method, --param, --encoding, --normalisation, --max-magnitude (shared with `dynsal flow`)."""
-    parser.add_argument("--method", default="dis", help="optical flow method: dis (default), farneback, tvl1, "
-                        "deepflow, raft (needs torchvision and --param weights=FILE)")
-    parser.add_argument("--param", action="append", type=parse_parameter, default=[], metavar="NAME=VALUE",
-                        help="a flow method parameter, e.g. --param preset=fast or --param weights=raft_large.pth "
-                        "(repeatable)")
-    parser.add_argument("--encoding", default="middlebury", help="flow image encoding: middlebury (default) or xy")
-    parser.add_argument("--normalisation", default="frame", choices=("frame", "fixed"),
-                        help="flow magnitude normalisation: each frame's own maximum (default) or --max-magnitude")
-    parser.add_argument("--max-magnitude", type=float, default=20.0, metavar="PX",
-                        help="pixels of motion at full saturation with --normalisation fixed (default 20)")
-
-
-def flow_settings(args: argparse.Namespace):
-    from dynsal.data.flow import FlowSettings
-
-    return FlowSettings(args.method, dict(args.param), args.encoding, args.normalisation, args.max_magnitude)
 
 
 def _pair(text: str, sep: str, cast=float):
@@ -99,12 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--merge-only", action="store_true", help="only put finished shards together; fail, naming "
                      "them, if some videos are in no finished shard (instead of computing them here)")
     run.add_argument("--overwrite", action="store_true", help="replace a finished dataset")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def settings_from_args(args: argparse.Namespace):
-    from dynsal.data.dataset import DatasetSettings
-
+def settings_from_args(args: argparse.Namespace) -> DatasetSettings:
     try:
         scales = tuple(float(s) for s in args.scales.split(",") if s.strip())
     except ValueError:
@@ -117,76 +94,22 @@ def settings_from_args(args: argparse.Namespace):
         shuffle=not args.no_shuffle, seed=args.seed)
 
 
-def sources_by_split(args: argparse.Namespace) -> Dict[str, List]:
-    from dynsal.data.dataset import split_videos
-    from dynsal.data.sources import diem_sources, layout_sources
-
-    wanted = [s.strip() for s in args.splits.split(",") if s.strip()]
-    unknown = [s for s in wanted if s not in SPLITS]
-    if unknown:
-        raise DataError(f"--splits: unknown split(s) {', '.join(unknown)}; the zoo's nets read train and val")
-    if args.layout:
-        if args.videos or args.gaze:
-            raise DataError("give either --layout or --videos with --gaze, not both")
-        missing = [s for s in wanted if not (Path(args.layout) / s).is_dir()]
-        if missing:
-            raise DataError(f"{args.layout}: no {', '.join(missing)} folder(s); expected ROOT/<split>/<video>/"
-                            "{images,maps} (choose splits with --splits)")
-        return {s: layout_sources(Path(args.layout) / s) for s in wanted}
-    if not (args.videos and args.gaze):
-        raise DataError("give --videos and --gaze (DIEM), or --layout ROOT")
-    sources = diem_sources(args.videos, args.gaze)
-    by_name = {s.name: s for s in sources}
-    splits = split_videos(list(by_name), args.split_preset, args.val_fraction, args.seed)
-    return {s: [by_name[n] for n in splits[s]] for s in wanted if splits[s]}
-
-
 def build(args: argparse.Namespace, backend: str, make_writer) -> int:
-    """Build every requested split with `make_writer` (or shard `--shard` of it); one line per split."""
-    from dynsal.data import shards as S
-    from dynsal.data.build import build_split
-    from dynsal.data.lmdb_writer import LmdbWriter
-
+    """Build the requested splits (or shard --shard of each) with `make_writer`; one line per split."""
+    splits = sources_by_split([s.strip() for s in args.splits.split(",") if s.strip()], args.layout,
+                              args.videos or (), args.gaze, args.split_preset, args.val_fraction, args.seed)
     settings = settings_from_args(args)
-    shard = parse_shard(args.shard) if args.shard else None
-    if shard is not None and args.merge_only:
-        raise DataError("--merge-only puts shards together; it does not go with --shard")
-    splits = sources_by_split(args)
-    if not splits:
-        raise DataError("no videos in the requested splits")
-    for split, sources in splits.items():
-        root, writer, kind = args.output, make_writer, backend
-        if shard is not None:
-            root, writer, kind = S.shard_root(args.output, split, shard), LmdbWriter, S.SHARD_BACKEND
-        manifest = build_split(split, sources, root, settings, writer, kind, jobs=max(1, args.jobs),
-                               overwrite=args.overwrite, progress=not args.no_progress, shard=shard,
-                               merge_only=args.merge_only)
-        built = [s for s in sources if s.name in manifest["videos"]]
-        print(f"{split}: {manifest['count']} samples from {len(built)} videos -> {root} ({kind})")
-        if args.save_ground_truth:
-            save_ground_truth(built, settings, args.save_ground_truth)
+    built = make_dataset(args.output, splits, settings, backend, make_writer, jobs=args.jobs,
+                         overwrite=args.overwrite, progress=not args.quiet,
+                         shard=parse_shard(args.shard) if args.shard else None, merge_only=args.merge_only)
+    for split in built:
+        print(f"{split.split}: {plural(split.manifest['count'], 'sample')} from {plural(len(split.sources), 'video')} "
+              f"-> {split.root} ({split.kind})")
+        for source in split.sources if args.save_ground_truth else ():
+            folder, count = save_ground_truth(source, settings, args.save_ground_truth)
+            print(f"{source.name}: ground truth of {plural(count, 'frame')} -> {folder}")
     return 0
 
 
-def save_ground_truth(sources, settings, folder: str) -> None:
-    """Per-frame density and fixation PNGs of DIEM videos at the size their frames get in the dataset."""
-    from dynsal.data import gaze as G
-    from dynsal.data.dataset import gaze_frame_count, subset_gaze
-    from dynsal.data.video import ResizePolicy
-
-    sigma = G.Sigma(settings.sigma).pixels(G.ViewingGeometry(*settings.geometry))
-    for source in sources:
-        if source.layout is not None:
-            raise DataError("--save-ground-truth makes maps from raw gaze (DIEM); a layout already has them")
-        width, height = G.video_size_from_name(source.name)
-        shape = ResizePolicy.parse(settings.resize).output_size(height, width)
-        points = subset_gaze(source, settings, gaze_frame_count(source), 0)
-        count = G.write_ground_truth(points, (width, height), shape, sigma, Path(folder) / source.name,
-                                     settings.keep_empty)
-        print(f"{source.name}: ground truth of {count} frames -> {Path(folder) / source.name}")
-
-
 def run(args: argparse.Namespace) -> int:
-    from dynsal.data.lmdb_writer import LmdbWriter
-
     return build(args, "lmdb", LmdbWriter)

@@ -1,4 +1,4 @@
-"""Saliency maps for videos, folders of frames and still images with the networks of Bak et al.
+"""Saliency maps for videos, frame folders, images, webcams and streams with the networks of Bak et al.
 
 Outputs per input NAME (under -o, default ./saliency): NAME/<frame>.png (8-bit maps named like the
 input frames; 000000.png ... for video files), NAME/settings.json (everything that determined the
@@ -7,42 +7,55 @@ NAME_side_by_side.mp4. An input whose output is complete for the same request (w
 range, flow, post-processing, outputs) is skipped; one made for another request is refused naming the
 difference, unless --overwrite. dynsal never writes on or inside an input and never replaces what it
 did not make (docs/reliability.md). An unreadable input is reported and the others still run (exit
-status 1 at the end).
+status 1 at the end). With --layout dhf1k the maps go to NAME/maps/ under DHF1K's names (video
+001.AVI -> 0001/maps/0001.png, 1-based), so `dynsal eval OUT DHF1K/annotation` pairs them directly;
+Hollywood-2 and UCF-Sports frame folders (<video>/images) keep their frames' names in either layout.
+Progress (frames, rate, ETA per input and for all) goes to stderr; --quiet turns it off.
 
 Examples:
   dynsal predict --net stsconv clip.mp4                       # the published STSConvNet weights
   dynsal predict --net stsmax --weights stsmax.caffemodel videos/*.mp4 -o out --batch 8 --device cuda
   dynsal predict --prototxt my_deploy.prototxt --weights my.caffemodel frames_folder/ --npz --side-by-side
   dynsal predict --net stsconv @videos.txt -o out --shard 1/4      # the 2nd of 4 processes sharing a list
+  dynsal predict --net stsconv DHF1K/video/6*.AVI -o pred --layout dhf1k && dynsal eval pred DHF1K/annotation
+  dynsal predict --net stsconv 0 --show --end 300            # the first webcam, live, 300 frames
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from dynsal.commands import parse_parameter, parse_shard
+from dynsal.commands import parse_parameter, parse_shard, plural
+from dynsal.data import ground_truth as GT
 from dynsal.data.flow import FlowSettings
+from dynsal.data.video import declared_frame_count
 from dynsal.errors import DynsalError
 from dynsal.predict.inputs import expand_inputs
+from dynsal.predict.live import LiveWindow
 from dynsal.predict.outputs import OutputOptions
 from dynsal.predict.plan import check_outputs
 from dynsal.predict.postprocess import Postprocessing
 from dynsal.predict.predictor import FrameRange, Predictor, model_postprocessing, model_settings, resolve_weights
+from dynsal.progress import progress_bar, write_line
 from dynsal.zoo import NETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", help="video files, frame folders, images, globs or @list.txt")
+    parser.add_argument("inputs", nargs="+", help="video files, frame folders, images, globs, @list.txt, a webcam "
+                        "index (0) or a stream URL (rtsp://..., http(s)://.../clip.mp4)")
     parser.add_argument("--net", choices=sorted(NETS), help="zoo net (default stsconv unless --prototxt)")
     parser.add_argument("--prototxt", help="any deploy prototxt with inputs data1 [data1_b] and output deconv1")
     parser.add_argument("--weights", help="caffemodel (default: the registered weights of --net)")
-    parser.add_argument("-o", "--out", default="saliency", help="output folder (default ./saliency)")
-    parser.add_argument("--engine", default="auto", choices=("auto", "torch", "caffe"))
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:<i>")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"))
+    parser.add_argument("-o", "--out", default="saliency", help="output folder")
+    parser.add_argument("--engine", default="auto", choices=("auto", "torch", "caffe"),
+                        help="auto: caffe where pycaffe is installed, else torch")
+    parser.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:<i>")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"),
+                        help="torch engine arithmetic; fp32 is what parity with Caffe is measured in")
     parser.add_argument("--batch", type=int, default=1, help="frames per forward pass")
     parser.add_argument("--workers", type=int, help="processes computing optical flow (default: one per core; 0: "
                         "none, the pipeline's threads do it)")
@@ -51,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "~/.cache/dynsal/torch-compile; eager with a warning where it cannot)")
     parser.add_argument("--cuda-graphs", action="store_true", help="torch engine on CUDA: replay each batch shape "
                         "from a CUDA graph")
-    parser.add_argument("--resize", help="net input size: fit:512 (default, the authors'), fixed:240x320, native")
+    parser.add_argument("--resize", help="net input size: fit:512 (default unless the model's settings JSON says "
+                        "otherwise: the authors' script fits frames within 512 pixels), fixed:240x320, native")
     parser.add_argument("--flow-settings", metavar="JSON", help="the flow settings a dataset was built with: its "
                         "manifest, a flow_settings.json of `dynsal flow`, or a model settings JSON")
     parser.add_argument("--flow-method", help="optical flow method (default from --flow-settings or the model's "
@@ -63,9 +77,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=int, default=0, help="first frame (0-based)")
     parser.add_argument("--end", type=int, help="stop before this frame")
     parser.add_argument("--no-png", action="store_true", help="no per-frame PNG maps")
+    parser.add_argument("--layout", choices=GT.LAYOUTS, default="flat", help="flat: NAME/<frame>.png (a video "
+                        "file's frames 000000, 000001, ...); dhf1k: NAME/maps/<frame>.png with DHF1K's names "
+                        "(001.AVI -> 0001/maps/0001.png ...), what `dynsal eval ... DHF1K/annotation` matches")
     parser.add_argument("--npz", action="store_true", help="also write float maps (maps.npz)")
     parser.add_argument("--no-overlay", action="store_true", help="no overlay MP4")
     parser.add_argument("--side-by-side", action="store_true", help="also write a frame | map MP4")
+    parser.add_argument("--show", action="store_true", help="show the overlay live in a window (q or Esc stops the "
+                        "input; needs OpenCV with a GUI, i.e. opencv-python rather than -headless)")
     parser.add_argument("--no-blur", action="store_true", help="skip the Gaussian blur of the maps (default: the "
                         "model's settings JSON, else a 5×5 blur)")
     parser.add_argument("--no-stretch", action="store_true", help="do not stretch each map to a maximum of 255 "
@@ -110,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     shard, shards = parse_shard(args.shard)
     inputs = expand_inputs(args.inputs)[shard::shards]
     outputs = OutputOptions(png=not args.no_png, npz=args.npz, overlay=not args.no_overlay,
-                            side_by_side=args.side_by_side)
+                            side_by_side=args.side_by_side, layout=args.layout)
     out_dir = Path(args.out)
     check_outputs(out_dir, inputs, outputs, args.overwrite)
     net = args.net or (None if args.prototxt else "stsconv")
@@ -118,26 +137,54 @@ def run(args: argparse.Namespace) -> int:
                           _flow_settings(args, net), _postprocessing(args, net), args.batch, args.workers,
                           compile=args.compile, cuda_graphs=args.cuda_graphs)
     selected = FrameRange(args.start, args.end, args.every)
+    window = LiveWindow() if args.show else None
+    totals = [_frames_to_do(item, selected) for item in inputs]
+    overall = progress_bar(None if None in totals else sum(totals), "dynsal predict: all inputs", "frames",
+                           enabled=not args.quiet and len(inputs) > 1, leave=True, position=0)
     failed, done, skipped = [], 0, 0
-    for item in inputs:
-        started = time.time()
-        try:
-            result = predictor.predict_input(item, out_dir, outputs, selected, args.overwrite)
-        except DynsalError as exc:
-            print(f"dynsal predict: {item.path}: {exc}", file=sys.stderr)
-            failed.append(item.path)
-            continue
-        if result.warning:
-            print(f"dynsal predict: warning: {result.warning}", file=sys.stderr)
-        if result.skipped:
-            print(f"{item.name}: already complete in {result.folder} (--overwrite to redo)")
-            skipped += 1
-            continue
-        seconds = time.time() - started
-        print(f"{item.name}: {result.frames} maps in {result.folder} ({result.frames / max(seconds, 1e-9):.1f} "
-              "frames/s)")
-        done += 1
+    with overall:
+        for item, total in zip(inputs, totals):
+            bar = progress_bar(total, f"dynsal predict {item.name}", "frames", enabled=not args.quiet,
+                               position=1 if len(inputs) > 1 else 0)
+            started = time.time()
+            try:
+                with bar:
+                    on_frame = functools.partial(_frame_done, window, bar, overall)
+                    result = predictor.predict_input(item, out_dir, outputs, selected, args.overwrite, on_frame)
+            except DynsalError as exc:  # the path once, whether or not the message names it
+                message = str(exc) if str(item.path) in str(exc) else f"{item.path}: {exc}"
+                write_line(f"dynsal predict: {message}")
+                failed.append(item.path)
+                continue
+            if result.warning:
+                write_line(f"dynsal predict: warning: {result.warning}")
+            if result.skipped:
+                overall.update(total or 0)
+                write_line(f"{item.name}: already complete in {result.folder} (--overwrite to redo)", sys.stdout)
+                skipped += 1
+                continue
+            seconds = time.time() - started
+            write_line(f"{item.name}: {plural(result.frames, 'map')} in {result.folder} "
+                       f"({result.frames / max(seconds, 1e-9):.1f} frames/s)", sys.stdout)
+            done += 1
+    if window is not None:
+        window.close()
     predictor.close()  # the flow worker processes (an exception ends them at exit)
     print(f"done: {done} predicted, {skipped} already complete, {len(failed)} failed"
           + (f" ({', '.join(str(p) for p in failed)})" if failed else ""))
     return 1 if failed else 0
+
+
+def _frames_to_do(item, selected: FrameRange):
+    """How many maps an input will give (None when unknown: a stream, a video without a frame count)."""
+    if item.kind == "image":
+        return 1
+    counted = None if item.kind == "stream" else declared_frame_count(item.path)
+    return None if counted is None else selected.count(counted[0])
+
+
+def _frame_done(window, bar, overall, prediction) -> bool:
+    """After each map: advance both progress bars, show the overlay; False when the window was closed."""
+    bar.update(1)
+    overall.update(1)
+    return window is None or window.show(prediction.frame, prediction.saliency)

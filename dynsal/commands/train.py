@@ -37,11 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("solver", help="solver prototxt")
     parser.add_argument("--weights", help="caffemodel(s) to start from, comma-separated (copied by layer name)")
     parser.add_argument("--resume", help="a .solverstate to continue from (iteration, history, lr schedule)")
-    parser.add_argument("--engine", default="auto", choices=("auto", "torch", "caffe"))
-    parser.add_argument("--device", default="cpu", help="torch engine: cpu, cuda or cuda:<i> (default cpu)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"))
+    parser.add_argument("--engine", default="auto", choices=("auto", "torch", "caffe"),
+                        help="caffe: real `caffe train` (where installed); torch: dynsal's solver; auto: caffe when "
+                        "pycaffe and the caffe tool are installed, else torch")
+    parser.add_argument("--device", default="auto", help="torch engine: auto (the GPU when torch sees one), cpu, cuda "
+                        "or cuda:<i>; the caffe engine uses --gpu")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"),
+                        help="torch engine arithmetic (fp32 is what parity with Caffe is measured in)")
     parser.add_argument("--compile", action="store_true", help="torch engine: run the nets torch.compile'd (cached in "
                         "$DYNSAL_COMPILE_CACHE or ~/.cache/dynsal/torch-compile; eager with a warning where it cannot)")
+    parser.add_argument("--no-test-initialization", action="store_true",
+                        help="skip the test pass before the first iteration (the solver's test_initialization: "
+                        "false); it runs test_iter batches per test net and can take minutes")
     parser.add_argument("--gpu", help="GPU ids (0,1,...) or all: caffe engine as `caffe train --gpu`; torch engine "
                         "starts one DistributedDataParallel process per GPU (torchrun)")
     parser.add_argument("--max-iter", type=int, help="stop after this many iterations instead of the solver's max_iter "
@@ -50,7 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "replaces the solver's train_state level (default 0)")
     parser.add_argument("--stage", default="", help="NetState stages added to the solver's train_state, "
                         "comma-separated (as `caffe train --stage`)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def resolved_solver_path(solver_param) -> Path:
@@ -91,7 +97,7 @@ def launch_data_parallel(args: argparse.Namespace) -> int:
                "--precision", args.precision]
     command += ["--weights", args.weights] if args.weights else []
     command += ["--resume", args.resume] if args.resume else []
-    command += ["--no-progress"] if args.no_progress else []
+    command += ["--quiet"] if args.quiet else []
     command += ["--compile"] if args.compile else []
     command += ["--level", str(args.level), "--stage", args.stage]
     env = dict(os.environ, CUDA_VISIBLE_DEVICES=",".join(str(i) for i in ids))
@@ -116,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         if args.max_iter < 1:
             raise DynsalError("--max-iter must be at least 1")
         solver_param.max_iter = args.max_iter
+    if args.no_test_initialization:
+        solver_param.test_initialization = False
     prefix = Path(solver_param.snapshot_prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     engine = pick_engine(args.engine)
@@ -130,11 +138,12 @@ def run(args: argparse.Namespace) -> int:
         raise DynsalError("give --weights or --resume, not both (as caffe train)")
     if args.gpu and "WORLD_SIZE" not in os.environ:
         return launch_data_parallel(args)
-    device = join_process_group(args.device)
+    from dynsal.engines.torch.net import resolve_device
     from dynsal.engines.torch.solver import TorchSolver
 
+    device = join_process_group(str(resolve_device(args.device)))
     solver = TorchSolver(solver_param, Path(args.solver).resolve().parent, device=device,
-                         precision=args.precision, progress=not args.no_progress and solver_rank() == 0,
+                         precision=args.precision, progress=not args.quiet and solver_rank() == 0,
                          compile=args.compile)
     if args.weights:
         solver.load_weights(args.weights)

@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         if args.file and args.url:
             raise DynsalError("weights fetch: give --file (a local copy) or --url (a mirror), not both")
-        path, digest = import_file(entry, Path(args.file), folder) if args.file else fetch(entry, folder, args.url)
+        path, digest = import_file(entry, Path(args.file), folder) if args.file else fetch(entry, folder, args.url,
+                                                                                               progress=not args.quiet)
         print(f"{entry.name}: verified at {path}\nsha256 {digest} (recorded in {checksum_path(path)})")
         return 0
     path = Path(args.file) if args.file else local_path(entry, folder)

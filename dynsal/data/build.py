@@ -188,7 +188,7 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
         writer.close()
         raise
     shards: Dict[str, S.ShardReader] = {}
-    bar = progress_bar(sum(map(len, by_video.values())), f"dynsal make-{backend}: {split}", "sample",
+    bar = progress_bar(sum(map(len, by_video.values())), f"dynsal make-{backend}: {split}", "samples",
                        enabled=progress)
     try:
         if shard is None:
@@ -198,8 +198,7 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
         for index, source in enumerate(sources):
             items = by_video.get(index, [])
             if source.name in state["done"] or not items:
-                if bar is not None:
-                    bar.update(len(items))
+                bar.update(len(items))
                 continue
             if source.name in shards:
                 samples = shards[source.name].samples(source, items, settings.variants())
@@ -207,8 +206,7 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
                 samples = _samples(source, items, settings, runner)
             for sample in samples:
                 writer.put(sample)
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
             writer.commit()
             state["done"].append(source.name)
             write_json(progress_file, state)
@@ -217,8 +215,7 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
         writer.close()
         for reader in set(shards.values()):
             reader.close()
-        if bar is not None:
-            bar.close()
+        bar.close()
     return _finalise(root, split, backend, staging, writer, state, plan, wanted, sources, settings.variants())
 
 

@@ -37,10 +37,12 @@ import cv2
 import numpy as np
 
 from dynsal.data import gaze as G
+from dynsal.data import ground_truth as GT
 from dynsal.data.flow import FlowSettings, flow_inputs, mirror_flow, mirror_image
 from dynsal.data.preprocess import to_net_order
 from dynsal.data.video import ResizePolicy, declared_frame_count, read_frames, read_image
 from dynsal.errors import DataError
+from dynsal.seeds import frame_seed
 
 #: DIEM's common 20-video test list (datasets-and-metrics.md); the other 64 videos train
 DIEM_TEST_VIDEOS = (
@@ -61,7 +63,7 @@ class VideoSource:
     name: str
     frames: Path  # video file or frame folder (layouts: the images folder)
     gaze: Tuple[Path, ...] = ()
-    layout: Optional[G.LayoutVideo] = None
+    layout: Optional[GT.LayoutVideo] = None
 
     def files(self) -> List[Path]:
         """Every input file, for the manifest's hashes."""
@@ -256,15 +258,13 @@ def make_samples(job: Tuple) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 def subset_gaze(source: VideoSource, settings: DatasetSettings, frame_count: int, subset: int):
     """Per-frame points of every observer (subset 0) or of the subset-th seeded draw; None for layouts."""
-    from dynsal import evaluate as E
-
     if source.layout is not None:
         if subset:
             raise DataError(f"video {source.name!r}: observer subsets need raw gaze (DIEM), not a map layout")
         return None
     files = source.gaze
     if subset:
-        seed = E.frame_seed(settings.seed, source.name, "observers", subset)
+        seed = frame_seed(settings.seed, source.name, "observers", subset)
         files = tuple(G.observer_subset(files, settings.observer_fraction, seed))
     return G.diem_fixations(files, G.video_size_from_name(source.name), frame_count, settings.eyes,
                             G.ScreenMapping(tuple(settings.screen), settings.offset))
@@ -272,13 +272,13 @@ def subset_gaze(source: VideoSource, settings: DatasetSettings, frame_count: int
 
 def _frame_map(source: VideoSource, settings: DatasetSettings, points, t: int, shape) -> np.ndarray:
     if source.layout is not None:
-        saliency = G.read_layout_map(source.layout.maps[t])
+        saliency = GT.read_layout_map(source.layout.maps[t])
         if saliency.shape != tuple(shape):
             saliency = cv2.resize(saliency, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
         return saliency
     geometry = G.ViewingGeometry(*settings.geometry)
     sigma = G.Sigma(settings.sigma).pixels(geometry)
-    return G.to_uint8(G.density_map(points[t], G.video_size_from_name(source.name), shape, sigma))
+    return GT.to_uint8(G.density_map(points[t], G.video_size_from_name(source.name), shape, sigma))
 
 
 def _decoded(source: VideoSource, resize: ResizePolicy) -> Iterator[Tuple[int, np.ndarray]]:
@@ -297,8 +297,6 @@ def video_jobs(source: VideoSource, items: Sequence[PlanItem], settings: Dataset
     Raises:
         DataError: the video has fewer frames than its gaze refers to, or fewer than two.
     """
-    from dynsal import evaluate as E
-
     by_frame: Dict[int, List[PlanItem]] = {}
     for item in items:
         by_frame.setdefault(item.frame, []).append(item)
@@ -318,7 +316,7 @@ def video_jobs(source: VideoSource, items: Sequence[PlanItem], settings: Dataset
             continue
         wanted = [variants[i.variant] for i in by_frame[t]]
         maps = {o: _frame_map(source, settings, points[o], t, frame.shape[:2]) for o in {v[2] for v in wanted}}
-        jobs = [(m, s, o, E.frame_seed(settings.seed, source.name, str(t), int(round(s * 1e4)))) for m, s, o in wanted]
+        jobs = [(m, s, o, frame_seed(settings.seed, source.name, str(t), int(round(s * 1e4)))) for m, s, o in wanted]
         yield by_frame[t], (first, second, frame is first, maps, settings.flow, jobs)
     if gaze_frames > decoded[0]:
         culprit = max(source.gaze, key=lambda p: G.read_diem_events(p)[:, 0].max())

@@ -90,7 +90,8 @@ def _raft(prev, nxt, **params) -> np.ndarray:
 #: what a method needs beyond dynsal's dependencies: (is it installed?, how to install it)
 REQUIREMENTS = {
     "contrib": (lambda: hasattr(cv2, "optflow"),
-                "opencv-contrib (cv2.optflow): pip install opencv-contrib-python-headless"),
+                "OpenCV's contrib modules (cv2.optflow): pip install \"dynsal[contrib]\" && pip install "
+                "--force-reinstall --no-deps opencv-contrib-python-headless"),
     "torchvision": (lambda: importlib.util.find_spec("torchvision") is not None,
                     "torch and torchvision: pip install 'dynsal[raft]'"),
 }

@@ -29,6 +29,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from dynsal.data.ground_truth import FIXATION_FOLDER, MAPS_FOLDER, to_uint8
+from dynsal.data.images import write_png
 from dynsal.errors import DataError
 
 PathLike = Union[str, Path]
@@ -251,11 +253,6 @@ def density_map(points: np.ndarray, video_size: Tuple[int, int], shape: Tuple[in
     return density / peak if peak > 0 else density
 
 
-def to_uint8(density: np.ndarray) -> np.ndarray:
-    """A [0, 1] map → uint8 0–255 (rounded)."""
-    return np.clip(np.rint(density * 255), 0, 255).astype(np.uint8)
-
-
 def write_ground_truth(points: Sequence[np.ndarray], video_size: Tuple[int, int], shape: Tuple[int, int],
                        sigma_px: float, folder: PathLike, keep_empty: bool = False) -> int:
     """Write a video's per-frame maps as PNG in the layout `dynsal eval` reads.
@@ -264,17 +261,15 @@ def write_ground_truth(points: Sequence[np.ndarray], video_size: Tuple[int, int]
     fixated pixels), frame = 6-digit index from 0 (as `dynsal flow` and the dataset keys); frames
     without fixations are skipped unless `keep_empty`. Returns the number of frames written.
     """
-    from dynsal.data.images import write_png
-
     folder = Path(folder)
     written = 0
     for index, frame_points in enumerate(points):
         if not len(frame_points) and not keep_empty:
             continue
         density = to_uint8(density_map(frame_points, video_size, shape, sigma_px))
-        write_png(density, folder / "maps" / f"{index:06d}.png")
+        write_png(density, folder / MAPS_FOLDER / f"{index:06d}.png")
         fixations = fixation_map(frame_points, video_size, shape).astype(np.uint8) * 255
-        write_png(fixations, folder / "fixation" / f"{index:06d}.png")
+        write_png(fixations, folder / FIXATION_FOLDER / f"{index:06d}.png")
         written += 1
     return written
 
@@ -290,61 +285,3 @@ def observer_subset(paths: Sequence[PathLike], fraction: float, seed: int) -> Li
     count = max(1, int(round(fraction * len(paths))))
     chosen = np.random.default_rng(seed).choice(len(paths), size=count, replace=False)
     return [paths[i] for i in sorted(chosen)]
-
-
-# --------------------------------------------------------------------------------------------------
-# `<split>/<video>/{images,maps,fixation}` layouts (ACLNet-style Hollywood-2 / UCF-Sports, DHF1K maps)
-
-
-@dataclass(frozen=True)
-class LayoutVideo:
-    """One video of a per-frame layout: frame images, maps and (optional) fixation files by frame."""
-
-    name: str
-    images: Tuple[Path, ...]
-    maps: Tuple[Path, ...]
-    fixations: Tuple[Optional[Path], ...]
-
-
-def read_layout(split_dir: PathLike) -> List[LayoutVideo]:
-    """The videos of `<split_dir>/<video>/{images,maps,fixation}` (frames matched by file stem).
-
-    Raises:
-        DataError: no videos, or a frame image without a map (or a map without a frame), named.
-    """
-    from dynsal import evaluate as E
-    from dynsal.data.video import IMAGE_SUFFIXES, natural_key
-
-    split_dir = Path(split_dir)
-    if not split_dir.is_dir():
-        raise DataError(f"{split_dir}: not a folder")
-    videos = []
-    for video_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
-        images = E._images(video_dir / "images", IMAGE_SUFFIXES)
-        maps = E._images(video_dir / "maps", E.MAP_SUFFIXES)
-        fixations = E._fixation_files(video_dir)
-        if not images:
-            raise DataError(f"{video_dir}/images: no frame images")
-        for missing, where in ((sorted(set(images) - set(maps)), "maps"), (sorted(set(maps) - set(images)), "images")):
-            if missing:
-                raise DataError(f"{video_dir}/{where}: no file for frame(s) {', '.join(missing[:5])}"
-                                f"{' ...' if len(missing) > 5 else ''}: every frame needs an image and a map")
-        stems = sorted(images, key=lambda s: natural_key(Path(s)))
-        videos.append(LayoutVideo(video_dir.name, tuple(images[s] for s in stems), tuple(maps[s] for s in stems),
-                                  tuple(fixations.get(s) for s in stems)))
-    if not videos:
-        raise DataError(f"{split_dir}: no video folders (<video>/images, <video>/maps)")
-    return videos
-
-
-def read_layout_map(path: PathLike) -> np.ndarray:
-    """A layout's map file → uint8 H×W (8-bit maps as stored; deeper maps scaled by their max to 255)."""
-    from dynsal import evaluate as E
-
-    array = E.read_map(path)
-    if array.dtype == np.uint8:
-        return array
-    array = array.astype(np.float64)
-    peak = array.max()
-    return to_uint8(array / peak if peak > 0 else array)
-

@@ -1,4 +1,4 @@
-"""Three aligned LMDBs per split, as the zoo's train_val nets read them (DESIGN.md D4).
+"""Three aligned LMDBs per split, as the zoo's train_val nets read them.
 
 `<root>/<split>_frames_lmdb`, `<root>/<split>_flows_lmdb`, `<root>/<split>_maps_lmdb`: the same keys
 in the same order; each value a serialised Caffe `Datum` (`dynsal.caffe.blobs.array_to_datum`) with

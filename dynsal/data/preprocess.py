@@ -1,4 +1,4 @@
-"""What the nets see: one definition shared by dataset building and prediction (DESIGN: a model sees
+"""What the nets see: one definition shared by dataset building and prediction (so a model sees
 at inference exactly the inputs it was trained on).
 
 - channel order: OpenCV's BGR images are given to the nets as RGB, C×H×W — the authors' script

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import List, Sequence, Union
 
 from dynsal.data import gaze as G
+from dynsal.data import ground_truth as GT
 from dynsal.data.dataset import VideoSource
 from dynsal.data.video import frame_files, list_videos, video_name
 from dynsal.errors import DataError
@@ -32,4 +33,4 @@ def diem_sources(videos: Sequence[PathLike], gaze_dir: PathLike) -> List[VideoSo
 
 def layout_sources(split_dir: PathLike) -> List[VideoSource]:
     """VideoSources for `<split_dir>/<video>/{images,maps}`."""
-    return [VideoSource(v.name, Path(split_dir) / v.name / "images", layout=v) for v in G.read_layout(split_dir)]
+    return [VideoSource(v.name, Path(split_dir) / v.name / "images", layout=v) for v in GT.read_layout(split_dir)]

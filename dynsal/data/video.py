@@ -152,6 +152,39 @@ def _file_frames(path: Path) -> Iterator[Tuple[int, float, np.ndarray]]:
         capture.release()
 
 
+def open_stream(source: Union[int, str]) -> Tuple[Iterator[VideoFrame], float]:
+    """Frames of a webcam (its index) or a network stream (rtsp://, http(s):// URL of a video), read
+    through one `cv2.VideoCapture` until the stream ends, and the frame rate it states.
+
+    Raises:
+        DataError: OpenCV cannot open it (named, with what to check).
+    """
+    capture = cv2.VideoCapture(source)
+    if not capture.isOpened():
+        capture.release()
+        what = f"webcam {source}" if isinstance(source, int) else source
+        raise DataError(f"{what}: OpenCV cannot open it (no such camera, an unreachable address, or a format "
+                        "its FFmpeg does not read)")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps and 0 < fps < 1000 else DEFAULT_FPS
+
+    def frames() -> Iterator[VideoFrame]:
+        index = 0
+        try:
+            while True:
+                ok, image = capture.read()
+                if not ok or image is None:
+                    return
+                if image.ndim == 2:
+                    image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+                yield VideoFrame(index, index / fps, image)
+                index += 1
+        finally:
+            capture.release()
+
+    return frames(), fps
+
+
 def declared_frame_count(source: PathLike) -> Optional[Tuple[int, bool]]:
     """(frames, exact) of a video before decoding it: a frame folder's image files (exact), or the count a
     video file's container declares (OpenCV's CAP_PROP_FRAME_COUNT: an estimate for some containers);

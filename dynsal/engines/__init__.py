@@ -4,7 +4,7 @@
 - ``caffe``: real pycaffe, where `import caffe` works.
 
 ``engine="auto"`` picks caffe when pycaffe imports, else torch. Importing this module imports
-neither torch nor caffe (DESIGN.md D2): each engine is imported when a net is loaded.
+neither torch nor caffe (so `import dynsal` stays light): each engine is imported when a net is loaded.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
             blobs with the layers' Caffe fillers.
         engine: "auto", "torch" or "caffe".
         phase: "test" or "train" (include/exclude rules, Dropout, BatchNorm statistics).
-        device: "cpu", "cuda" or "cuda:<i>".
+        device: "cpu", "cuda", "cuda:<i>" or "auto" (the GPU when the engine sees one, else the CPU).
         precision: "fp32" (default, what parity is measured in), or the opt-in "tf32", "bf16",
             "fp16" (torch engine).
         allow_missing: tolerate net layers with learnable blobs that the caffemodel lacks

@@ -52,6 +52,12 @@ class Net(abc.ABC):
     net_param: object
     #: "test" or "train": the phase the net was constructed for.
     phase: str
+    #: the engine that runs the net ("torch", "caffe").
+    engine: str
+    #: the device it runs on, resolved ("cpu", "cuda:0"; never "auto").
+    device_name: str
+    #: the arithmetic it runs in ("fp32", "tf32", "bf16", "fp16").
+    precision: str
 
     @property
     @abc.abstractmethod

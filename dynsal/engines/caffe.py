@@ -23,25 +23,49 @@ from dynsal.engines.base import Arrays, Net
 from dynsal.errors import DynsalError, WeightsMismatchError
 
 
-def select_device(device: str) -> None:
-    """caffe.set_mode_cpu(), or set_mode_gpu() + set_device(i) for "cuda[:i]"."""
+def caffe_has_gpu() -> bool:
+    """Whether the loaded libcaffe was built with CUDA (it links libcudart) and an NVIDIA GPU is present.
+
+    A CPU-only Caffe aborts the process on `set_mode_gpu()`, so this is read from the library file.
+    """
+    try:
+        with open("/proc/self/maps") as maps:
+            library = next((line.split()[-1] for line in maps if "libcaffe" in line.rsplit("/", 1)[-1]), None)
+        if library is None or not os.path.exists("/dev/nvidiactl"):
+            return False
+        with open(library, "rb") as handle:
+            return b"libcudart" in handle.read()
+    except OSError:
+        return False
+
+
+def select_device(device: str) -> str:
+    """caffe.set_mode_cpu(), or set_mode_gpu() + set_device(i) for "cuda[:i]"; "auto" is the GPU
+    where Caffe was built with CUDA and one is present, else the CPU. Returns the device selected."""
+    if device == "auto":
+        device = "cuda:0" if caffe_has_gpu() else "cpu"
     if device == "cpu":
         caffe.set_mode_cpu()
-    elif device.startswith("cuda"):
+        return device
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
         caffe.set_mode_gpu()
-        caffe.set_device(int(device.partition(":")[2] or 0))
-    else:
-        raise DynsalError(f"unknown device {device!r}; use cpu, cuda or cuda:<i>")
+        caffe.set_device(index)
+        return f"cuda:{index}"
+    raise DynsalError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:<i>")
 
 
 class CaffeNet(Net):
     """A net run by pycaffe. Arguments as `dynsal.engines.load_net` (precision must be fp32)."""
 
+    engine = "caffe"
+
     def __init__(self, net_param, model=None, phase: str = "test", device: str = "cpu", precision: str = "fp32",
                  allow_missing: bool = False, seed: int | None = None):
         if precision != "fp32":
             raise DynsalError(f"the caffe engine computes in fp32 only, not {precision!r}; use engine='torch'")
-        select_device(device)
+        self.device_name = select_device(device)
+        self.precision = precision
         if seed is not None:
             caffe.set_random_seed(int(seed))
         self.net_param, self.phase = net_param, phase
@@ -57,11 +81,9 @@ class CaffeNet(Net):
 
     def _check_weights(self, model, allow_missing: bool) -> None:
         shapes = {name: [tuple(p.data.shape) for p in blobs] for name, blobs in self._net.params.items()}
-        report = match_weights(shapes, model)
-        problems = report.mismatched + ([] if allow_missing else [f"{n!r}: not in the caffemodel"
-                                                                  for n in report.missing])
-        if problems:
-            raise WeightsMismatchError("weights do not fit the net: layer " + "; layer ".join(problems))
+        error = match_weights(shapes, model).error(self.net_param.name, model.name, allow_missing)
+        if error is not None:
+            raise error
 
     @property
     def inputs(self) -> List[str]:

@@ -10,7 +10,8 @@ For an input named NAME under the output folder OUT:
     OUT/.NAME.replaced/    a finished output being removed because `--overwrite` replaced it
 
 dynsal removes or replaces only what it made: a folder OUT/NAME whose settings.json is a dynsal
-record (`dynsal.predict.record`), and then only the files that record lists; the videos a record
+record (`dynsal.predict.record`), and then only the files that record lists (in the folder, or in its
+`maps/` sub-folder for the dhf1k layout); the videos a record
 lists; a `.partial` folder holding the marker. Anything else at these paths makes `check` refuse
 with one line, before any work. A commit is a few renames that a rerun finishes (`recover`) when
 an interruption stopped them halfway, so an interrupted run never leaves a mix of two outputs.
@@ -22,12 +23,34 @@ import shutil
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from dynsal.data.ground_truth import MAPS_FOLDER
 from dynsal.errors import OutputError
 from dynsal.lock import OutputLock, is_dynsal_lock
 from dynsal.predict.record import RECORD_FILE, read_record, request_difference
 
 PARTIAL_MARKER = ".dynsal-partial"
 VIDEO_KINDS = ("overlay", "side_by_side")
+
+
+def listed_file(name) -> bool:
+    """Whether a record's file entry is one dynsal writes: a plain file name, or one in `maps/` (a record is
+    not trusted with other paths)."""
+    if not isinstance(name, str) or name in (".", "..", RECORD_FILE):
+        return False
+    parts = name.split("/")
+    return (len(parts) == 1 or (len(parts) == 2 and parts[0] == MAPS_FOLDER)) and parts[-1] not in ("", ".", "..")
+
+
+def foreign_files(folder: Path, record: Dict) -> List[str]:
+    """What `folder` holds (its files and those of its `maps/`) that `record` does not list."""
+    listed = {name for name in record["files"] if listed_file(name)} | {RECORD_FILE}
+    found = []
+    for entry in sorted(os.listdir(folder)):
+        if entry == MAPS_FOLDER and (folder / entry).is_dir() and not (folder / entry).is_symlink():
+            found += [f"{entry}/{name}" for name in sorted(os.listdir(folder / entry))]
+        else:
+            found.append(entry)
+    return [name for name in found if name not in listed]
 
 
 def check_name(name: str) -> None:
@@ -123,7 +146,7 @@ class OutputSlot:
             if not self.final.is_dir() or record is None:
                 raise OutputError(f"{self.final} {not_ours}")
             if overwrite:
-                foreign = sorted(set(os.listdir(self.final)) - set(record["files"]) - {RECORD_FILE})
+                foreign = foreign_files(self.final, record)
                 if foreign:
                     raise OutputError(f"{self.final} holds {', '.join(foreign[:3])}"
                                       f"{' …' if len(foreign) > 3 else ''}, which dynsal did not write; move "
@@ -196,8 +219,11 @@ class OutputSlot:
                 if video.is_file() and not video.is_symlink():
                     video.unlink()
             for name in record["files"]:
-                if isinstance(name, str) and Path(name).name == name and name not in (".", "..", RECORD_FILE):
+                if listed_file(name):
                     (self.replaced / name).unlink(missing_ok=True)
+            maps = self.replaced / MAPS_FOLDER
+            if maps.is_dir() and not maps.is_symlink() and not any(maps.iterdir()):
+                maps.rmdir()
             (self.replaced / RECORD_FILE).unlink()
         try:
             self.replaced.rmdir()

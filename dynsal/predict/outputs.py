@@ -2,9 +2,10 @@
 
 Layout for an input `clip`: `<out>/clip/<frame>.png` (frame names match the input frames: the
 frame file's stem for frame folders; `000000`, `000001` … for video files — 0-based, 6 digits, as
-`dynsal flow`, the dataset keys and `make-lmdb --save-ground-truth` name frames),
-`<out>/clip/maps.npz` (float32 maps in [0, 1], one array `maps` F×H×W and `frames`),
-`<out>/clip_overlay.mp4` and `<out>/clip_side_by_side.mp4`, `<out>/clip/settings.json`.
+`dynsal flow`, the dataset keys and `make-lmdb --save-ground-truth` name frames; with the `dhf1k`
+layout the maps are `<out>/0001/maps/0001.png` …, DHF1K's names), `<out>/clip/maps.npz` (float32
+maps in [0, 1], one array `maps` F×H×W and `frames`),
+`<out>/clip_overlay.mp4` and `<out>/clip_side_by_side.mp4` (H.264), `<out>/clip/settings.json`.
 Everything is written into the input's staging folder and made final by `OutputSlot.commit`
 (`dynsal.predict.destination`), so a folder `<out>/clip` is always complete. Every write is
 checked: a failing one (disk full, no permission) ends the input with one line naming the file,
@@ -21,26 +22,47 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from dynsal.data import ground_truth as GT
 from dynsal.data.images import write_json, write_png
 from dynsal.errors import OutputError
 from dynsal.predict.destination import VIDEO_KINDS, OutputSlot
 from dynsal.predict.record import RECORD_FILE, RECORD_FORMAT, RECORD_VERSION
+from dynsal.predict.video_writer import open_video_writer
 
 OVERLAY_ALPHA = 0.5
-FOURCC = "mp4v"
 
 
 @dataclass
 class OutputOptions:
-    """Which outputs to write for every input."""
+    """Which outputs to write for every input, and in which layout: `flat` (`<video>/<frame>.png`; a video
+    file's frames `000000` …) or `dhf1k` (`<video>/maps/<frame>.png` under DHF1K's names: `001.AVI` →
+    `0001/maps/0001.png` …; frame folders keep their frames' names)."""
 
     png: bool = True
     npz: bool = False
     overlay: bool = True
     side_by_side: bool = False
+    layout: str = "flat"
 
-    def to_dict(self) -> Dict[str, bool]:
+    def __post_init__(self):
+        if self.layout not in GT.LAYOUTS:
+            raise OutputError(f"unknown output layout {self.layout!r}; choose one of {', '.join(GT.LAYOUTS)}")
+
+    def to_dict(self) -> Dict[str, object]:
         return asdict(self)
+
+    def video_name(self, name: str) -> str:
+        """The output name of an input called `name`."""
+        return GT.dhf1k_video_name(name) if self.layout == "dhf1k" else name
+
+    def frame_name(self, index: int) -> str:
+        """The map name of a video file's frame `index` (0-based)."""
+        return GT.dhf1k_frame_name(index) if self.layout == "dhf1k" else f"{index:06d}"
+
+    @property
+    def maps_folder(self) -> str:
+        """The sub-folder of the maps in the input's output folder ("" = the folder itself)."""
+        return GT.MAPS_FOLDER if self.layout == "dhf1k" else ""
 
     def videos(self, still: bool) -> Tuple[str, ...]:
         """The video kinds an input writes: none for a still image."""
@@ -88,16 +110,17 @@ class VideoOutputs:
         self._floats: List[np.ndarray] = []
         self._names: List[str] = []
         self._files: List[str] = []
-        self._writers: Dict[str, cv2.VideoWriter] = {}
+        self._writers: Dict[str, object] = {}
+        self.maps = self.folder / options.maps_folder  # where the PNG maps go (`maps/` in the dhf1k layout)
+        with _writing(self.maps):
+            self.maps.mkdir(exist_ok=True)
 
-    def _writer(self, kind: str, size) -> cv2.VideoWriter:
+    def _writer(self, kind: str, size):
+        """The MP4 writer of `kind` (H.264: `dynsal.predict.video_writer`), opened at the first frame."""
         if kind not in self._writers:
             path = self.folder / self.slot.video_name(kind)
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*FOURCC), self.fps, size)
-            if not writer.isOpened():
-                raise OutputError(f"{path}: OpenCV cannot write MP4 video here (no {FOURCC} encoder, the folder is "
-                                  "not writable, or the disk is full)")
-            self._writers[kind] = writer
+            with _writing(path):
+                self._writers[kind] = open_video_writer(path, self.fps, size)
         return self._writers[kind]
 
     def add(self, name: str, frame: np.ndarray, saliency: np.ndarray, float_map: Optional[np.ndarray] = None):
@@ -106,25 +129,28 @@ class VideoOutputs:
             raise OutputError(f"two frames are named {name!r}; their maps would overwrite each other")
         self._names.append(name)
         if self.options.png:
-            path = self.folder / f"{name}.png"
+            path = self.maps / f"{name}.png"
             with _writing(path):
                 write_png(saliency, path)
-            self._files.append(path.name)
+            self._files.append(path.relative_to(self.folder).as_posix())
         if self.options.npz:
             self._floats.append((float_map if float_map is not None else saliency) / 255.0)
         height, width = saliency.shape
         if "overlay" in self.slot.videos:
-            self._writer("overlay", (width, height)).write(heat_overlay(frame, saliency))
+            with _writing(self.folder / self.slot.video_name("overlay")):
+                self._writer("overlay", (width, height)).write(heat_overlay(frame, saliency))
         if "side_by_side" in self.slot.videos:
             side = np.concatenate([frame, cv2.cvtColor(saliency, cv2.COLOR_GRAY2BGR)], axis=1)
-            self._writer("side_by_side", (2 * width, height)).write(side)
+            with _writing(self.folder / self.slot.video_name("side_by_side")):
+                self._writer("side_by_side", (2 * width, height)).write(side)
 
     def _close_videos(self) -> List[str]:
         """Close the video writers and check each file holds every frame; returns their names."""
         names = []
         for kind, writer in self._writers.items():
-            writer.release()
             path = self.folder / self.slot.video_name(kind)
+            with _writing(path):
+                writer.release()
             found = _decodable_frames(path)
             if found != len(self._names):
                 raise OutputError(f"{path}: the video holds {max(found, 0)} of {len(self._names)} frames (is the "

@@ -216,7 +216,7 @@ class FramePipeline:
         kept: Dict[int, Tuple[str, np.ndarray]] = {}
 
         def decoded():
-            pairs = iter(frames)
+            pairs, end = iter(frames), getattr(selected, "end", None)
             for t in itertools.count():
                 start = time.perf_counter()
                 pair = next(pairs, None)
@@ -227,6 +227,8 @@ class FramePipeline:
                 if t in selected:
                     kept[t] = pair
                 yield t, small
+                if end is not None and t >= end:  # frame `end` completes the last flow pair; a stream is read no
+                    return  # further
 
         def selected_jobs(jobs) -> Iterator[Tuple[FrameJob, _Frame]]:
             for job in jobs:

@@ -51,11 +51,11 @@ def check_outputs(out_dir: Path, inputs: Sequence[PredictInput], options: Output
     out_dir = Path(out_dir)
     if (out_dir.exists() or out_dir.is_symlink()) and not out_dir.is_dir():
         raise OutputError(f"{out_dir} exists and is not a folder; choose another output folder (-o)")
-    protected = PathIndex(item.path for item in inputs)
+    protected = PathIndex(item.path for item in inputs if item.kind != "stream")  # a URL or webcam is no file
     writers: Dict[Path, PredictInput] = {}
     slots = []
     for item in inputs:
-        slot = OutputSlot(out_dir, item.name, options.videos(still=item.kind == "image"))
+        slot = OutputSlot(out_dir, options.video_name(item.name), options.videos(still=item.kind == "image"))
         for path in slot.paths():
             meeting = protected.find(path)
             if meeting:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
@@ -23,12 +23,12 @@ from dynsal import __version__, zoo
 from dynsal.caffe import io
 from dynsal.data.dataset import file_hash
 from dynsal.data.flow import FlowSettings
-from dynsal.data.video import ResizePolicy, frame_files, read_frames, read_image, video_info
-from dynsal.engines import load_net, pick_engine
-from dynsal.errors import DynsalError
+from dynsal.data.video import ResizePolicy, frame_files, open_stream, read_frames, read_image, video_info
+from dynsal.engines import load_net
+from dynsal.errors import DynsalError, WeightsMismatchError
 from dynsal.paths import absolute
 from dynsal.predict.destination import OutputSlot
-from dynsal.predict.inputs import PredictInput
+from dynsal.predict.inputs import PredictInput, expand_inputs
 from dynsal.predict.outputs import OutputOptions, VideoOutputs
 from dynsal.predict.pipeline import FramePipeline, Prediction, StageTimes
 from dynsal.predict.postprocess import Postprocessing
@@ -49,6 +49,13 @@ class FrameRange:
 
     def __contains__(self, t: int) -> bool:
         return t >= self.start and (self.end is None or t < self.end) and (t - self.start) % self.every == 0
+
+    def count(self, frames: Optional[int]) -> Optional[int]:
+        """How many of `frames` frames are selected (None when `frames` is unknown)."""
+        if frames is None:
+            return None
+        stop = frames if self.end is None else min(frames, self.end)
+        return len(range(self.start, stop, self.every))
 
 
 @dataclass
@@ -114,7 +121,8 @@ class Predictor:
         net: a zoo net name (ssnet, tsnet, stsmax, stsconv, early, late), or None with `prototxt`.
         prototxt: any deploy prototxt (inputs `data1` [+ `data1_b`], output `deconv1`).
         weights: caffemodel path; default: the registered weights of `net` in $DYNSAL_MODELS.
-        engine, device, precision: as `dynsal.engines.load_net`.
+        engine, device, precision: as `dynsal.engines.load_net`; device "auto" (the default) is the GPU
+            when the engine sees one, else the CPU. `settings()` records what ran.
         resize: resize policy text (`fit:512`, `fixed:240x320`, `native`); default from the model's
             settings JSON, else fit:512.
         flow: FlowSettings (default from the model's settings JSON, else DIS + Middlebury).
@@ -129,7 +137,7 @@ class Predictor:
     """
 
     def __init__(self, net: Optional[str] = "stsconv", prototxt: Optional[str] = None, weights: Optional[str] = None,
-                 engine: str = "auto", device: str = "cpu", precision: str = "fp32", resize: Optional[str] = None,
+                 engine: str = "auto", device: str = "auto", precision: str = "fp32", resize: Optional[str] = None,
                  flow: Optional[FlowSettings] = None, post: Optional[Postprocessing] = None, batch: int = 1,
                  workers: Optional[int] = None, compile: bool = False, cuda_graphs: bool = False):
         if (net is None) == (prototxt is None):
@@ -138,8 +146,12 @@ class Predictor:
         saved = model_settings(self.weights_path)
         self.net_name, self.prototxt = net, prototxt
         self.net_param = zoo.deploy(net) if net else io.read_net(prototxt)
-        self.net = load_net(self.net_param, io.read_net(self.weights_path), engine=engine, device=device,
-                            precision=precision, compile=compile, cuda_graphs=cuda_graphs)
+        try:
+            self.net = load_net(self.net_param, io.read_net(self.weights_path), engine=engine, device=device,
+                                precision=precision, compile=compile, cuda_graphs=cuda_graphs)
+        except WeightsMismatchError as exc:  # the files, not only the nets' names
+            target = f"--net {net}" if net else prototxt
+            raise WeightsMismatchError(f"{self.weights_path} into {target}: {exc}") from None
         if "deconv1" not in self.net.outputs:
             raise DynsalError(f"the net's outputs are {self.net.outputs}; dynsal predict reads `deconv1`")
         self.two_stream = "data1_b" in self.net.inputs
@@ -148,7 +160,7 @@ class Predictor:
         self.flow = flow or (FlowSettings.from_dict(saved["flow"]) if "flow" in saved else FlowSettings())
         self.post = post or model_postprocessing(self.weights_path)
         self.batch, self.workers = max(1, batch), available_cores() if workers is None else max(0, workers)
-        self.engine, self.device, self.precision = pick_engine(engine), device, precision
+        self.precision = precision
         self.compile, self.cuda_graphs = compile, cuda_graphs
         self.weights_sha256 = file_hash(self.weights_path)
         self.prototxt_sha256 = file_hash(Path(prototxt)) if prototxt else None
@@ -175,15 +187,16 @@ class Predictor:
     def settings(self) -> Dict:
         """Everything that determined the maps (saved as settings.json beside every output)."""
         return {"dynsal": __version__, "net": self.net_name, "prototxt": self.prototxt,
-                "weights": str(self.weights_path), "engine": self.engine, "device": self.device,
-                "precision": self.precision, "resize": str(self.resize),
+                "weights": str(self.weights_path), "engine": self.net.engine, "device": self.net.device_name,
+                "precision": self.net.precision, "resize": str(self.resize),
                 "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
                 "inputs": list(self.net.inputs), "batch": self.batch, "compile": self.compile,
                 "cuda_graphs": self.cuda_graphs}
 
     def request(self, item: PredictInput, outputs: OutputOptions, selected: FrameRange) -> Dict:
         """What determines one input's outputs (`dynsal.predict.record.REQUEST_KEYS`): a rerun compares it."""
-        return {"input": str(absolute(item.path)), "net": self.net_name, "prototxt_sha256": self.prototxt_sha256,
+        source = str(absolute(item.path)) if isinstance(item.path, Path) else str(item.path)  # streams: the URL
+        return {"input": source, "net": self.net_name, "prototxt_sha256": self.prototxt_sha256,
                 "weights_sha256": self.weights_sha256, "precision": self.precision, "resize": str(self.resize),
                 "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
                 "frame_range": {"start": selected.start, "end": selected.end, "every": selected.every},
@@ -203,20 +216,52 @@ class Predictor:
         return list(self.predict_frames([("image", image)], label="image"))[0]
 
     # ------------------------------------------------------------------------------------ inputs
-    def frames_of(self, item: PredictInput) -> Tuple[DecodedFrames, float]:
-        """The (name, frame) pairs of an input and its frame rate; names match the input's frames."""
+    def frames_of(self, item: PredictInput, frame_name: Callable[[int], str] = "{:06d}".format
+                  ) -> Tuple[DecodedFrames, float]:
+        """The (name, frame) pairs of an input and its frame rate: frame folders' names are their files'
+        stems, frame t of a video file or a stream (webcam, URL) is `frame_name(t)`, a still image is one
+        frame named after the image."""
+        if item.kind == "image":
+            return DecodedFrames(iter([(item.name, read_image(item.path))])), 1.0
         if item.kind == "frames":
             stems = [p.stem for p in frame_files(item.path)]
             return DecodedFrames((stems[f.index], f.image) for f in read_frames(item.path)), 25.0
+        if item.kind == "stream":
+            frames, fps = open_stream(item.path)
+            return DecodedFrames((frame_name(f.index), f.image) for f in frames), fps
         fps, declared = video_info(item.path)
-        return DecodedFrames(((f"{f.index:06d}", f.image) for f in read_frames(item.path)), declared), fps
+        return DecodedFrames(((frame_name(f.index), f.image) for f in read_frames(item.path)), declared), fps
+
+    def _predictions(self, item: PredictInput, frames: DecodedFrames, selected: FrameRange) -> Iterator[Prediction]:
+        if item.kind == "image":
+            yield replace(self.predict_image(next(iter(frames))[1]), name=item.name)
+        else:
+            yield from self.predict_frames(frames, selected, str(item.path))
+
+    def predictions_of(self, source: Union[str, int, Path], start: int = 0, end: Optional[int] = None,
+                       every: int = 1) -> Iterator[Prediction]:
+        """The maps of one video file, frame folder, image, webcam index or stream URL, frame by frame as
+        they are predicted (frames `range(start, end, every)`; a stream runs until it ends or `end`).
+
+        Raises:
+            DynsalError: the source is missing or unreadable, or names several videos (a folder of them).
+        """
+        inputs = expand_inputs([str(source)])
+        if len(inputs) != 1:
+            raise DynsalError(f"{source}: holds {len(inputs)} videos; give one (or use predict_input per video)")
+        frames, _ = self.frames_of(inputs[0])
+        return self._predictions(inputs[0], frames, FrameRange(start, end, every))
 
     def predict_input(self, item: PredictInput, out_dir: Path, outputs: Optional[OutputOptions] = None,
-                      selected: Optional[FrameRange] = None, overwrite: bool = False) -> InputResult:
+                      selected: Optional[FrameRange] = None, overwrite: bool = False,
+                      on_frame: Optional[Callable[[Prediction], Optional[bool]]] = None) -> InputResult:
         """Predict one input into `out_dir/<name>/`, safely (see `dynsal.predict.destination`).
 
         Holding the input's lock: an output finished for the same request is kept (skipped); one made for
         another request is refused unless `overwrite`; otherwise the maps are made and replace it.
+        `on_frame(prediction)` is called after each frame's outputs are written (progress, a live window);
+        when it returns False the input ends there, its outputs complete up to that frame (a stream the
+        user stops).
 
         Raises:
             OutputError: the destination holds what dynsal did not make, another run is writing it, the
@@ -224,7 +269,7 @@ class Predictor:
             DynsalError: the input cannot be read or the net's output is not finite (naming the frame).
         """
         outputs, selected = outputs or OutputOptions(), selected or FrameRange()
-        slot = OutputSlot(out_dir, item.name, outputs.videos(still=item.kind == "image"))
+        slot = OutputSlot(out_dir, outputs.video_name(item.name), outputs.videos(still=item.kind == "image"))
         request = self.request(item, outputs, selected)
         with slot.lock():
             slot.check(overwrite)
@@ -233,28 +278,22 @@ class Predictor:
                 recorded = slot.finished_for(request)
                 return InputResult(slot.final, int(recorded.get("frames", 0)), skipped=True,
                                    warning=_shortfall_warning(recorded))
-            return self._predict_into(slot, item, outputs, selected, request)
+            return self._predict_into(slot, item, outputs, selected, request, on_frame)
 
     def _predict_into(self, slot: OutputSlot, item: PredictInput, outputs: OutputOptions, selected: FrameRange,
-                      request: Dict) -> InputResult:
-        still = item.kind == "image"
-        if still:
-            frames, fps = DecodedFrames(iter([(item.name, read_image(item.path))])), 1.0
-        else:
-            frames, fps = self.frames_of(item)
+                      request: Dict, on_frame: Optional[Callable[[Prediction], Optional[bool]]]) -> InputResult:
+        frames, fps = self.frames_of(item, outputs.frame_name)
         writer = VideoOutputs(slot, fps, outputs)
         count = 0
         try:
-            predictions = ([self.predict_image(next(iter(frames))[1])] if still
-                           else self.predict_frames(frames, selected, str(item.path)))
             zero_motion = False
-            for prediction in predictions:
+            for prediction in self._predictions(item, frames, selected):
                 zero_motion = zero_motion or prediction.zero_motion
-                if still:
-                    prediction = replace(prediction, name=item.name)
                 with self.times.timing("write"):
                     writer.add(prediction.name, prediction.frame, prediction.saliency, prediction.float_map)
                 count += 1
+                if on_frame is not None and on_frame(prediction) is False:
+                    break
             if count == 0:
                 raise DynsalError(f"{item.path}: no frame selected (check --start/--end/--every)")
             settings = dict(self.settings(), **request, frames=count, zero_motion_flow=zero_motion,
@@ -275,16 +314,17 @@ class DecodedFrames:
     """
 
     def __init__(self, pairs: Iterable[Tuple[str, np.ndarray]], declared: Optional[int] = None):
-        self._pairs, self.declared, self.decoded = pairs, declared, 0
+        self._pairs, self.declared, self.decoded, self.ended = pairs, declared, 0, False
 
     def __iter__(self) -> Iterator[Tuple[str, np.ndarray]]:
         for pair in self._pairs:
             self.decoded += 1
             yield pair
+        self.ended = True  # the decoder ran out (rather than the reader stopping at --end)
 
     def shortfall(self) -> Dict[str, int]:
-        """{declared_frames, decoded_frames} when decoding stopped before the declared count, else {}."""
-        if self.declared is None or self.decoded >= self.declared:
+        """{declared_frames, decoded_frames} when decoding ended before the declared count, else {}."""
+        if self.declared is None or not self.ended or self.decoded >= self.declared:
             return {}
         return {"declared_frames": self.declared, "decoded_frames": self.decoded}
 

@@ -111,8 +111,9 @@ def _open(url: str, part: Path, record: Path, timeout: float, offline_hint: str)
     return response, 0
 
 
-def download(url: str, target: Path, timeout: float = 60, offline_hint: str = "") -> Path:
+def download(url: str, target: Path, timeout: float = 60, offline_hint: str = "", progress: bool = True) -> Path:
     """Download `url` to `target` via `<target>.part`, resuming a validated partial file; returns `target`.
+    `progress`: bytes, rate and ETA on stderr (`dynsal.progress`).
 
     Raises:
         DynsalError: the server cannot be reached (`offline_hint` is added), answers with an error, or the
@@ -126,17 +127,14 @@ def download(url: str, target: Path, timeout: float = 60, offline_hint: str = ""
     if response is not None:
         with response:
             total = Validators(**json.loads(record.read_text())).length
-            bar = progress_bar(total, target.name, "B", initial=have, unit_scale=True, leave=True)
-            with open(part, "ab" if have else "wb") as handle:
+            bar = progress_bar(total, target.name, "B", initial=have, unit_scale=True, leave=True, enabled=progress)
+            with bar, open(part, "ab" if have else "wb") as handle:
                 while True:
                     chunk = response.read(CHUNK)
                     if not chunk:
                         break
                     handle.write(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            if bar is not None:
-                bar.close()
+                    bar.update(len(chunk))
         size = part.stat().st_size
         if total is not None and size != total:
             raise DynsalError(f"downloading {url}: the connection ended at {size} of {total} bytes; "
@@ -204,9 +202,9 @@ def _record(path: Path, digest: str) -> None:
     write_atomic(checksum_path(path), f"{digest}  {path.name}\n".encode())
 
 
-def fetch(entry: WeightsEntry, folder: Path, url: Optional[str] = None) -> Tuple[Path, str]:
+def fetch(entry: WeightsEntry, folder: Path, url: Optional[str] = None, progress: bool = True) -> Tuple[Path, str]:
     """Download (or resume) and verify `entry` into `folder`; an existing file is verified, not fetched.
-    Returns (path, SHA-256), the checksum recorded beside the file.
+    Returns (path, SHA-256), the checksum recorded beside the file. `progress`: as `download`.
 
     The download lands as `<file>.unverified` (growing as `.unverified.part`) and becomes `<file>` only
     after `verify` passes; a file that fails verification is deleted.
@@ -221,7 +219,7 @@ def fetch(entry: WeightsEntry, folder: Path, url: Optional[str] = None) -> Tuple
     address = url or entry.url
     hint = (f"; offline? download {address} elsewhere, then import it: dynsal weights fetch {entry.name} "
             f"--file DOWNLOADED_FILE --dir {folder}")
-    staging = download(address, target.with_name(target.name + ".unverified"), offline_hint=hint)
+    staging = download(address, target.with_name(target.name + ".unverified"), offline_hint=hint, progress=progress)
     digest = sha256(staging)
     try:
         verify(entry, staging, digest)

@@ -105,3 +105,13 @@ def test_cli_did_you_mean(capsys):
         main(["info", "--phaze", "TEST", "x"])
     assert exc.value.code == 2
     assert "did you mean --phase" in capsys.readouterr().err
+
+
+def test_info_on_a_file_that_is_no_caffe_file_says_what_it_reads(tmp_path, capsys):
+    (tmp_path / "x.json").write_text('{"net": "stsconv"}\n')
+    assert main(["info", str(tmp_path / "x.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "x.json: not a Caffe file; dynsal info reads a net or solver prototxt" in err
+    (tmp_path / "bad.prototxt").write_text('layer { name: "a" type: "ReLU" \n bottom: \n')
+    assert main(["info", str(tmp_path / "bad.prototxt")]) == 1
+    assert "bad.prototxt:" in capsys.readouterr().err  # a prototxt keeps its parser's line and column

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dynsal.data import gaze as G
+from dynsal.data import ground_truth as GT
 from dynsal.data.build import build_split, manifest_path
 from dynsal.data.dataset import DIEM_TEST_VIDEOS, DatasetSettings, VideoSource, augment, split_videos
 from dynsal.data.flow import FlowSettings, compute_flow, mirror_flow
@@ -65,7 +66,7 @@ def test_lmdbs_are_aligned_and_hold_what_the_net_sees(tmp_path, diem):
         assert np.array_equal(flow_image, expected_flow[..., ::-1].transpose(2, 0, 1))
         points = G.diem_fixations(G.gaze_files(diem[1], video), (128, 96), 6)[index]
         assert len(points) == 3
-        assert np.array_equal(saliency[0], G.to_uint8(G.density_map(points, (128, 96), (48, 64), 8.0)))
+        assert np.array_equal(saliency[0], GT.to_uint8(G.density_map(points, (128, 96), (48, 64), 8.0)))
     assert json.loads(manifest_path(tmp_path / "out", "train", "lmdb").read_text())["sources"].keys() == \
         {"clipA_128x96", "clipB_128x96"}
     assert not (tmp_path / "out" / ".train_lmdb.partial").exists()
@@ -314,9 +315,9 @@ def test_observer_subset_maps(tmp_path, diem):
         frame = i // 2
         assert np.array_equal(frames[i], frames[i + 1])
         everyone = np.concatenate([v[frame] for v in per_viewer])
-        assert np.array_equal(maps[i][0], G.to_uint8(G.density_map(everyone, (128, 96), (48, 64), 8.0)))
+        assert np.array_equal(maps[i][0], GT.to_uint8(G.density_map(everyone, (128, 96), (48, 64), 8.0)))
         matches = [v for v in range(3) if np.array_equal(
-            maps[i + 1][0], G.to_uint8(G.density_map(per_viewer[v][frame], (128, 96), (48, 64), 8.0)))]
+            maps[i + 1][0], GT.to_uint8(G.density_map(per_viewer[v][frame], (128, 96), (48, 64), 8.0)))]
         assert len(matches) == 1
         chosen.add(matches[0])
     assert len(chosen) == 1  # one draw per video

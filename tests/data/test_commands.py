@@ -10,8 +10,10 @@ import cv2
 import numpy as np
 
 from dynsal.cli import main
+from dynsal.data import flow_folder
 from dynsal.data.flo import read_flo
 from dynsal.data.flow import FlowSettings, compute_flow
+from dynsal.data.ground_truth import read_fixations, read_map
 from dynsal.data.video import read_frames
 from tests.data.readers import arrays, hdf5_contents, lmdb_contents
 from tests.data.synthetic import panning_video, steady_gaze
@@ -65,7 +67,7 @@ def test_script_and_command_build_the_same_lmdbs(tmp_path):
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "make_lmdb.py"), "-o", str(tmp_path / "script"),
                              *common, "--jobs", "2"], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
-    assert "train: 6 samples from 2 videos" in result.stdout and "val: 3 samples from 1 videos" in result.stdout
+    assert "train: 6 samples from 2 videos" in result.stdout and "val: 3 samples from 1 video " in result.stdout
     for split in ("train", "val"):
         assert lmdb_contents(tmp_path / "cli", split) == lmdb_contents(tmp_path / "script", split)
     manifest = json.loads((tmp_path / "cli" / "train_lmdb_manifest.json").read_text())
@@ -125,8 +127,6 @@ def test_make_lmdb_augmentation_and_ground_truth_options(tmp_path):
 
 def test_saved_ground_truth_is_read_by_dynsal_eval(tmp_path):
     """--save-ground-truth writes maps and fixations in the layout `dynsal eval` reads, matching the LMDB maps."""
-    from dynsal.evaluate import read_fixations, read_map
-
     videos, gaze = _diem(tmp_path)
     assert main(["make-lmdb", "-o", str(tmp_path / "out"), "--videos", str(videos), "--gaze", str(gaze), "--resize",
                  "fixed:24x32", "--sigma", "5px", "--no-shuffle", "--splits", "train", "--no-progress",
@@ -142,18 +142,16 @@ def test_saved_ground_truth_is_read_by_dynsal_eval(tmp_path):
 
 def test_interrupted_flow_run_leaves_no_settings_file(tmp_path, monkeypatch):
     """flow_settings.json is written last: a folder without it was interrupted."""
-    from dynsal.data import flo
-
     video = panning_video(tmp_path / "pan.avi", 4, 32, 32)
     calls = {"n": 0}
-    real = flo.write_flo
+    real = flow_folder.write_flo
 
     def failing(field, path):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
         real(field, path)
-    monkeypatch.setattr(flo, "write_flo", failing)
+    monkeypatch.setattr(flow_folder, "write_flo", failing)
     assert main(["flow", str(video), "-o", str(tmp_path / "o"), "--flo"]) == 130
     folder = tmp_path / "o" / "pan"
     assert (folder / "000000.flo").exists() and not (folder / "flow_settings.json").exists()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -10,6 +11,7 @@ from dynsal.data.flo import MAGIC, read_flo, write_flo
 from dynsal.data.flow import (
     METHODS,
     FlowSettings,
+    available_methods,
     compute_flow,
     flow_pair,
     mirror_flow,
@@ -107,3 +109,12 @@ def test_flo_errors_name_the_file(tmp_path):
         read_flo(path)
     with pytest.raises(DataError, match="missing.flo"):
         read_flo(tmp_path / "missing.flo")
+
+
+def test_contrib_methods_without_opencv_contrib_say_how_to_install_it(monkeypatch):
+    monkeypatch.delattr(cv2, "optflow", raising=False)
+    frame = np.zeros((16, 16, 3), np.uint8)
+    with pytest.raises(DataError, match=r"flow method 'tvl1' needs OpenCV's contrib modules \(cv2.optflow\): pip "
+                                        r"install \"dynsal\[contrib\]\" && pip install --force-reinstall"):
+        compute_flow(frame, frame, "tvl1")
+    assert "tvl1" not in available_methods() and "dis" in available_methods()

@@ -8,6 +8,7 @@ from scipy.io import savemat
 from scipy.ndimage import gaussian_filter
 
 from dynsal.data import gaze as G
+from dynsal.data import ground_truth as GT
 from dynsal.errors import DataError
 from tests.data.synthetic import diem_row, write_gaze
 
@@ -111,7 +112,7 @@ def test_density_map_matches_scipy_gaussian_filter(scale):
     assert ours.max() == 1.0
     assert np.abs(ours - theirs).max() < 1e-4
     assert G.density_map(np.zeros((0, 2)), (80, 60), shape, sigma).sum() == 0
-    assert G.to_uint8(ours).max() == 255 and G.to_uint8(ours).dtype == np.uint8
+    assert GT.to_uint8(ours).max() == 255 and GT.to_uint8(ours).dtype == np.uint8
 
 
 def test_observer_subset_is_seeded(tmp_path):
@@ -138,21 +139,19 @@ def _layout_video(root, name, frames, with_map=True):
 def test_layout_reader(tmp_path):
     _layout_video(tmp_path, "v1", [1, 2, 3])
     _layout_video(tmp_path, "v2", [1, 2])
-    videos = G.read_layout(tmp_path)
+    videos = GT.read_layout(tmp_path)
     assert [v.name for v in videos] == ["v1", "v2"]
     assert [p.name for p in videos[0].maps] == ["0001.png", "0002.png", "0003.png"]
     assert videos[0].fixations[0].name == "0001.mat" and videos[0].fixations[1] is None
-    assert G.read_layout_map(videos[0].maps[2])[0, 0] == 30
-    from dynsal.evaluate import read_fixations
-
-    assert np.argwhere(read_fixations(videos[0].fixations[0])).tolist() == [[3, 4]]
+    assert GT.read_layout_map(videos[0].maps[2])[0, 0] == 30
+    assert np.argwhere(GT.read_fixations(videos[0].fixations[0])).tolist() == [[3, 4]]
     cv2.imwrite(str(tmp_path / "deep.png"), np.full((2, 2), 1000, np.uint16))
-    assert G.read_layout_map(tmp_path / "deep.png").tolist() == [[255, 255], [255, 255]]
+    assert GT.read_layout_map(tmp_path / "deep.png").tolist() == [[255, 255], [255, 255]]
 
 
 def test_layout_frame_without_map_is_an_error(tmp_path):
     _layout_video(tmp_path, "v1", [1, 2, 3], with_map=False)
     with pytest.raises(DataError, match=r"v1/maps: no file for frame\(s\) 0003"):
-        G.read_layout(tmp_path)
+        GT.read_layout(tmp_path)
     with pytest.raises(DataError, match="no video folders"):
-        G.read_layout(tmp_path / "v1" / "maps")
+        GT.read_layout(tmp_path / "v1" / "maps")

@@ -123,7 +123,7 @@ def test_shard_command_line(tmp_path, diem, capsys):
     for i in range(2):
         assert main(["make-hdf5", "-o", str(tmp_path / "out"), *common, "--shard", f"{i}/2"]) == 0
     out = capsys.readouterr().out
-    assert "train: 4 samples from 1 videos -> " + str(tmp_path / "out" / "shards" / "train_0of2") in out
+    assert "train: 4 samples from 1 video -> " + str(tmp_path / "out" / "shards" / "train_0of2") in out
     assert not (tmp_path / "out" / "train_h5.txt").exists()
     assert main(["make-hdf5", "-o", str(tmp_path / "out"), *common]) == 0
     assert main(["make-hdf5", "-o", str(tmp_path / "fresh"), *common]) == 0

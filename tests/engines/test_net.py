@@ -144,7 +144,8 @@ def test_weights_load_by_name_with_shape_checks(tmp_path):
         load_net(deploy, model, engine="torch")
 
     del model.layer[[layer.name for layer in model.layer].index("conv2")]
-    with pytest.raises(WeightsMismatchError, match="'conv2': not in the caffemodel"):
+    with pytest.raises(WeightsMismatchError, match=r"does not fit net '.*': layers with learnable blobs that the "
+                       r"caffemodel lacks \(1\): conv2; to start from another net's weights: `dynsal train"):
         load_net(deploy, model, engine="torch")
     partial = load_net(deploy, model, engine="torch", allow_missing=True, seed=2)
     assert partial.weights_report.missing == ["conv2"]

@@ -139,3 +139,16 @@ def test_bad_inputs_are_clear_errors(files):
         net.forward(x=inputs()["x"])
     with pytest.raises(DynsalError, match="no blob 'nope'"):
         net.blob("nope")
+
+
+def test_device_auto_runs_on_a_resolved_device_it_names():
+    """device="auto": the GPU when the engine sees one, else the CPU; the net says which ran (never "auto")."""
+    net = load_net(small_net(), None, engine=ENGINE, device="auto", seed=1)
+    assert net.engine == ENGINE and net.precision == "fp32"
+    assert net.device_name == "cpu" or net.device_name.startswith("cuda:")
+    if ENGINE == "torch":
+        import torch
+
+        assert net.device_name == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    else:  # the oracle's Caffe is Debian's CPU build
+        assert net.device_name == "cpu"

@@ -192,3 +192,14 @@ def test_killed_training_resumes_to_the_uninterrupted_weights(tmp_path):
     for a, b in zip(final.layer, expected.layer):
         for x, y in zip(a.blobs, b.blobs):
             np.testing.assert_array_equal(blob_to_array(x), blob_to_array(y), err_msg=a.name)
+
+
+def test_a_solver_run_from_another_folder_says_where_to_run_from(tmp_path, monkeypatch, capsys):
+    """Caffe resolves a solver's paths from the working directory; so does dynsal, and says where they are."""
+    solver = tiny_solver(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["train", solver, "--engine", "torch", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"the solver's net 'tiny.prototxt' is not in the working directory {tmp_path / 'elsewhere'}" in err
+    assert f"run from {tmp_path}," in err and "tiny.prototxt/" not in err

@@ -2,6 +2,8 @@
 (no shuffle), end 30 iterations with the same parameters; and their snapshots resume each other."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -195,3 +197,40 @@ def test_train_state_stages_and_level_choose_layers_like_caffe(oracle, workdir, 
 def _write_text(path, text: str):
     path.write_text(text)
     return path
+
+
+def _console(lines, prefix: str):
+    """Caffe's solver lines from `Solving` on, as (file:line, message with numbers masked, numbers)."""
+    glog = re.compile(r"I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ ((?:sgd_)?solver\.cpp:\d+)\] (.*)")
+    number = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?|-?nan|-?inf")
+    out = []
+    for line in lines:
+        match = glog.match(line.replace(prefix, "snap/tiny"))
+        if match and (out or match.group(2).startswith("Solving")):
+            message = match.group(2)
+            out.append((match.group(1), number.sub("#", message), [float(n) for n in number.findall(message)]))
+    return out
+
+
+def test_train_console_is_caffe_train_log(oracle, workdir, monkeypatch, capsys):
+    """dynsal train's console has exactly the solver lines of real `caffe train` (same file:line, words and
+    order), with the same losses, rates and test outputs from the same weights and data."""
+    write_case(workdir, 'type: "SGD" base_lr: 0.002 momentum: 0.9 lr_policy: "step" gamma: 0.5 stepsize: 3 '
+               "test_iter: 2 test_interval: 3 average_loss: 2", max_iter=6, snapshot=4)
+    solver_text = (workdir.host / "solver.prototxt").read_text().replace("display: 1", "display: 2")
+    (workdir.host / "solver.prototxt").write_text(solver_text)
+    caffe_log = oracle.run(["caffe", "train", "--solver=solver.prototxt", "--weights=init.caffemodel"], workdir,
+                           env={"GLOG_minloglevel": "0", "GLOG_logtostderr": "1"}).stderr.splitlines()
+    monkeypatch.chdir(workdir.host)
+    solver = io.read_solver(workdir.host / "solver.prototxt")
+    solver.ClearField("net")
+    solver.net_param.CopyFrom(_host_paths(io.read_net(workdir.host / "tiny.prototxt"), workdir))
+    solver.snapshot_prefix = "snap/torch"
+    io.write_text(solver, workdir.host / "host_solver.prototxt")
+    assert main(["train", "host_solver.prototxt", "--engine", "torch", "--weights", "init.caffemodel"]) == 0
+    ours, theirs = _console(capsys.readouterr().err.splitlines(), "snap/torch"), _console(caffe_log, "snap/tiny")
+    assert [line[:2] for line in ours] == [line[:2] for line in theirs]
+    for (source, template, got), (_, _, expected) in zip(ours, theirs):
+        if "iter/s" in template:  # timings differ; the display interval and the smoothed loss do not
+            got, expected = [got[0]] + got[3:], [expected[0]] + expected[3:]
+        assert got == pytest.approx(expected, rel=1e-4, abs=1e-6), f"{source}] {template}"

@@ -6,12 +6,15 @@ import json
 import cv2
 import numpy as np
 import pytest
+from scipy.io import savemat
 
 from dynsal.cli import main
 from dynsal.zoo import NETS
+from tests.data.synthetic import panning_video
 from tests.predict.helpers import FRAME_SIZE, make_inputs, zoo_weights
+from tests.predict.test_video_writer import codec_and_frames
 
-pytest.importorskip("torch", reason="prediction tests run the torch engine")
+torch = pytest.importorskip("torch", reason="prediction tests run the torch engine")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,8 @@ def test_every_net_on_video_and_frames(net, weights, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["predict", "--net", net, "--weights", str(weights[net]), "--engine", "torch", str(video),
                  str(frame_dir), "-o", str(out), "--batch", "2", "--npz"]) == 0
-    assert "done: 2 predicted, 0 already complete, 0 failed" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "done: 2 predicted, 0 already complete, 0 failed" in out_text and "clip: 5 maps in" in out_text
     maps = sorted((out / "clip").glob("*.png"))
     assert [p.name for p in maps] == [f"{i:06d}.png" for i in range(5)]
     assert sorted(p.stem for p in (out / "shots").glob("*.png")) == [f"frame_{i:03d}" for i in range(5)]
@@ -44,9 +48,12 @@ def test_every_net_on_video_and_frames(net, weights, tmp_path, capsys):
     assert image.dtype == np.uint8 and image.shape == FRAME_SIZE
     settings = json.loads((out / "clip" / "settings.json").read_text())
     assert settings["net"] == net and settings["frames"] == 5 and settings["resize"] == "fit:512"
+    assert settings["engine"] == "torch" and settings["precision"] == "fp32"
+    assert settings["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")  # what --device auto ran
     assert (settings["flow"] is None) == (net == "ssnet")
     overlay = decoded_frames(out / "clip_overlay.mp4")
     assert len(overlay) == 5 and overlay[0].shape == FRAME_SIZE + (3,)
+    assert codec_and_frames(out / "clip_overlay.mp4")[0] == "h264"  # what browsers play
     floats = np.load(out / "clip" / "maps.npz")["maps"]
     assert floats.shape == (5,) + FRAME_SIZE and 0 <= floats.min() and floats.max() <= 1
     np.testing.assert_allclose(floats[0] * 255, image, atol=0.51)
@@ -81,6 +88,9 @@ def test_bad_input_is_reported_and_others_run(weights, tmp_path, capsys):
     assert main(args) == 1
     captured = capsys.readouterr()
     assert f"{broken}" in captured.err and "1 predicted, 0 already complete, 1 failed" in captured.out
+    missing = tmp_path / "missing.mp4"
+    assert main(args[:7] + [str(missing), "-o", str(out)]) == 1
+    assert capsys.readouterr().err.count(str(missing)) == 1  # named once, not "missing.mp4: missing.mp4: ..."
     assert (out / "clip" / "settings.json").is_file() and not (out / "broken").exists()
     assert not (out / ".broken.partial").exists()
     # a rerun skips what is complete; --overwrite redoes it
@@ -134,3 +144,51 @@ def test_flow_settings_of_a_dataset_or_the_model_with_overrides(weights, tmp_pat
     assert used == {**record["flow"], "params": {"levels": 2, "winsize": 7}}
     assert main([*common, "--weights", str(model), "-o", str(tmp_path / "c"), "--flow-method", "dis"]) == 0
     assert json.loads((tmp_path / "c" / "clip" / "settings.json").read_text())["flow"]["params"] == {}
+
+
+def test_dhf1k_round_trip_predict_then_eval_matches_every_frame(weights, tmp_path, capsys):
+    """DHF1K as distributed: video/001.AVI and annotation/0001/{maps,fixation/maps}/0001.* (1-based);
+    `predict --layout dhf1k` writes exactly the annotation's names and `dynsal eval` pairs them all."""
+    frames = 4
+    (tmp_path / "DHF1K" / "video").mkdir(parents=True)
+    panning_video(tmp_path / "DHF1K" / "video" / "001.AVI", frames, *FRAME_SIZE)
+    annotation = tmp_path / "DHF1K" / "annotation" / "0001"
+    rng = np.random.default_rng(0)
+    for i in range(1, frames + 1):
+        (annotation / "maps").mkdir(parents=True, exist_ok=True)
+        (annotation / "fixation" / "maps").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(annotation / "maps" / f"{i:04d}.png"), rng.integers(0, 256, FRAME_SIZE, dtype=np.uint8))
+        fixations = np.zeros(FRAME_SIZE, np.uint8)
+        fixations[rng.integers(0, FRAME_SIZE[0], 4), rng.integers(0, FRAME_SIZE[1], 4)] = 1
+        savemat(str(annotation / "fixation" / "maps" / f"{i:04d}.mat"), {"I": fixations})
+    out = tmp_path / "pred"
+    assert main(["predict", "--net", "ssnet", "--weights", str(weights["ssnet"]), "--engine", "torch", "--layout",
+                 "dhf1k", str(tmp_path / "DHF1K" / "video" / "001.AVI"), "-o", str(out), "--no-overlay"]) == 0
+    assert sorted(p.name for p in (out / "0001" / "maps").iterdir()) == sorted(
+        p.name for p in (annotation / "maps").iterdir())
+    assert json.loads((out / "0001" / "settings.json").read_text())["outputs"]["layout"] == "dhf1k"
+    assert main(["predict", "--net", "ssnet", "--weights", str(weights["ssnet"]), "--engine", "torch", "--layout",
+                 "dhf1k", str(tmp_path / "DHF1K" / "video" / "001.AVI"), "-o", str(out), "--no-overlay"]) == 0
+    assert "already complete in " + str(out / "0001") in capsys.readouterr().out  # the layout's name is checked
+    assert main(["eval", str(out), str(tmp_path / "DHF1K" / "annotation"), "--metrics", "nss,cc", "--quiet"]) == 0
+    assert f"1 video(s), {frames} frame(s)" in capsys.readouterr().out
+    # --overwrite replaces exactly what the record lists, maps/ included, and nothing else is left behind
+    (out / "0001" / "maps" / "notes.txt").write_text("mine")
+    assert main(["predict", "--net", "ssnet", "--weights", str(weights["ssnet"]), "--engine", "torch", "--layout",
+                 "dhf1k", str(tmp_path / "DHF1K" / "video" / "001.AVI"), "-o", str(out), "--overwrite"]) == 1
+    assert "maps/notes.txt, which dynsal did not write" in capsys.readouterr().err
+    (out / "0001" / "maps" / "notes.txt").unlink()
+    assert main(["predict", "--net", "ssnet", "--weights", str(weights["ssnet"]), "--engine", "torch", "--layout",
+                 "dhf1k", str(tmp_path / "DHF1K" / "video" / "001.AVI"), "-o", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["0001", "0001_overlay.mp4"]
+    assert len(list((out / "0001" / "maps").iterdir())) == frames
+
+
+def test_weights_of_another_net_name_both_files_and_nets_once(weights, tmp_path, capsys):
+    video, _ = make_inputs(tmp_path)
+    assert main(["predict", "--net", "stsconv", "--weights", str(weights["ssnet"]), "--engine", "torch", str(video),
+                 "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"{weights['ssnet']} into --net stsconv: the caffemodel (net 'SSNet') does not fit net 'STSConvNet'" in err
+    assert "lacks (" in err and err.count("dynsal init-weights") == 1 and "allow_missing" not in err

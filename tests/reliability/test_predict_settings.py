@@ -52,7 +52,7 @@ def test_settings_record_what_ran(tmp_path, capsys):
     assert settings["weights_sha256"] == hashlib.sha256(model[1].read_bytes()).hexdigest()
     assert settings["prototxt_sha256"] == hashlib.sha256(model[0].read_bytes()).hexdigest()
     assert settings["engine"] in ("torch", "caffe") and settings["input"] == str(clip)
-    assert settings["outputs"] == {"png": True, "npz": False, "overlay": True, "side_by_side": False}
+    assert settings["outputs"] == {"png": True, "npz": False, "overlay": True, "side_by_side": False, "layout": "flat"}
     assert settings["files"] == [f"{i:06d}.png" for i in range(4)] and settings["videos"] == ["clip_overlay.mp4"]
 
 

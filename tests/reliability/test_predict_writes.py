@@ -52,8 +52,8 @@ def small_disk(tmp_path):
 @pytest.mark.parametrize("options, pages, failing", [
     (["--no-overlay"], 3, ".clip.partial/000002.png: cannot write it (No space left on device); this input's "
                           "outputs were not kept: free some space or fix the permissions, then rerun"),
-    (["--no-png"], 2, ".clip.partial/clip_overlay.mp4: the video holds 0 of 30 frames (is the disk full?); this "
-                      "input's outputs were not kept"),
+    (["--no-png"], 2, ".clip.partial/clip_overlay.mp4: cannot write it (No space left on device); this input's "
+                      "outputs were not kept"),
     (["--no-png", "--no-overlay", "--npz"], 2, ".clip.partial/maps.npz: cannot write it (No space left on device)"),
     (["--no-png", "--no-overlay"], 1, ".clip.partial/settings.json: cannot write it (No space left on device)"),
 ], ids=["png", "video", "npz", "settings"])

@@ -98,7 +98,8 @@ def test_ctrl_c_with_two_workers_is_one_line(tmp_path, command):
     videos = _slow_inputs(tmp_path)
     argv = {"make-lmdb": ["make-lmdb", "--videos", videos, "--gaze", tmp_path / "gaze", "-o", tmp_path / "out",
                           "--resize", "native", "--method", "tvl1", "--no-progress", "--jobs", "2"],
-            "flow": ["flow", *sorted(videos.iterdir()), "-o", tmp_path / "out", "--method", "tvl1", "--jobs", "2"]}
+            "flow": ["flow", *sorted(videos.iterdir()), "-o", tmp_path / "out", "--method", "tvl1", "--jobs", "2",
+                     "--quiet"]}
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     process = subprocess.Popen([sys.executable, "-m", "dynsal", *map(str, argv[command])], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

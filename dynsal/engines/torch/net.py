@@ -35,15 +35,20 @@ from dynsal.engines.torch.weights import fill_fresh, load_caffemodel, module_par
 from dynsal.errors import DynsalError, NetDefinitionError
 
 
-def _device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """A torch device; "auto" is the first CUDA GPU when this torch sees one, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
-        raise DynsalError(f"unknown device {name!r}; use cpu, cuda or cuda:<index>") from None
+        raise DynsalError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:<index>") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DynsalError(f"device {name!r} asked for, but this torch ({torch.__version__}) sees no CUDA GPU")
     if device.type not in ("cpu", "cuda"):
-        raise DynsalError(f"unsupported device {name!r}; use cpu, cuda or cuda:<index>")
+        raise DynsalError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:<index>")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     return device
 
 
@@ -58,7 +63,7 @@ class TorchNet(Net):
         net_param: the upgraded `pb.NetParameter`.
         model: a caffemodel `pb.NetParameter` (blobs matched by layer name), or None for fillers.
         phase: "test" or "train".
-        device: "cpu", "cuda" or "cuda:<i>".
+        device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:<i>".
         precision: "fp32", "tf32", "bf16" or "fp16".
         allow_missing: tolerate layers the caffemodel lacks.
         seed: seed of the fillers' random numbers.
@@ -68,13 +73,16 @@ class TorchNet(Net):
         channels_last, cudnn_benchmark: None = on for CUDA (`fastpath.FastPath.for_device`).
     """
 
+    engine = "torch"
+
     def __init__(self, net_param, model=None, phase: str = "test", device: str = "cpu", precision: str = "fp32",
                  allow_missing: bool = False, seed: int | None = None, level: int = 0, stages: Sequence[str] = (),
                  compile: bool = False, cuda_graphs: bool = False, channels_last: bool | None = None,
                  cudnn_benchmark: bool | None = None):
         self.net_param, self.phase = net_param, phase.lower()
         self.precision = check_precision(precision)
-        self.device = _device(device)
+        self.device = resolve_device(device)
+        self.device_name = str(self.device)
         self.graph = build_graph(net_param, phase=phase.upper(), level=level, stages=stages)
         for layer in self.graph.layers:
             check_supported(layer.param)

@@ -1,4 +1,4 @@
-"""Precision modes of the torch engine (DESIGN.md D5): fp32 is the default and what parity is
+"""Precision modes of the torch engine: fp32 is the default and what parity is
 measured in; tf32, bf16 and fp16 are opt-in speed modes.
 
 - fp32: full float32 (TF32 tensor-core matmuls/convolutions switched off for the call);

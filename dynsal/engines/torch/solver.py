@@ -41,6 +41,7 @@ import torch
 
 from dynsal.caffe import io
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
+from dynsal.caffe.graph import loss_weight
 from dynsal.caffe.schema import pb
 from dynsal.data.caffe_sources import ShardedSource
 from dynsal.engines.torch.denormals import flush_denormals
@@ -49,6 +50,7 @@ from dynsal.engines.torch.updates import HISTORY_BLOBS, RULES, check_solver_type
 from dynsal.errors import DynsalError
 from dynsal.files import with_path
 from dynsal.progress import progress_bar
+from dynsal.solver.caffe_log import CaffeConsole
 from dynsal.solver.lr_policy import learning_rate
 from dynsal.solver.training_log import truncate_log
 
@@ -69,26 +71,41 @@ class LearnableBlob:
         return grad.detach().clone() if grad is not None else torch.zeros_like(self.tensor)
 
 
+def solver_net_path(text: str, field: str, solver_dir: Path) -> Path:
+    """A net file named in a solver, resolved as Caffe does: relative to the working directory.
+
+    Raises:
+        DynsalError: the file is not there; the message says where it is (the solver's folder or a
+            folder above it) when it is found there, so the user knows where to run from.
+    """
+    path = Path(text)
+    if path.is_absolute() or path.exists():
+        return path
+    here = next((folder for folder in (solver_dir, *solver_dir.parents) if (folder / path).exists()), None)
+    fix = f"run from {here}" if here is not None else "fix the path"
+    raise DynsalError(f"the solver's {field} {text!r} is not in the working directory {Path.cwd()} (as in Caffe, a "
+                      f"solver's paths are relative to where it runs): {fix}, or make the path absolute")
+
+
 def _net_param(solver, solver_dir: Path, train: bool, index: int = 0):
     """The train net (net_param / net / train_net_param / train_net) or test net `index` definition."""
-    def read(path: str):
-        path = Path(path)
-        return io.read_net(path if path.is_absolute() or path.exists() else solver_dir / path)
+    def read(path: str, field: str):
+        return io.read_net(solver_net_path(path, field, solver_dir))
 
     if train:
         if solver.HasField("train_net_param"):
             return solver.train_net_param
         if solver.HasField("train_net"):
-            return read(solver.train_net)
+            return read(solver.train_net, "train_net")
     else:
         if len(solver.test_net_param) > index:
             return solver.test_net_param[index]
         if len(solver.test_net) > index - len(solver.test_net_param):
-            return read(solver.test_net[index - len(solver.test_net_param)])
+            return read(solver.test_net[index - len(solver.test_net_param)], "test_net")
     if solver.HasField("net_param"):
         return solver.net_param
     if solver.HasField("net"):
-        return read(solver.net)
+        return read(solver.net, "net")
     raise DynsalError("the solver names no net (set net, net_param, train_net or train_net_param)")
 
 
@@ -104,11 +121,14 @@ class TorchSolver:
 
     Args:
         solver: an upgraded `pb.SolverParameter` (see `dynsal.caffe.io.read_solver`).
-        solver_dir: the folder relative net paths are resolved against (the solver file's folder).
+        solver_dir: the solver file's folder. Net paths resolve from the working directory, as in Caffe
+            (so do data sources and snapshot_prefix); this folder only helps an error say where to run from.
         device, precision: as `dynsal.engines.load_net`.
         log_path: JSON-lines log (one record per iteration and per test); default
             `<snapshot_prefix>_log.jsonl`.
-        progress: show a progress bar with ETA (tqdm, when installed).
+        progress: show a progress bar with ETA and Caffe's console lines (`dynsal.solver.caffe_log`:
+            `Iteration N (x iter/s, ...), loss = ...` every `display` iterations, test outputs,
+            snapshots) on stderr, as `caffe train` prints them (rank 0 only).
         compile: run the train and test nets `torch.compile`d (`dynsal.engines.torch.compiled`).
     """
 
@@ -117,7 +137,6 @@ class TorchSolver:
         self.solver, self.kind = solver, check_solver_type(solver)
         self.rule = RULES[self.kind]
         self.iter, self.current_step = 0, 0
-        self.progress = progress
         seed = solver.random_seed if solver.random_seed >= 0 else None
         if seed is not None:
             torch.manual_seed(seed)
@@ -147,6 +166,7 @@ class TorchSolver:
             blob.history = [torch.zeros_like(blob.tensor) for _ in range(HISTORY_BLOBS[self.kind])]
         self.losses: deque = deque(maxlen=max(1, solver.average_loss))
         self.log_path = Path(log_path) if log_path else Path(f"{solver.snapshot_prefix}_log.jsonl")
+        self.console = CaffeConsole(enabled=progress and self.rank == 0)
         self.snapshots = FiniteSnapshots()
         self._signal: Optional[int] = None
         self.stopped_by: Optional[int] = None  # the signal (SIGINT, SIGTERM) that stopped `solve`
@@ -205,9 +225,11 @@ class TorchSolver:
         outputs = {name: blobs.data[name].detach().float().cpu().numpy() for name in self.train.outputs}
         return float(objective.detach()), outputs
 
-    def _apply_update(self) -> float:
+    def _apply_update(self, display: bool) -> float:
         lr = learning_rate(self.solver, self.iter, self.current_step)
         self.current_step = lr.current_step
+        if display:
+            self.console.learning_rate(self.iter, lr.rate)
         grads = [blob.gradient() for blob in self.learnable]
         if self.world > 1:  # Caffe's multi-GPU: sum over solvers, then ÷ solver count
             for grad in grads:
@@ -217,6 +239,7 @@ class TorchSolver:
             norm = math.sqrt(sum(float((g.double() ** 2).sum()) for g in grads))
             if norm > self.solver.clip_gradients:
                 factor = self.solver.clip_gradients / norm
+                self.console.clipping(norm, self.solver.clip_gradients, factor)
                 grads = [g * factor for g in grads]
         with torch.no_grad():
             for blob, grad in zip(self.learnable, grads):
@@ -240,18 +263,39 @@ class TorchSolver:
         return lr.rate
 
     def _test(self) -> List[dict]:
+        """Solver::TestAll: each test net's outputs averaged over its test_iter passes, logged as Caffe's."""
         records = []
         for index, (net, iterations) in enumerate(zip(self.tests, self.solver.test_iter)):
+            self.console.testing(self.iter, index)
+            hint = " (--no-test-initialization skips this)" if self.iter == 0 else ""
+            bar = progress_bar(iterations, f"dynsal train: test net #{index} at iteration {self.iter}{hint}",
+                               "passes", enabled=self.console.enabled)
             sums: Dict[str, np.ndarray] = {}
-            for _ in range(iterations):
-                blobs = self._forward(net, gradients=False)
-                for name in net.outputs:
-                    value = blobs.data[name].float().cpu().numpy()
-                    sums[name] = sums.get(name, 0) + value
-            outputs = {name: _jsonable(value / iterations) for name, value in sums.items()}
+            loss = 0.0
+            with bar:
+                for _ in range(iterations):
+                    blobs = self._forward(net, gradients=False)
+                    if self.solver.test_compute_loss:
+                        objective = blobs.objective()
+                        loss += 0.0 if objective is None else float(objective)
+                    for name in net.outputs:
+                        value = blobs.data[name].float().cpu().numpy()
+                        sums[name] = sums.get(name, 0) + value
+                    bar.update(1)
+            means = {name: value / iterations for name, value in sums.items()}
+            if self.solver.test_compute_loss:
+                self.console.test_loss(loss / iterations)
+            self._log_outputs(self.console.test_output, net, means)
             records.append({"iteration": self.iter, "phase": "test", "test_net": index, "loss": None, "lr": None,
-                            "outputs": outputs})
+                            "outputs": {name: _jsonable(value) for name, value in means.items()}})
         return records
+
+    def _log_outputs(self, write, net, outputs: Dict[str, np.ndarray]) -> None:
+        """Caffe's `Train/Test net output #k` lines: one per value of each output blob, numbered across blobs."""
+        weights = output_loss_weights(net)
+        values = [(name, value) for name in net.outputs for value in np.ravel(outputs[name])]
+        for k, (name, value) in enumerate(values):
+            write(k, name, float(value), weights[name])
 
     # -------------------------------------------------------------------------------------- the loop
     def solve(self, resume: Optional[str] = None) -> Optional[Path]:
@@ -261,7 +305,9 @@ class TorchSolver:
         Raises:
             DynsalError: a non-finite loss or non-finite weights (naming the last good snapshot).
         """
+        self.console.solving(self.train.net_param.name, self.solver.lr_policy)
         if resume:
+            self.console.restoring(resume)
             self.restore(resume)
             truncate_log(self.log_path, self.iter)
         if self.world > 1:
@@ -270,8 +316,10 @@ class TorchSolver:
                     torch.distributed.broadcast(blob.tensor, 0)
         last_snapshot = None
         handlers = self._install_signals()
-        bar = progress_bar(self.solver.max_iter, "dynsal train", initial=self.iter, enabled=self.progress, leave=True)
+        bar = progress_bar(self.solver.max_iter, "dynsal train", "iterations", initial=self.iter,
+                           enabled=self.console.enabled, leave=True)
         start = time.time()
+        timer, last_display = start, self.iter  # Caffe's iteration_timer_ and iterations_last_
         try:
             with open(self.log_path if self.rank == 0 else os.devnull, "ab", buffering=0) as log:
                 while self.iter < self.solver.max_iter:
@@ -285,33 +333,52 @@ class TorchSolver:
                     loss /= self.solver.iter_size
                     self.snapshots.loss(self.iter, loss)
                     self.losses.append(loss)
-                    rate = self._apply_update()
+                    display = bool(self.solver.display) and self.iter % self.solver.display == 0
+                    if display:
+                        lapse = time.time() - timer
+                        self.console.display(self.iter, (self.iter - last_display) / (lapse or 1), lapse,
+                                             self.solver.display, float(np.mean(self.losses)))
+                        self._log_outputs(self.console.train_output, self.train, outputs)
+                        timer, last_display = time.time(), self.iter
+                    rate = self._apply_update(display)
                     record = {"iteration": self.iter, "phase": "train", "loss": float(np.mean(self.losses)),
                               "raw_loss": loss, "lr": rate, "outputs": {k: _jsonable(v) for k, v in outputs.items()},
                               "seconds": round(time.time() - start, 4)}
                     self._append(log, record)
                     self.iter += 1
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(loss=f"{record['loss']:.4g}", lr=f"{rate:.3g}")
+                    bar.set_postfix_str(f"loss={record['loss']:.4g}, lr={rate:.3g}", refresh=False)
+                    bar.update(1)
                     if self.solver.snapshot and self.iter % self.solver.snapshot == 0:
                         last_snapshot = self.snapshot()
                     if self._signal == signal.SIGHUP:
                         last_snapshot, self._signal = self.snapshot(), None
                     if self._signal in STOP_SIGNALS:
                         self.stopped_by = self._signal
-                        return self.snapshot()
+                        snapshot = self.snapshot()
+                        self.console.done(stopped_early=True)
+                        return snapshot
                 if self.solver.snapshot_after_train and (not self.solver.snapshot
                                                          or self.iter % self.solver.snapshot):
                     last_snapshot = self.snapshot()
+                self._final_display()
                 if self.solver.test_interval and self.iter % self.solver.test_interval == 0:
                     self._write_tests(log)
+                self.console.done(stopped_early=False)
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
         return last_snapshot
+
+    def _final_display(self) -> None:
+        """Solver::Solve after the last iteration: when `display` divides max_iter, one more forward
+        pass of the train net and `Iteration N, loss = ...` (only printed, so only run when shown)."""
+        if not (self.console.enabled and self.solver.display and self.iter % self.solver.display == 0):
+            return
+        objective = self._forward(self.train, gradients=False).objective()
+        if objective is not None:
+            self.losses.append(float(objective))
+            self.console.final_loss(self.iter, float(np.mean(self.losses)))
 
     def _append(self, log, record: dict) -> None:
         """One JSON line to the (unbuffered) training log; a write error (full disk) names the log."""
@@ -359,6 +426,7 @@ class TorchSolver:
         if self.rank != 0:  # snapshots are written once, by rank 0
             return model_path
         self._check_finite_weights(model_path)
+        self.console.snapshot(model_path, state_path, self.hdf5_snapshots)
         model_path.parent.mkdir(parents=True, exist_ok=True)
         io.write_caffemodel(self.train.net_param, self.train.params(), model_path, phase="TRAIN",
                             diffs=self.train.param_diffs() if self.solver.snapshot_diff else None)
@@ -441,6 +509,15 @@ class FiniteSnapshots:
             culprit = f"; {self.pending[1]} gives this loss (do not use it)"
         raise DynsalError(f"iteration {iteration}: the loss is {loss}; training stopped; {self.good_text()}{culprit} "
                           "— lower base_lr or check the data")
+
+
+def output_loss_weights(net) -> Dict[str, float]:
+    """{output blob: its loss weight} (Net::blob_loss_weights_: the last layer writing a blob sets it)."""
+    weights: Dict[str, float] = {}
+    for layer in net.graph.layers:
+        for index, top in enumerate(layer.param.top):
+            weights[top] = loss_weight(layer.param, index)
+    return {name: weights.get(name, 0.0) for name in net.outputs}
 
 
 def data_sources(net) -> list:

@@ -38,12 +38,9 @@ def load_caffemodel(module, model, allow_missing: bool = False) -> WeightsReport
             layer is missing and not `allow_missing`.
     """
     report = match_weights(module_param_shapes(module), model)
-    problems = [f"layer {m}" for m in report.mismatched]
-    if not allow_missing:
-        problems += [f"layer {name!r}: not in the caffemodel (pass allow_missing=True to keep its fillers)"
-                     for name in report.missing]
-    if problems:
-        raise WeightsMismatchError(f"weights do not fit net {model.name or '?'!r}: " + "; ".join(problems))
+    error = report.error(module.graph.name, model.name, allow_missing)
+    if error is not None:
+        raise error
     source = {layer.name: layer for layer in model.layer if len(layer.blobs)}
     layers = dict(module.named_layers())
     with torch.no_grad():
