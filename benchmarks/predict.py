@@ -52,6 +52,7 @@ class RecordingNet:
     def __init__(self, net):
         self.net, self.batches = net, []
         self.inputs, self.outputs = net.inputs, net.outputs
+        self.engine, self.device_name, self.precision = net.engine, net.device_name, net.precision  # settings.json
 
     def host_buffer(self, shape):
         return self.net.host_buffer(shape)

@@ -82,6 +82,15 @@ def test_channels_last_equals_contiguous():
                for a, b in zip(nhwc.params()[layer], blobs))
 
 
+def test_channels_last_leaves_n_d_convolutions_alone():
+    n = NetSpec("volumes")
+    n.data = L.Input(shape=[dict(dim=[2, 3, 4, 6, 5])])
+    n.conv3d = L.Convolution(n.data, num_output=4, kernel_size=3, pad=1, weight_filler=dict(type="xavier"))
+    data = np.random.default_rng(8).standard_normal((2, 3, 4, 6, 5)).astype(np.float32)
+    plain, nhwc = TorchNet(n.to_proto(), seed=0), TorchNet(n.to_proto(), seed=0, channels_last=True)
+    assert np.array_equal(nhwc.forward(data=data)["conv3d"], plain.forward(data=data)["conv3d"])
+
+
 def test_compiled_zoo_net_equals_eager_and_a_short_batch_reuses_its_shape():
     deploy = zoo.deploy("stsconv", SHAPE)
     eager = load_net(deploy, None, engine="torch", seed=0)

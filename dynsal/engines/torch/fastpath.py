@@ -80,6 +80,15 @@ def cudnn_benchmark(enabled: bool):
         torch.backends.cudnn.benchmark = saved
 
 
+def to_channels_last(module: torch.nn.Module) -> None:
+    """The module's 4-D parameters in NHWC memory order, in place (the same Parameter objects; N-D
+    convolutions' 5-D weights keep theirs: `Module.to(memory_format=...)` would refuse them)."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            if parameter.dim() == 4:
+                parameter.data = parameter.data.contiguous(memory_format=torch.channels_last)
+
+
 def compile_cache_dir() -> Path:
     """Where compiled code is kept between runs: $DYNSAL_COMPILE_CACHE, else ~/.cache/dynsal/torch-compile
     (a TORCHINDUCTOR_CACHE_DIR the user set wins: torch reads it)."""

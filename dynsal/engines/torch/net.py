@@ -25,7 +25,7 @@ from dynsal.caffe.shapes import infer_shapes
 from dynsal.engines.base import Arrays, Net, PendingOutputs
 from dynsal.engines.torch.compiled import CompiledPass, KeptPass
 from dynsal.engines.torch.denormals import flush_denormals
-from dynsal.engines.torch.fastpath import FastPath, bucket, cudnn_benchmark, samples_independent
+from dynsal.engines.torch.fastpath import FastPath, bucket, cudnn_benchmark, samples_independent, to_channels_last
 from dynsal.engines.torch.graphs import GraphedPasses
 from dynsal.engines.torch.layers.data import source_shapes
 from dynsal.engines.torch.module import Blobs, CaffeModule
@@ -97,7 +97,7 @@ class TorchNet(Net):
         self.module.to(self.device)
         self.fast = FastPath.for_device(self.device, compile, cuda_graphs, channels_last, cudnn_benchmark)
         if self.fast.channels_last:
-            self.module.to(memory_format=torch.channels_last)
+            to_channels_last(self.module)
         self.gradients = self.graph.force_backward or any(any(w) for w in self.module.weights)
         kept = KeptPass(self.module, self.outputs) if self.fast.static_shapes else None
         self._kept = CompiledPass(kept, net_param.name) if compile else kept
