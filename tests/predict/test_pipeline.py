@@ -3,8 +3,14 @@ the stages (processes, threads, the calling thread), the net queues the next bat
 previous one from buffers it lent, errors and early stops end every stage, and the stage times add up."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +25,12 @@ from dynsal.predict.outputs import OutputOptions
 from dynsal.predict.pipeline import BUFFERS, STAGES, FramePipeline, StageTimes
 from dynsal.predict.predictor import FrameRange, Predictor
 from dynsal.predict.prepare import FrameRecipe, FrameWorkers, InlineExecutor
+from tests.data.synthetic import panning_video
 from tests.predict.helpers import make_inputs, zoo_weights
 
 pytest.importorskip("torch", reason="prediction tests run the torch engine")
 
+REPO = Path(__file__).resolve().parents[2]
 SELECTED = FrameRange(start=1, every=2)  # frames 1, 3, 5 of 7: flow pairs (0, 1), (2, 3), (4, 5)
 
 
@@ -147,3 +155,31 @@ def test_frame_workers_choose_where_chunks_run():
     assert isinstance(workers.executor, ProcessPoolExecutor) and workers.executor is workers.executor
     workers.close()
     assert workers._pool is None
+
+
+def test_ctrl_c_during_prediction_is_one_line_and_leaves_no_worker(clip, tmp_path):
+    """A terminal's Ctrl-C reaches the flow worker processes and their fork server too: they ignore it, the
+    pipeline stops, the command prints one line and exits 130, and no process of the group is left."""
+    video, weights = clip
+    slow = tmp_path / "slow.avi"
+    panning_video(slow, 200, 192, 256)
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    process = subprocess.Popen([sys.executable, "-m", "dynsal", "predict", "--net", "stsconv", "--weights",
+                                str(weights), "--engine", "torch", "--device", "cpu", str(slow), "-o",
+                                str(tmp_path / "out"), "--workers", "2", "--quiet"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any((tmp_path / "out").rglob("*.png")):
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err == "dynsal predict: interrupted\n", err
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("a process of the prediction is still running")
