@@ -67,14 +67,16 @@ def _forward_rows(result: dict) -> List[Row]:
 
 def _predict_rows(result: dict) -> List[Row]:
     size = "×".join(str(v) for v in result["size"])
-    return [(f"{result['net']} `dynsal predict` end to end vs network only ({result['device']}, "
+    ratio, stages = result["end_to_end_over_network_only"], result["stages"]
+    return [(f"{result['net']} `dynsal predict` end to end vs network only on the same frames ({result['device']}, "
              f"{result['precision']}, {size})",
-             f"{result['end_to_end_fps']:.3g} vs {result['network_only_fps']:.3g} frames/s "
-             f"({100 * result['end_to_end_over_network_only']:.0f} %)")]
+             f"{result['end_to_end_fps']['median']:.3g} vs {result['network_only_fps']['median']:.3g} frames/s "
+             f"(median {100 * ratio['median']:.0f} %, best-of {100 * ratio['best']:.0f} %); the net "
+             f"{100 * stages['net']['share']:.0f} % of the stages' time, flow {100 * stages['flow']['share']:.0f} %")]
 
 
 def _train_rows(result: dict) -> List[Row]:
-    torch, caffe = result.get("torch_cpu_iter_per_s"), result.get("caffe_iter_per_s")
+    torch, caffe = result.get("torch_cpu_fp32_iter_per_s"), result.get("caffe_iter_per_s")
     figure = f"{torch:.3g} vs {caffe:.3g} iterations/s ({torch / caffe:.2f}×)" if caffe else f"{torch:.3g} it/s"
     return [(f"{result.get('net', 'ssnet')} training, torch vs `caffe train` (CPU)", figure)]
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Training speed: the torch solver vs real `caffe train` (oracle, OpenBLAS), same solver and data,
-same run. Prints JSON with iterations/s of both and their ratio.
+same run. Prints JSON with iterations/s of both and their ratio; the torch solver on each of `--devices`
+in each of `--precisions` (bf16/fp16: autocast; CPU devices run fp32 only), eager or `--compile`d.
 
 The net is a zoo train_val (HDF5) at a reduced input size, data made here (random frames and maps);
 both engines start from the same caffemodel. Caffe's rate is measured from its own log timestamps
 between the first and last displayed iteration; the torch rate from the same iterations of its log.
 
   python benchmarks/train.py --net ssnet --size 120x160 --iterations 6
-  python benchmarks/train.py --no-caffe --devices cpu cuda        # a GPU machine without the oracle
+  python benchmarks/train.py --no-caffe --devices cuda cpu --precisions fp32 bf16   # a GPU machine
 """
 from __future__ import annotations
 
@@ -44,8 +45,10 @@ def caffe_rate(log: str, first: int) -> float:
     return (last - first) / (stamps[last] - stamps[first]).total_seconds()
 
 
-def torch_rate(folder: Path, net: str, batch: int, iterations: int, device: str) -> float:
-    """Iterations/s of the torch solver on `device` (iterations 1 .. last of its log), data in `folder`."""
+def torch_rate(folder: Path, net: str, batch: int, iterations: int, device: str, precision: str = "fp32",
+               compile: bool = False) -> float:
+    """Iterations/s of the torch solver on `device` in `precision` (iterations 1 .. last of its log: the
+    first one warms up and compiles), data in `folder`."""
     from dynsal import zoo
     from dynsal.caffe import io
     from dynsal.engines.torch.solver import TorchSolver
@@ -55,9 +58,10 @@ def torch_rate(folder: Path, net: str, batch: int, iterations: int, device: str)
     solver = io.read_solver(folder / "solver.prototxt")
     solver.net_param.CopyFrom(zoo.train_val(net, "hdf5", data_root=str(folder), batch=batch))
     solver.ClearField("net")
-    solver.snapshot_prefix = str(folder / f"torch_{device.replace(':', '')}")
-    log = folder / f"torch_{device.replace(':', '')}.jsonl"
-    torch_solver = TorchSolver(solver, folder, device=device, log_path=log)
+    label = f"torch_{device.replace(':', '')}_{precision}"
+    solver.snapshot_prefix = str(folder / label)
+    log = folder / f"{label}.jsonl"
+    torch_solver = TorchSolver(solver, folder, device=device, precision=precision, log_path=log, compile=compile)
     torch_solver.load_weights(str(folder / "init.caffemodel"))
     torch_solver.solve()
     records = [json.loads(line) for line in log.read_text().splitlines()]
@@ -87,6 +91,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--devices", nargs="+", default=["cpu"], help="torch devices to time, e.g. cpu cuda")
+    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "tf32", "bf16", "fp16"],
+                        help="torch solver precisions on non-CPU devices")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the torch solver's nets")
     parser.add_argument("--no-caffe", action="store_true", help="skip real Caffe (no oracle chroot here)")
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.split("x"))
@@ -94,13 +101,16 @@ def main() -> None:
     import torch
 
     result = {"net": args.net, "size": [height, width], "batch": args.batch, "iterations": args.iterations,
-              "cpu_cores": os.cpu_count(), "torch": torch.__version__, "solver": "SGD momentum 0.9, fixed lr"}
+              "cpu_cores": os.cpu_count(), "torch": torch.__version__, "solver": "SGD momentum 0.9, fixed lr",
+              "compile": args.compile}
+    runs = [(device, precision) for device in args.devices
+            for precision in (["fp32"] if device == "cpu" else args.precisions)]
     if args.no_caffe:
         with tempfile.TemporaryDirectory(prefix="dynsal-train-bench-") as tmp:
             folder = Path(tmp)
             prepare(folder, str(folder), args.net, height, width, args.batch, args.iterations)
-            rates = {device: torch_rate(folder, args.net, args.batch, args.iterations, device)
-                     for device in args.devices}
+            rates = {run: torch_rate(folder, args.net, args.batch, args.iterations, *run, compile=args.compile)
+                     for run in runs}
     else:
         from dynsal.oracle import Oracle
 
@@ -111,15 +121,16 @@ def main() -> None:
             log = oracle.run(["caffe", "train", "--solver=solver.prototxt", "--weights=init.caffemodel"], work,
                              env={"GLOG_minloglevel": "0", "GLOG_logtostderr": "1"})
             result["caffe_iter_per_s"] = round(caffe_rate(log.stderr, first=1), 4)
-            rates = {device: torch_rate(work.host, args.net, args.batch, args.iterations, device)
-                     for device in args.devices}
+            rates = {run: torch_rate(work.host, args.net, args.batch, args.iterations, *run, compile=args.compile)
+                     for run in runs}
         finally:
             shutil.rmtree(work.host, ignore_errors=True)
-    result.update({f"torch_{device}_iter_per_s": round(rate, 4) for device, rate in rates.items()})
-    baseline = result.get("caffe_iter_per_s") or rates.get("cpu")
-    result["ratios_over"] = "caffe (CPU)" if "caffe_iter_per_s" in result else "torch cpu"
-    result.update({f"torch_{device}_over_baseline": round(rate / baseline, 3) for device, rate in rates.items()}
-                  if baseline else {})
+    result.update({f"torch_{device}_{precision}_iter_per_s": round(rate, 4) for (device, precision), rate in
+                   rates.items()})
+    baseline = result.get("caffe_iter_per_s") or rates.get(("cpu", "fp32"))
+    result["ratios_over"] = "caffe (CPU)" if "caffe_iter_per_s" in result else "torch cpu fp32"
+    result.update({f"torch_{device}_{precision}_over_baseline": round(rate / baseline, 3)
+                   for (device, precision), rate in rates.items()} if baseline else {})
     print(json.dumps({"benchmark": "training iterations/s: torch solver (devices) vs real caffe train (CPU) or "
                       "torch cpu, same solver and data", **result}, indent=2))
 

@@ -3,4 +3,5 @@ import sys
 
 from dynsal.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when worker processes import the main module (multiprocessing)
+    sys.exit(main())

@@ -292,7 +292,7 @@ def _reshape(layer, bottoms):
     for i, d in enumerate(dims):
         new.append(bottom[axis + i] if d == 0 else d)
     count = math.prod(bottom)
-    known = math.prod(bottom[:axis]) * math.prod(bottom[end:]) * math.prod(d for d in new if d != -1)
+    known = math.prod(bottom[:axis]) * math.prod(bottom[end:]) * math.prod([d for d in new if d != -1])
     if new.count(-1) > 1 or (new.count(-1) == 0 and known != count) or count % max(known, 1):
         raise NetDefinitionError(f"layer {layer.name!r}: cannot reshape {bottom} to {dims}")
     new = [count // known if d == -1 else d for d in new]

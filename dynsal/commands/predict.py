@@ -59,7 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"),
                         help="torch/onnx engine arithmetic; fp32 is what parity with Caffe is measured in")
     parser.add_argument("--batch", type=int, default=1, help="frames per forward pass")
-    parser.add_argument("--workers", type=int, default=2, help="threads for decoding and optical flow")
+    parser.add_argument("--workers", type=int, help="processes computing optical flow (default: one per core; 0: "
+                        "none, the pipeline's threads do it)")
+    parser.add_argument("--compile", action="store_true", help="torch engine: run the net torch.compile'd (the first "
+                        "batch of each frame size compiles, cached in $DYNSAL_COMPILE_CACHE or "
+                        "~/.cache/dynsal/torch-compile; eager with a warning where it cannot)")
+    parser.add_argument("--cuda-graphs", action="store_true", help="torch engine on CUDA: replay each batch shape "
+                        "from a CUDA graph")
     parser.add_argument("--resize", help="net input size: fit:512 (default unless the model's settings JSON says "
                         "otherwise: the authors' script fits frames within 512 pixels), fixed:240x320, native")
     parser.add_argument("--flow-settings", metavar="JSON", help="the flow settings a dataset was built with: its "
@@ -120,8 +126,8 @@ def _postprocessing(args, net) -> Postprocessing | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.every < 1 or args.start < 0 or args.batch < 1:
-        raise DynsalError("--every and --batch must be at least 1, --start at least 0")
+    if args.every < 1 or args.start < 0 or args.batch < 1 or (args.workers or 0) < 0:
+        raise DynsalError("--every and --batch must be at least 1, --start and --workers at least 0")
     shard, shards = parse_shard(args.shard)
     inputs = expand_inputs(args.inputs)[shard::shards]
     outputs = OutputOptions(png=not args.no_png, npz=args.npz, overlay=not args.no_overlay,
@@ -130,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(out_dir, inputs, outputs, args.overwrite)
     net = args.net or (None if args.prototxt else "stsconv")
     predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
-                          _flow_settings(args, net), _postprocessing(args, net), args.batch, args.workers)
+                          _flow_settings(args, net), _postprocessing(args, net), args.batch, args.workers,
+                          compile=args.compile, cuda_graphs=args.cuda_graphs)
     selected = FrameRange(args.start, args.end, args.every)
     window = LiveWindow() if args.show else None
     totals = [_frames_to_do(item, selected) for item in inputs]
@@ -164,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
             done += 1
     if window is not None:
         window.close()
+    predictor.close()  # the flow worker processes (an exception ends them at exit)
     print(f"done: {done} predicted, {skipped} already complete, {len(failed)} failed"
           + (f" ({', '.join(str(p) for p in failed)})" if failed else ""))
     return 1 if failed else 0

@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "or cuda:<i>; the caffe engine uses --gpu")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"),
                         help="torch engine arithmetic (fp32 is what parity with Caffe is measured in)")
+    parser.add_argument("--compile", action="store_true", help="torch engine: run the nets torch.compile'd (cached in "
+                        "$DYNSAL_COMPILE_CACHE or ~/.cache/dynsal/torch-compile; eager with a warning where it cannot)")
     parser.add_argument("--no-test-initialization", action="store_true",
                         help="skip the test pass before the first iteration (the solver's test_initialization: "
                         "false); it runs test_iter batches per test net and can take minutes")
@@ -96,6 +98,7 @@ def launch_data_parallel(args: argparse.Namespace) -> int:
     command += ["--weights", args.weights] if args.weights else []
     command += ["--resume", args.resume] if args.resume else []
     command += ["--quiet"] if args.quiet else []
+    command += ["--compile"] if args.compile else []
     command += ["--level", str(args.level), "--stage", args.stage]
     env = dict(os.environ, CUDA_VISIBLE_DEVICES=",".join(str(i) for i in ids))
     return subprocess.call(command, env=env)
@@ -140,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
 
     device = join_process_group(str(resolve_device(args.device)))
     solver = TorchSolver(solver_param, Path(args.solver).resolve().parent, device=device,
-                         precision=args.precision, progress=not args.quiet and solver_rank() == 0)
+                         precision=args.precision, progress=not args.quiet and solver_rank() == 0,
+                         compile=args.compile)
     if args.weights:
         solver.load_weights(args.weights)
     try:

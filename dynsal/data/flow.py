@@ -103,6 +103,7 @@ class _Method:
     params: Tuple[str, ...]
     needs: Optional[str] = None  # a REQUIREMENTS key
     colour: bool = False  # takes BGR frames (else grey)
+    processes: bool = True  # one frame pair per worker process pays (else: one model shared by threads)
 
 
 METHODS: Dict[str, _Method] = {
@@ -111,7 +112,7 @@ METHODS: Dict[str, _Method] = {
     "tvl1": _Method(_tvl1, tuple(TVL1_DEFAULTS) + ("innnerIterations", "outerIterations", "scaleStep", "gamma",
                                                    "medianFiltering"), needs="contrib"),
     "deepflow": _Method(_deepflow, (), needs="contrib"),
-    "raft": _Method(_raft, ("weights", "iterations", "device"), needs="torchvision", colour=True),
+    "raft": _Method(_raft, ("weights", "iterations", "device"), needs="torchvision", colour=True, processes=False),
 }
 
 
@@ -275,6 +276,12 @@ class FlowSettings:
     def files(self) -> List[str]:
         """Files these settings read (RAFT's weights), whose contents a dataset's manifest hashes."""
         return [str(self.params["weights"])] if self.method == "raft" and self.params.get("weights") else []
+
+    @property
+    def in_processes(self) -> bool:
+        """Whether pairs are best computed in worker processes, one per core (the OpenCV methods), rather
+        than by threads sharing one model (RAFT)."""
+        return METHODS[self.method].processes
 
     def flow(self, prev: np.ndarray, next: np.ndarray) -> np.ndarray:
         """compute_flow with these settings."""

@@ -9,6 +9,8 @@ at inference exactly the inputs it was trained on).
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from dynsal.zoo import FRAME_MEAN, INPUT_SCALE, MAP_MEAN, MAP_SCALE
@@ -21,9 +23,11 @@ def to_net_order(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))
 
 
-def preprocess_input(image: np.ndarray) -> np.ndarray:
-    """uint8 3×H×W (RGB) → float32 (x − FRAME_MEAN[c])·INPUT_SCALE, as Caffe's transform computes it."""
-    return (image.astype(np.float32) - _FRAME_MEAN) * np.float32(INPUT_SCALE)
+def preprocess_input(image: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """uint8 3×H×W (RGB) → float32 (x − FRAME_MEAN[c])·INPUT_SCALE, as Caffe's transform computes it;
+    written into `out` (float32 3×H×W, e.g. a row of a batch buffer) when given."""
+    out = np.subtract(image, _FRAME_MEAN, out=out, dtype=np.float32)
+    return np.multiply(out, np.float32(INPUT_SCALE), out=out)
 
 
 def preprocess_map(saliency: np.ndarray) -> np.ndarray:

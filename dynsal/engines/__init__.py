@@ -55,7 +55,8 @@ def _check_onnxruntime() -> None:
 
 
 def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", device: str = "cpu",
-             precision: str = "fp32", allow_missing: bool = False, seed: int | None = None) -> Net:
+             precision: str = "fp32", allow_missing: bool = False, seed: int | None = None, compile: bool = False,
+             cuda_graphs: bool = False) -> Net:
     """Construct a net from a prototxt (and a caffemodel), run by the chosen engine.
 
     Args:
@@ -71,9 +72,14 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
         allow_missing: tolerate net layers with learnable blobs that the caffemodel lacks
             (they keep their filler values); shape mismatches are always errors.
         seed: seed of the filler random numbers (fresh nets).
+        compile: run the layers `torch.compile`d, compiled code cached on disk; eager with one warning
+            where torch cannot compile (torch engine; `dynsal.engines.torch.compiled`).
+        cuda_graphs: replay inference passes from CUDA graphs, one per input shape (torch engine on
+            CUDA; `dynsal.engines.torch.graphs`).
 
     Raises:
-        DynsalError: unknown engine/phase, or an engine that is not available here.
+        DynsalError: unknown engine/phase, an engine that is not available here, or compile /
+            cuda_graphs asked of the caffe engine.
         NetDefinitionError: an unknown layer type or an inconsistent net.
         WeightsMismatchError: weights missing for a layer, or a blob of the wrong shape.
         FormatError: an unreadable or corrupt file (named).
@@ -90,6 +96,9 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
         return OnnxFileNet(weights, net_param, device=device, precision=precision)
     chosen = pick_engine(engine)
     model = as_net_param(weights, "weights")
+    if chosen == "caffe" and (compile or cuda_graphs):
+        raise DynsalError(f"{'compile' if compile else 'cuda_graphs'} is a torch engine option; the caffe engine "
+                          "runs pycaffe as it is (use engine='torch', --engine torch)")
     if chosen == "caffe":
         if importlib.util.find_spec("caffe") is None:
             raise DynsalError("the caffe engine needs pycaffe (`import caffe` fails here); use engine='torch'")
@@ -106,4 +115,4 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
     from dynsal.engines.torch import TorchNet
 
     return TorchNet(net_param, model, phase=str(phase).lower(), device=device, precision=precision,
-                    allow_missing=allow_missing, seed=seed)
+                    allow_missing=allow_missing, seed=seed, compile=compile, cuda_graphs=cuda_graphs)

@@ -6,6 +6,9 @@ It mirrors what pycaffe's `caffe.Net` offers, with plain numpy arrays in and out
   tops included);
 - `forward(**inputs)` runs the net (Net::Forward) and returns the outputs; every blob is readable
   afterwards with `blob(name)` (for in-place chains: the value after the last in-place layer);
+- `start_forward(**inputs)` is forward that may return before the device has finished (CUDA), and
+  `host_buffer(shape)` an array whose transfers to the device are fastest: pipelines fill the next
+  batch while the net runs this one;
 - `backward(top_diffs)` back-propagates (Net::Backward): loss tops are seeded with their loss
   weights, `top_diffs` adds diffs on output blobs; parameter diffs accumulate across calls until
   `clear_param_diffs()` (as in Caffe, where only the solver clears them);
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import os
-from typing import Dict, List, Sequence, Union
+from typing import Callable, Dict, List, Sequence, Union
 
 import numpy as np
 
@@ -25,6 +28,21 @@ from dynsal.errors import DynsalError
 
 PathLike = Union[str, os.PathLike]
 Arrays = Dict[str, np.ndarray]
+
+
+class PendingOutputs:
+    """The outputs of a forward pass that may still be running on a device.
+
+    Args:
+        wait: returns the outputs ({output blob: array}) once the pass has finished.
+    """
+
+    def __init__(self, wait: Callable[[], Arrays]):
+        self._wait = wait
+
+    def result(self) -> Arrays:
+        """Wait for the pass; its outputs, as `Net.forward` returns them."""
+        return self._wait()
 
 
 class Net(abc.ABC):
@@ -63,6 +81,18 @@ class Net(abc.ABC):
         Raises:
             DynsalError: an input is missing or unknown.
         """
+
+    def start_forward(self, **inputs: np.ndarray) -> PendingOutputs:
+        """`forward`, returning as soon as the pass is queued where the engine runs asynchronously (the
+        torch engine on CUDA); the arrays in `inputs` must stay unchanged until `result()` returns.
+        Engines without asynchronous passes run it now."""
+        outputs = self.forward(**inputs)
+        return PendingOutputs(lambda: outputs)
+
+    def host_buffer(self, shape: Sequence[int]) -> np.ndarray:
+        """An uninitialised float32 array of `shape` for inputs: page-locked where that makes transfers
+        to the net's device faster and asynchronous (CUDA), plain memory elsewhere."""
+        return np.empty(tuple(shape), np.float32)
 
     @abc.abstractmethod
     def backward(self, top_diffs: Dict[str, np.ndarray] | None = None) -> Arrays:

@@ -3,51 +3,40 @@
 Per frame t (the same functions as dataset building, so a model sees the inputs it was trained on):
 the frame is resized by the resize policy (default fit-within-512 as the authors' script), the flow
 image is made from frames (t−1, t) ((0, 1) for t = 0) with the `FlowSettings`, both go through
-`dynsal.data.preprocess.net_input`, the net runs on batches, and `Postprocessing` turns `deconv1`
-into a map at the frame's original size. A still image, or a video of one frame, gets a zero-motion
-flow image (recorded in the settings as `zero_motion_flow`). Decoding, flow and pre-processing of
-upcoming frames run in worker threads while the net runs (OpenCV and torch release the GIL).
+`dynsal.data.preprocess` (channel order, mean, scale), the net runs on batches, and `Postprocessing`
+turns `deconv1` into a map at the frame's original size. A still image, or a video of one frame, gets
+a zero-motion flow image (recorded in the settings as `zero_motion_flow`). The stages run at once
+(`dynsal.predict.pipeline`): decoding in a thread, optical flow in worker processes (one per core),
+batches assembled while the net runs the previous one, post-processing in a thread, writing in the
+caller's; `Predictor.times` adds up each stage's seconds.
 """
 from __future__ import annotations
 
-import itertools
 import json
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
 from dynsal import __version__, zoo
 from dynsal.caffe import io
 from dynsal.data.dataset import file_hash
-from dynsal.data.flow import FlowSettings, flow_inputs
-from dynsal.data.preprocess import net_input
+from dynsal.data.flow import FlowSettings
 from dynsal.data.video import ResizePolicy, frame_files, open_stream, read_frames, read_image, video_info
 from dynsal.engines import load_net
-from dynsal.errors import DataError, DynsalError, WeightsMismatchError
+from dynsal.errors import DynsalError, WeightsMismatchError
 from dynsal.paths import absolute
 from dynsal.predict.destination import OutputSlot
 from dynsal.predict.inputs import PredictInput, expand_inputs
 from dynsal.predict.outputs import OutputOptions, VideoOutputs
+from dynsal.predict.pipeline import FramePipeline, Prediction, StageTimes
 from dynsal.predict.postprocess import Postprocessing
+from dynsal.predict.prepare import FrameRecipe, FrameWorkers, available_cores
 from dynsal.weights.registry import load_registry, local_path
 
 DEFAULT_RESIZE = "fit:512"
 MODEL_SETTINGS_SUFFIX = ".json"  # <weights>.caffemodel.json: the preprocessing a model was trained with
-
-
-@dataclass
-class Prediction:
-    """One frame's result: its name, the original BGR frame, the uint8 map and the float map (0-255)."""
-
-    name: str
-    frame: np.ndarray
-    saliency: np.ndarray
-    float_map: np.ndarray
-    zero_motion: bool = False  # the temporal stream saw no motion (a still image or a one-frame video)
 
 
 @dataclass
@@ -140,13 +129,18 @@ class Predictor:
         flow: FlowSettings (default from the model's settings JSON, else DIS + Middlebury).
         post: Postprocessing (default: the authors').
         batch: frames per forward pass.
-        workers: threads preparing frames (decode, flow, pre-processing).
+        workers: processes computing optical flow (threads for RAFT); None = one per core, 0 = none
+            (the pipeline's own threads do it).
+        compile, cuda_graphs: the torch engine's fast path (`dynsal.engines.load_net`).
+
+    Worker processes are started at the first input that needs flow and kept for the next ones:
+    `close()` (or `with Predictor(...) as predictor:`) stops them.
     """
 
     def __init__(self, net: Optional[str] = "stsconv", prototxt: Optional[str] = None, weights: Optional[str] = None,
                  engine: str = "auto", device: str = "auto", precision: str = "fp32", resize: Optional[str] = None,
                  flow: Optional[FlowSettings] = None, post: Optional[Postprocessing] = None, batch: int = 1,
-                 workers: int = 2):
+                 workers: Optional[int] = None, compile: bool = False, cuda_graphs: bool = False):
         if (net is None) == (prototxt is None):
             raise DynsalError("give a zoo net (--net) or a --prototxt, not both")
         self.weights_path = resolve_weights(net, weights)
@@ -154,7 +148,8 @@ class Predictor:
         self.net_name, self.prototxt = net, prototxt
         self.net_param = zoo.deploy(net) if net else io.read_net(prototxt)
         try:
-            self.net = load_net(self.net_param, self.weights_path, engine=engine, device=device, precision=precision)
+            self.net = load_net(self.net_param, self.weights_path, engine=engine, device=device, precision=precision,
+                                compile=compile, cuda_graphs=cuda_graphs)
         except WeightsMismatchError as exc:  # the files, not only the nets' names
             target = f"--net {net}" if net else prototxt
             raise WeightsMismatchError(f"{self.weights_path} into {target}: {exc}") from None
@@ -165,10 +160,26 @@ class Predictor:
         self.resize = ResizePolicy.parse(resize or saved.get("resize", DEFAULT_RESIZE))
         self.flow = flow or (FlowSettings.from_dict(saved["flow"]) if "flow" in saved else FlowSettings())
         self.post = post or model_postprocessing(self.weights_path)
-        self.batch, self.workers = max(1, batch), max(1, workers)
+        self.batch, self.workers = max(1, batch), available_cores() if workers is None else max(0, workers)
         self.precision = precision
+        self.compile, self.cuda_graphs = compile, cuda_graphs
         self.weights_sha256 = file_hash(self.weights_path)
         self.prototxt_sha256 = file_hash(Path(prototxt)) if prototxt else None
+        self.recipe = FrameRecipe(frame_blob=None if self.temporal_only else "data1",
+                                  flow_blob=("data1" if self.temporal_only else "data1_b") if self.uses_flow else None,
+                                  flow=self.flow if self.uses_flow else None)
+        self.frame_workers = FrameWorkers(self.recipe, self.workers)
+        self.times = StageTimes()
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the frame worker processes (a later input starts new ones)."""
+        self.frame_workers.close()
 
     @property
     def uses_flow(self) -> bool:
@@ -180,7 +191,8 @@ class Predictor:
                 "weights": str(self.weights_path), "engine": self.net.engine, "device": self.net.device_name,
                 "precision": self.net.precision, "resize": str(self.resize),
                 "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
-                "inputs": list(self.net.inputs), "batch": self.batch}
+                "inputs": list(self.net.inputs), "batch": self.batch, "compile": self.compile,
+                "cuda_graphs": self.cuda_graphs}
 
     def request(self, item: PredictInput, outputs: OutputOptions, selected: FrameRange) -> Dict:
         """What determines one input's outputs (`dynsal.predict.record.REQUEST_KEYS`): a rerun compares it."""
@@ -192,97 +204,17 @@ class Predictor:
                 "outputs": outputs.to_dict()}
 
     # ------------------------------------------------------------------------------------ frames
-    def _prepare(self, frame: np.ndarray, first: Optional[np.ndarray], second: Optional[np.ndarray]
-                 ) -> Tuple[Dict[str, np.ndarray], bool]:
-        """(net inputs, zero motion?) of one frame; `first` None: no motion (a still image)."""
-        small = self.resize.apply(frame)
-        feed = {}
-        if self.uses_flow:
-            if first is None:  # a still image: no motion
-                flow_image = self.flow.image(np.zeros(small.shape[:2] + (2,), np.float32))
-            else:
-                flow_image = self.flow.image(self.flow.flow(self.resize.apply(first), self.resize.apply(second)))
-            feed["data1" if self.temporal_only else "data1_b"] = net_input(flow_image)
-        if not self.temporal_only:
-            feed["data1"] = net_input(small)
-        return feed, self.uses_flow and first is None
-
-    def _run_batch(self, items: List[Tuple[str, np.ndarray, Tuple[Dict, bool]]]) -> List[Prediction]:
-        inputs = {name: np.stack([feed[name] for _, _, (feed, _) in items]) for name in self.net.inputs}
-        raw = self.net.forward(**inputs)["deconv1"]
-        out = []
-        for (name, frame, (_, zero_motion)), map_ in zip(items, raw):
-            if not np.isfinite(map_).all():
-                raise DataError(f"frame {name}: the net's output holds {np.count_nonzero(~np.isfinite(map_))} NaN or "
-                                f"infinite values; the weights {self.weights_path} are broken or diverged (look for "
-                                "non-finite blobs with `dynsal info`); no map was kept for this input")
-            float_map = self.post.float_map(map_[0], frame.shape[:2])
-            saliency = np.clip(np.rint(float_map), 0, 255).astype(np.uint8)
-            out.append(Prediction(name, frame, saliency, float_map, zero_motion))
-        return out
-
-    def _batched(self, prepared: Iterable[Tuple[str, np.ndarray, Dict]]) -> Iterator[Prediction]:
-        pending: List = []
-        for item in prepared:
-            if pending and item[2][0]["data1"].shape != pending[0][2][0]["data1"].shape:
-                yield from self._run_batch(pending)
-                pending = []
-            pending.append(item)
-            if len(pending) == self.batch:
-                yield from self._run_batch(pending)
-                pending = []
-        if pending:
-            yield from self._run_batch(pending)
-
     def predict_frames(self, frames: Iterable[Tuple[str, np.ndarray]], selected: Optional[FrameRange] = None,
                        label: str = "video") -> Iterator[Prediction]:
-        """Maps for a sequence of (name, BGR frame) of one video, in order, for the selected frames."""
-        selected = selected or FrameRange()
-        names: Dict[int, str] = {}
-
-        def indexed():
-            for t, (name, image) in enumerate(frames):
-                names[t] = name
-                yield t, image
-                if selected.end is not None and t >= selected.end:  # frame `end`: the last flow's pair;
-                    return  # a stream is read no further
-
-        def with_flow_frames():
-            """(t, frame, first, second) of flow_inputs; a one-frame video as a still image (no motion)."""
-            stream = indexed()
-            head = list(itertools.islice(stream, 2))
-            if len(head) == 1:
-                yield head[0][0], head[0][1], None, None
-                return
-            yield from flow_inputs(itertools.chain(head, stream), label)
-
-        def jobs(pool):
-            if self.uses_flow:
-                for t, image, first, second in with_flow_frames():
-                    if t in selected:
-                        yield names.pop(t), image, pool.submit(self._prepare, image, first, second)
-            else:
-                for t, image in indexed():
-                    if t in selected:
-                        yield names.pop(t), image, pool.submit(self._prepare, image, None, None)
-
-        def prepared():
-            with ThreadPoolExecutor(self.workers) as pool:
-                window = deque()
-                for name, image, future in jobs(pool):
-                    window.append((name, image, future))
-                    if len(window) > 2 * self.workers + self.batch:
-                        n, i, f = window.popleft()
-                        yield n, i, f.result()
-                while window:
-                    n, i, f = window.popleft()
-                    yield n, i, f.result()
-
-        yield from self._batched(prepared())
+        """Maps for a sequence of (name, BGR frame) of one video, in order, for the selected frames (one
+        frame: a still image)."""
+        pipeline = FramePipeline(self.net, self.recipe, self.frame_workers.executor, self.batch, self.post,
+                                 self.times, label, str(self.weights_path), ahead=2 * max(1, self.workers) + 2)
+        return pipeline.run(frames, selected or FrameRange(), self.resize)
 
     def predict_image(self, image: np.ndarray) -> Prediction:
         """The map of one still image (zero motion for the temporal stream)."""
-        return self._run_batch([("image", image, self._prepare(image, None, None))])[0]
+        return list(self.predict_frames([("image", image)], label="image"))[0]
 
     # ------------------------------------------------------------------------------------ inputs
     def frames_of(self, item: PredictInput, frame_name: Callable[[int], str] = "{:06d}".format
@@ -358,7 +290,8 @@ class Predictor:
             zero_motion = False
             for prediction in self._predictions(item, frames, selected):
                 zero_motion = zero_motion or prediction.zero_motion
-                writer.add(prediction.name, prediction.frame, prediction.saliency, prediction.float_map)
+                with self.times.timing("write"):
+                    writer.add(prediction.name, prediction.frame, prediction.saliency, prediction.float_map)
                 count += 1
                 if on_frame is not None and on_frame(prediction) is False:
                     break

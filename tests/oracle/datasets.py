@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import h5py
-import lmdb
 import numpy as np
 
 from dynsal.caffe.blobs import array_to_datum
@@ -12,6 +11,8 @@ from dynsal.caffe.blobs import array_to_datum
 
 def write_lmdb(path: Path, arrays) -> None:
     """One Datum per (C, H, W) uint8 array, keys 00000000, 00000001, ..."""
+    import lmdb  # here: the GPU machines' Python has no lmdb, and their tests use only HDF5 data
+
     with lmdb.open(str(path), map_size=1 << 26) as env, env.begin(write=True) as txn:
         for i, array in enumerate(arrays):
             txn.put(f"{i:08d}".encode(), array_to_datum(array).SerializeToString())

@@ -8,6 +8,9 @@ forward), `Blobs.origin` the first one (the one whose gradient Caffe's blob diff
 backward, in-place layers having overwritten it on the way down). Named `param` specs share one
 nn.Parameter between layers (Caffe's shared params); lr_mult 0 turns its gradient off. The tops of
 layers without bottoms (Input and data layers) get diffs only under `force_backward`, as in Caffe.
+Those layers (`sources`) run before the others (`compute`): they only read inputs and files (their
+random fillers have their own generators), so the order changes no value, and `compute` is what
+`torch.compile` compiles (`dynsal.engines.torch.compiled`).
 """
 from __future__ import annotations
 
@@ -31,6 +34,10 @@ class Blobs:
     data: Dict[str, torch.Tensor] = field(default_factory=dict)  # last version of each blob
     origin: Dict[str, torch.Tensor] = field(default_factory=dict)  # first version of each blob
     losses: List[Tuple[torch.Tensor, float]] = field(default_factory=list)  # (weighted top, loss weight)
+
+    def first(self, count: int) -> Blobs:
+        """The blobs of the first `count` samples (the real ones of a padded batch), without losses."""
+        return Blobs({n: t[:count] for n, t in self.data.items()}, {n: t[:count] for n, t in self.origin.items()})
 
     def objective(self) -> torch.Tensor | None:
         """Σ weight·Σ top over the weighted tops (Caffe's net loss), or None without any."""
@@ -78,20 +85,35 @@ class CaffeModule(nn.Module):
         return [(name, layer) for name, layer in zip(self.layer_names, self.layers) if len(layer.blobs)]
 
     def forward(self, inputs: Dict[str, torch.Tensor]) -> Blobs:
+        """Every layer in Caffe's order: `sources` then `compute`."""
+        return self.compute(self.sources(inputs))
+
+    def sources(self, inputs: Dict[str, torch.Tensor]) -> Blobs:
+        """The layers without bottoms: Input tops from `inputs`, data layers' next batch (file reading,
+        which stays outside `torch.compile`)."""
         blobs = Blobs()
-        for layer, bottoms, tops, weights in zip(self.layers, self.bottoms, self.tops, self.weights):
-            if isinstance(layer, InputLayer):
-                outs = tuple(inputs[t] for t in tops)
-            else:
-                outs = layer(*(blobs.data[b] for b in bottoms))
-            if not bottoms and self.graph.force_backward and torch.is_grad_enabled():
+        for layer, _, tops, weights in self._steps(sources=True):
+            outs = tuple(inputs[t] for t in tops) if isinstance(layer, InputLayer) else layer()
+            if self.graph.force_backward and torch.is_grad_enabled():
                 outs = tuple(o.detach().requires_grad_() for o in outs)  # data tops get diffs only then
-            if len(outs) != len(tops):
-                raise DynsalError(f"layer {layer.layer_name!r} produced {len(outs)} tops, expected {len(tops)}")
-            for name, value, weight in zip(tops, outs, weights):
-                blobs.data[name] = value
-                blobs.origin.setdefault(name, value)
-                if weight:
-                    blobs.losses.append((value, weight))
+            self._store(blobs, layer, tops, outs, weights)
         return blobs
 
+    def compute(self, blobs: Blobs) -> Blobs:
+        """The layers with bottoms, in order, on the blobs of `sources`; returns `blobs`, completed."""
+        for layer, bottoms, tops, weights in self._steps(sources=False):
+            self._store(blobs, layer, tops, layer(*(blobs.data[b] for b in bottoms)), weights)
+        return blobs
+
+    def _steps(self, sources: bool):
+        return [step for step in zip(self.layers, self.bottoms, self.tops, self.weights) if (not step[1]) == sources]
+
+    @staticmethod
+    def _store(blobs: Blobs, layer, tops, outs, weights) -> None:
+        if len(outs) != len(tops):
+            raise DynsalError(f"layer {layer.layer_name!r} produced {len(outs)} tops, expected {len(tops)}")
+        for name, value, weight in zip(tops, outs, weights):
+            blobs.data[name] = value
+            blobs.origin.setdefault(name, value)
+            if weight:
+                blobs.losses.append((value, weight))

@@ -38,8 +38,9 @@ def _tf32(enabled: bool):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def precision_context(precision: str, device: torch.device):
-    """A context manager running the net's forward pass in `precision` on `device`."""
+def precision_context(precision: str, device: torch.device, autocast_cache: bool = True):
+    """A context manager running the net's forward pass in `precision` on `device`; `autocast_cache`
+    False stops autocast from keeping cast weights between operations (needed while capturing CUDA graphs)."""
     if precision in _AUTOCAST:
-        return torch.autocast(device_type=device.type, dtype=_AUTOCAST[precision])
+        return torch.autocast(device_type=device.type, dtype=_AUTOCAST[precision], cache_enabled=autocast_cache)
     return _tf32(precision == "tf32")

@@ -129,16 +129,18 @@ class TorchSolver:
         progress: show a progress bar with ETA and Caffe's console lines (`dynsal.solver.caffe_log`:
             `Iteration N (x iter/s, ...), loss = ...` every `display` iterations, test outputs,
             snapshots) on stderr, as `caffe train` prints them (rank 0 only).
+        compile: run the train and test nets `torch.compile`d (`dynsal.engines.torch.compiled`).
     """
 
     def __init__(self, solver, solver_dir: Path = Path("."), device: str = "cpu", precision: str = "fp32",
-                 log_path: Optional[Path] = None, progress: bool = False):
+                 log_path: Optional[Path] = None, progress: bool = False, compile: bool = False):
         self.solver, self.kind = solver, check_solver_type(solver)
         self.rule = RULES[self.kind]
         self.iter, self.current_step = 0, 0
         seed = solver.random_seed if solver.random_seed >= 0 else None
         if seed is not None:
             torch.manual_seed(seed)
+        self.compile = compile
         self.train = self._make_net(_net_param(solver, solver_dir, True), "train", solver.train_state, seed, device,
                                     precision)
         count = _test_net_count(solver)
@@ -177,7 +179,8 @@ class TorchSolver:
         if extra_state is not None:
             state.MergeFrom(extra_state)
         return TorchNet(net_param, None, phase="train" if state.phase == pb.TRAIN else "test", device=device,
-                        precision=precision, seed=seed, level=state.level, stages=tuple(state.stage))
+                        precision=precision, seed=seed, level=state.level, stages=tuple(state.stage),
+                        compile=self.compile)
 
     def _share_weights(self, test) -> None:
         """Net::ShareTrainedLayersWith: a test layer uses the train layer's blobs of the same name."""
@@ -210,8 +213,7 @@ class TorchSolver:
         if net.inputs:
             raise DynsalError(f"net {net.net_param.name!r} has Input layers ({', '.join(net.inputs)}); a solver "
                               "needs data layers (Data, HDF5Data, ImageData) that read the training set")
-        with torch.enable_grad() if gradients else torch.no_grad(), flush_denormals(net.device):
-            return net.module({})
+        return net.data_pass(gradients)  # the net's precision, fast path and flushed denormals
 
     def _forward_backward(self) -> tuple:
         blobs = self._forward(self.train, gradients=True)

@@ -22,6 +22,7 @@ import torch
 
 from dynsal.caffe.losses import MODES as _MODES
 from dynsal.caffe.losses import normalization_mode
+from dynsal.caffe.plain import PlainMessage
 from dynsal.caffe.shapes import canonical_axis
 from dynsal.engines.torch.registry import CaffeLayer, FunctionLayer, LayerContext, register
 from dynsal.errors import NetDefinitionError
@@ -70,7 +71,7 @@ def _sigmoid_cross_entropy(x, target, loss_param, mode: int):
 
 @register("SigmoidCrossEntropyLoss")
 def sigmoid_cross_entropy_loss(ctx: LayerContext) -> CaffeLayer:
-    loss_param = ctx.param.loss_param
+    loss_param = PlainMessage(ctx.param.loss_param)  # read in forward: plain values trace under torch.compile
     mode = normalization_mode(loss_param, _MODES.BATCH_SIZE)
     return FunctionLayer(ctx, lambda x, t: _sigmoid_cross_entropy(x, t, loss_param, mode))
 
@@ -97,7 +98,7 @@ def _softmax_loss(x, label, axis: int, loss_param, mode: int, with_prob: bool):
 @register("SoftmaxWithLoss")
 def softmax_with_loss(ctx: LayerContext) -> CaffeLayer:
     axis = canonical_axis(ctx.param.softmax_param.axis, len(ctx.bottom_shapes[0]), ctx.param)
-    loss_param = ctx.param.loss_param
+    loss_param = PlainMessage(ctx.param.loss_param)
     mode = normalization_mode(loss_param, _MODES.VALID)
     with_prob = len(ctx.param.top) > 1
     return FunctionLayer(ctx, lambda x, label: _softmax_loss(x, label, axis, loss_param, mode, with_prob))

@@ -10,11 +10,14 @@ so these layers follow a net reshaped to new input sizes.
 - Crop: bottom 0 cut to bottom 1's size on axes ≥ `axis`, at `offset` (none: 0; one: every axis).
 - Eltwise: SUM Σ coeff_i·x_i (coeffs default 1), PROD Π x_i, MAX element-wise maximum (ties as Caffe).
 - Crop's reference bottom gets no diff, as in Caffe.
+The layers that apply a shape rule in forward read their LayerParameter as a `PlainMessage`, which
+`torch.compile` can trace.
 """
 from __future__ import annotations
 
 import torch
 
+from dynsal.caffe.plain import PlainMessage
 from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import SHAPE_RULES, canonical_axis
 from dynsal.engines.torch.registry import CaffeLayer, FunctionLayer, LayerContext, register
@@ -52,7 +55,7 @@ def concat(ctx: LayerContext) -> CaffeLayer:
 
 @register("Slice")
 def slice_layer(ctx: LayerContext) -> CaffeLayer:
-    p, layer = ctx.param.slice_param, ctx.param
+    p, layer = ctx.param.slice_param, PlainMessage(ctx.param)
     axis = canonical_axis(p.slice_dim if p.HasField("slice_dim") else p.axis, len(ctx.bottom_shapes[0]), layer)
     return FunctionLayer(ctx, lambda x: torch.split(x, [s[axis] for s in _top_shapes(layer, [x])], dim=axis))
 
@@ -69,13 +72,13 @@ def _crop(layer, x, ref):
 
 @register("Crop")
 def crop(ctx: LayerContext) -> CaffeLayer:
-    layer = ctx.param
+    layer = PlainMessage(ctx.param)
     return FunctionLayer(ctx, lambda x, ref: _crop(layer, x, ref))
 
 
 @register("Flatten", "Reshape")
 def reshape(ctx: LayerContext) -> CaffeLayer:
-    layer = ctx.param
+    layer = PlainMessage(ctx.param)
     return FunctionLayer(ctx, lambda x: x.reshape(_top_shapes(layer, [x])[0]))
 
 

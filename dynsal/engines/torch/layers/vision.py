@@ -3,7 +3,8 @@
 - Convolution: cross-correlation with weight (num_output, C/group, *kernel), groups in contiguous
   channel blocks, dilation, per-axis pad/stride (the `pad`/`kernel_size`/`stride` or `_h`/`_w`
   forms, read by `dynsal.caffe.shapes.conv_geometry`); 1 to 3 spatial axes after channel axis 1.
-  Large-kernel, many-channel convolutions run by tiled FFT on CPU at inference (`fftconv`).
+  Large-kernel, many-channel convolutions run by tiled FFT on CPU at inference (`fftconv`), except
+  inside `torch.compile`d passes, which convolve directly.
 - Deconvolution: the transposed convolution with weight (C_in, num_output/group, *kernel) and
   output size s(in − 1) + d(k − 1) + 1 − 2p (no output padding).
 - Pooling: MAX / AVE with Caffe's output size (`dynsal.caffe.shapes.pooled_shape`: ceil or floor,
@@ -61,6 +62,7 @@ class ConvLayer(CaffeLayer):
         return (self.fft_ok and self.use_fft and x.device.type == "cpu" and x.dtype == torch.float32
                 and fftconv.worthwhile(out_h, out_w, kernel)
                 and not torch.is_autocast_enabled("cpu")
+                and not torch.compiler.is_compiling()  # its cached spectra are Python state, not graph code
                 and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
 
     def forward(self, *bottoms):
@@ -117,15 +119,19 @@ class PoolingLayer(CaffeLayer):
         if p.pool not in (pb.PoolingParameter.MAX, pb.PoolingParameter.AVE):
             raise NetDefinitionError(f"layer {ctx.name!r}: STOCHASTIC pooling is not supported (Caffe has no CPU "
                                      "implementation either); use MAX or AVE")
-        self.param = ctx.param
         self.is_max = p.pool == pb.PoolingParameter.MAX
         self.with_mask = len(ctx.param.top) > 1
         if self.with_mask and not self.is_max:
             raise NetDefinitionError(f"layer {ctx.name!r}: only MAX pooling has a second (mask) top")
         self.ceil_mode = p.round_mode == pb.PoolingParameter.CEIL
+        # read from the LayerParameter once: forward stays free of protobuf access, which torch.compile cannot trace
+        self.geometry = pooling_geometry(ctx.param, tuple(ctx.bottom_shapes[0]))
+        self.global_pooling = p.global_pooling
 
     def forward(self, x):
-        kernel, stride, pad = pooling_geometry(self.param, tuple(x.shape))
+        kernel, stride, pad = self.geometry
+        if self.global_pooling:  # the window is the whole input plane, whatever its size now
+            kernel = list(x.shape[2:])
         oh, ow = pooled_shape(tuple(x.shape[2:]), kernel, stride, pad, self.ceil_mode)
         (rh, ch, native_h), (rw, cw, native_w) = (_pool_plan(int(s), k, st, p, o, self.ceil_mode) for s, k, st, p, o
                                                   in zip(x.shape[2:], kernel, stride, pad, (oh, ow)))
