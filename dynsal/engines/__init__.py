@@ -3,17 +3,20 @@
 - ``torch``: dynsal's PyTorch executor (`dynsal.engines.torch`), reproducing Caffe's semantics;
 - ``caffe``: real pycaffe, where `import caffe` works.
 
-``engine="auto"`` picks caffe when pycaffe imports, else torch. Importing this module imports
-neither torch nor caffe (DESIGN.md D2): each engine is imported when a net is loaded.
+``engine="auto"`` picks caffe when pycaffe really imports (`dynsal.engines.pycaffe_probe`), else
+torch; a pycaffe that is installed but broken gets one warning line on stderr naming why. Importing
+this module imports neither torch nor caffe (DESIGN.md D2): each engine is imported when a net is
+loaded.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
+import sys
 from typing import Union
 
 from dynsal.caffe import io
 from dynsal.engines.base import Net
+from dynsal.engines.pycaffe_probe import pycaffe_installed, pycaffe_problem
 from dynsal.errors import DynsalError
 
 PathLike = Union[str, os.PathLike]
@@ -23,17 +26,30 @@ PHASES = ("train", "test")
 __all__ = ["ENGINES", "Net", "load_net", "pick_engine"]
 
 
+_warned_broken_pycaffe = False
+
+
 def pick_engine(engine: str = "auto") -> str:
-    """The concrete engine for a name: "auto" is caffe when pycaffe is importable, else torch.
+    """The concrete engine for a name: "auto" is caffe when `import caffe` works, else torch.
+
+    A `caffe` package that is installed but does not import makes "auto" torch, with one warning
+    line on stderr (once per process) naming why.
 
     Raises:
         DynsalError: an unknown engine name.
     """
+    global _warned_broken_pycaffe
     if engine not in ENGINES:
         raise DynsalError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
-    if engine == "auto":
-        return "caffe" if importlib.util.find_spec("caffe") is not None else "torch"
-    return engine
+    if engine != "auto":
+        return engine
+    problem = pycaffe_problem()
+    if problem is None:
+        return "caffe"
+    if pycaffe_installed() and not _warned_broken_pycaffe:
+        _warned_broken_pycaffe = True
+        print(f"dynsal: warning: engine auto runs torch, not caffe: {problem}", file=sys.stderr)
+    return "torch"
 
 
 def _as_net_param(source, what: str):
@@ -73,8 +89,9 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
     net_param = _as_net_param(prototxt, "net")
     model = _as_net_param(weights, "weights")
     if chosen == "caffe":
-        if importlib.util.find_spec("caffe") is None:
-            raise DynsalError("the caffe engine needs pycaffe (`import caffe` fails here); use engine='torch'")
+        problem = pycaffe_problem()
+        if problem is not None:
+            raise DynsalError(f"the caffe engine needs pycaffe: {problem}; use engine='torch'")
         from dynsal.engines.caffe import CaffeNet
 
         return CaffeNet(net_param, model, phase=str(phase).lower(), device=device, precision=precision,
