@@ -15,6 +15,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -36,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="caffemodel (default: the registered weights of --net)")
     parser.add_argument("-o", "--out", default="saliency", help="output folder (default ./saliency)")
     parser.add_argument("--engine", default="auto", choices=("auto", "torch", "caffe"))
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:<i>")
+    parser.add_argument("--device", default=os.environ.get("DYNSAL_DEVICE", "cpu"),
+                        help="cpu, cuda or cuda:<i> (default $DYNSAL_DEVICE, else cpu; the GPU image sets cuda)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"))
     parser.add_argument("--batch", type=int, default=1, help="frames per forward pass")
     parser.add_argument("--workers", type=int, default=2, help="threads for decoding and optical flow")
