@@ -1,4 +1,5 @@
-"""Shared fixtures: the real-Caffe oracle, the torchvision environment, and the rule that CI skips neither.
+"""Shared fixtures: the real-Caffe oracle, the CUDA + cuDNN Caffe build, the torchvision environment,
+and the rule that CI skips none of them.
 
 Outside CI their tests skip with the reason (no root, no chroot, no torchvision pair). With CI=true,
 an environment that cannot be built fails its tests, and a run in which any of their tests was
@@ -19,7 +20,8 @@ from dynsal.oracle import Oracle
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REPO = Path(__file__).resolve().parents[1]
 #: fixture -> what its tests run against (CI must run them all)
-GUARDED = {"oracle": "oracle tests (real Caffe)", "torchvision_python": "RAFT tests (torchvision)"}
+GUARDED = {"oracle": "oracle tests (real Caffe)", "caffe_cuda": "CUDA + cuDNN Caffe build tests (CPU mode)",
+           "torchvision_python": "RAFT tests (torchvision)"}
 _outcomes = {name: {"passed": 0, "skipped": 0, "failed": 0} for name in GUARDED}
 
 
@@ -37,12 +39,32 @@ def oracle() -> Oracle:
         _unavailable("real-Caffe oracle", str(exc))
 
 
-@pytest.fixture()
-def workdir(oracle):
-    """A folder shared with the chroot (see dynsal.oracle.Workdir), removed afterwards."""
-    wd = oracle.workdir()
+@pytest.fixture(scope="session")
+def caffe_cuda() -> Oracle:
+    """BVLC Caffe built from source with CUDA + cuDNN (scripts/build_caffe_chroot.sh), run in CPU mode:
+    the trixie oracle, whichever oracle DYNSAL_ORACLE selects."""
+    try:
+        return Oracle.ensure(build=True, name="trixie")
+    except OracleUnavailable as exc:
+        _unavailable("CUDA + cuDNN Caffe build", str(exc))
+
+
+def _workdir(chroot: Oracle):
+    wd = chroot.workdir()
     yield wd
     shutil.rmtree(wd.host, ignore_errors=True)
+
+
+@pytest.fixture()
+def workdir(oracle):
+    """A folder shared with the oracle's chroot (see dynsal.oracle.Workdir), removed afterwards."""
+    yield from _workdir(oracle)
+
+
+@pytest.fixture()
+def cuda_workdir(caffe_cuda):
+    """A folder shared with the CUDA Caffe build's chroot, removed afterwards."""
+    yield from _workdir(caffe_cuda)
 
 
 @pytest.fixture(scope="session")
