@@ -21,8 +21,8 @@ export CUDA_ARCH_BIN="${CUDA_ARCH_BIN:-90}" CUDA_ARCH_PTX="${CUDA_ARCH_PTX:-}"
 CUDNN_WHEEL="nvidia-cudnn-cu12==9.8.0.87"
 CUDNN_WHEEL_SHA256="d6b02cd0e3e24aa31d0193a8c39fec239354360d7d81055edddb69f35d53a4c8"
 TOOLCHAIN="nvidia-cuda-toolkit g++-13"
-HASH="$({ cat "$0" "$HERE/build_caffe_cuda.sh" "$HERE"/caffe-patches/*.patch; echo "$CUDA_ARCH_BIN|$CUDA_ARCH_PTX"; } \
-  | sha256sum | cut -c1-12)"
+HASH="$({ cat "$0" "$HERE/chroot_lib.sh" "$HERE/build_caffe_cuda.sh" "$HERE"/caffe-patches/*.patch
+          echo "$CUDA_ARCH_BIN|$CUDA_ARCH_PTX"; } | sha256sum | cut -c1-12)"
 
 if [ "${1:-}" = "--print-root" ]; then
   echo "${DYNSAL_CAFFE_CUDA_ROOT:-/var/cache/dynsal/caffe-cuda-$HASH}"
@@ -32,32 +32,14 @@ ROOT="${1:-${DYNSAL_CAFFE_CUDA_ROOT:-/var/cache/dynsal/caffe-cuda-$HASH}}"
 STAMP="$ROOT/.dynsal-caffe-cuda-ready"
 
 say() { echo "caffe-cuda: $*"; }
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]; then
-  say "ready at $ROOT"
-  exit 0
-fi
-if [ "$(id -u)" != 0 ]; then
-  echo "caffe-cuda: building the chroot needs root (debootstrap, chroot)" >&2
-  exit 2
-fi
+# shellcheck source=scripts/chroot_lib.sh
+. "$HERE/chroot_lib.sh"
+ready_or_root "$STAMP" "$HASH" caffe-cuda
 START=$SECONDS
-
-in_chroot() {  # in_chroot COMMAND...: run inside, with a private /proc that disappears with the process
-  unshare --mount --propagation private sh -c 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' "$ROOT" "$@"
-}
-
-if ! command -v debootstrap >/dev/null; then
-  say "installing debootstrap"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-fi
-if [ ! -x "$ROOT/usr/bin/apt-get" ]; then
-  say "debootstrap trixie into $ROOT"
-  rm -rf "$ROOT"
-  mkdir -p "$(dirname "$ROOT")"
-  debootstrap --variant=minbase --components=main,contrib,non-free trixie "$ROOT" >"$ROOT.debootstrap.log" 2>&1 \
-    || { echo "caffe-cuda: debootstrap failed, see $ROOT.debootstrap.log" >&2; exit 1; }
-fi
+need_debootstrap
+[ -x "$ROOT/usr/bin/apt-get" ] || say "debootstrap trixie into $ROOT"
+new_chroot trixie main,contrib,non-free \
+  || { echo "caffe-cuda: debootstrap failed, see $ROOT.debootstrap.log" >&2; exit 1; }
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 
 PACKAGES="$TOOLCHAIN $(bash "$HERE/build_caffe_cuda.sh" --list-deps) python3-numpy python3-protobuf python3-skimage python3-six \

@@ -27,10 +27,12 @@ set -euo pipefail
 
 SOURCE_NAME="caffe_1.0.0+git20180821.99bd997.orig.tar.gz"
 SOURCE_SHA256="e0eb3f06794f7402c77b7dec8e8480273ee1a1bb192e9122b621a69d4147ad0c"
+# Plain HTTP, as apt uses for these mirrors: the pinned sha256 is what vouches for the file (and HTTPS
+# through a proxy with its own certificate authority fails in a fresh chroot).
 SOURCE_URLS=(
-  "https://deb.debian.org/debian/pool/main/c/caffe/$SOURCE_NAME"
-  "https://archive.debian.org/debian/pool/main/c/caffe/$SOURCE_NAME"
-  "https://snapshot.debian.org/archive/debian/20210815T000000Z/pool/main/c/caffe/$SOURCE_NAME"
+  "http://deb.debian.org/debian/pool/main/c/caffe/$SOURCE_NAME"
+  "http://archive.debian.org/debian/pool/main/c/caffe/$SOURCE_NAME"
+  "http://snapshot.debian.org/archive/debian/20210815T000000Z/pool/main/c/caffe/$SOURCE_NAME"
 )
 DEPS="cmake make g++ patch ca-certificates curl libboost-filesystem-dev libboost-system-dev libboost-thread-dev
  libboost-python-dev libgflags-dev libgoogle-glog-dev libhdf5-dev libleveldb-dev liblmdb-dev libsnappy-dev
@@ -71,7 +73,7 @@ if [ -z "$SOURCE" ]; then
   SOURCE="$WORK/$SOURCE_NAME"
   for url in "${SOURCE_URLS[@]}"; do
     say "fetching $url"
-    curl -fsSL --retry 3 -o "$SOURCE" "$url" && break
+    curl -fsSL --retry 2 -o "$SOURCE" "$url" && break
     rm -f "$SOURCE"
   done
   [ -f "$SOURCE" ] || die "could not fetch $SOURCE_NAME from the Debian archive; pass --source with a copy"

@@ -46,9 +46,8 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 
-in_chroot() {
-  unshare --mount --propagation private sh -c 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' "$ROOT" "$@"
-}
+# shellcheck source=scripts/chroot_lib.sh
+. "$HERE/chroot_lib.sh"
 
 build_cuda13_caffe() {  # the lean CUDA 13 Caffe in $ROOT/opt/caffe-cuda-13, once per script + patches
   local stamp="$ROOT/opt/caffe-cuda-13/.dynsal-ready" hash
