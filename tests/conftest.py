@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from dynsal.errors import OracleUnavailable
-from dynsal.oracle import Oracle
+from dynsal.oracle import Oracle, oracle_root
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REPO = Path(__file__).resolve().parents[1]
 #: fixture -> what its tests run against (CI must run them all)
-GUARDED = {"oracle": "oracle tests (real Caffe)", "caffe_cuda": "CUDA + cuDNN Caffe build tests (CPU mode)",
-           "torchvision_python": "RAFT tests (torchvision)"}
+GUARDED = {"oracle": "oracle tests (real Caffe)", "bullseye_oracle": "Debian bullseye stack tests (Caffe, Python 3.9)",
+           "caffe_cuda": "CUDA + cuDNN Caffe build tests (CPU mode)", "torchvision_python": "RAFT tests (torchvision)"}
 _outcomes = {name: {"passed": 0, "skipped": 0, "failed": 0} for name in GUARDED}
 
 
@@ -37,6 +37,19 @@ def oracle() -> Oracle:
         return Oracle.ensure(build=True)
     except OracleUnavailable as exc:
         _unavailable("real-Caffe oracle", str(exc))
+
+
+@pytest.fixture(scope="session")
+def bullseye_oracle() -> Oracle:
+    """Debian bullseye's packaged Caffe with its Python 3.9 / numpy 1.19 / protobuf 3.12, whichever oracle
+    DYNSAL_ORACLE selects (for the tests of that stack)."""
+    try:
+        chroot = Oracle.ensure(build=True, name="bullseye")
+    except OracleUnavailable as exc:
+        _unavailable("Debian bullseye's Caffe", str(exc))
+    if chroot.root == oracle_root("trixie"):
+        _unavailable("Debian bullseye's Caffe", "bullseye could not be fetched; its build fell back to trixie")
+    return chroot
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +72,12 @@ def _workdir(chroot: Oracle):
 def workdir(oracle):
     """A folder shared with the oracle's chroot (see dynsal.oracle.Workdir), removed afterwards."""
     yield from _workdir(oracle)
+
+
+@pytest.fixture()
+def bullseye_workdir(bullseye_oracle):
+    """A folder shared with bullseye's chroot, removed afterwards."""
+    yield from _workdir(bullseye_oracle)
 
 
 @pytest.fixture()

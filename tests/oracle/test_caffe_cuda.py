@@ -17,8 +17,6 @@ from dynsal import zoo
 from dynsal.caffe import io
 from dynsal.caffe.graph import build_graph
 from dynsal.errors import OracleUnavailable
-from dynsal.oracle import Oracle
-from tests.conftest import _unavailable
 from tests.engines.nets import zoo_loss_net
 from tests.engines.parity import CaffeCase, deviations, load_caffe, random_weights, run_caffe, write_net
 from tests.oracle.test_engines import ENGINE_PARITY_NETS, check_engines_agree, check_interface_tests
@@ -84,18 +82,6 @@ def test_cuda_build_and_torch_engine_agree(caffe_cuda, cuda_workdir, name):
     check_engines_agree(caffe_cuda, cuda_workdir, name)
 
 
-@pytest.fixture(scope="module")
-def bullseye(caffe_cuda) -> Oracle:
-    """Debian bullseye's packaged Caffe, whatever DYNSAL_ORACLE selects."""
-    try:
-        chroot = Oracle.ensure(build=True, name="bullseye")
-    except OracleUnavailable as exc:
-        _unavailable("Debian bullseye's Caffe", str(exc))
-    if chroot.root == caffe_cuda.root:
-        _unavailable("Debian bullseye's Caffe", "bullseye could not be fetched; its build fell back to trixie")
-    return chroot
-
-
 def _inputs(name: str, hw, seed: int):
     rng = np.random.default_rng(seed)
     return {blob: rng.standard_normal((1, 3) + hw).astype(np.float32) for blob in zoo.input_names(zoo.get(name))}
@@ -108,15 +94,15 @@ BLAS_TOLERANCE = {"bullseye's OpenBLAS 0.3.13": SAME_AS_BULLSEYE, "its own OpenB
 
 
 @pytest.fixture(scope="module")
-def zoo_runs(bullseye, caffe_cuda):
+def zoo_runs(bullseye_oracle, caffe_cuda):
     """Every zoo net forward (deploy, 48×64) and backward (+ EuclideanLoss, 3 input sets),
     random weights, the same files run by bullseye's Caffe and by the from-source build twice: with
     bullseye's OpenBLAS library (LD_LIBRARY_PATH), then with its own.
     Returns {blas: {run npz: (from-source npz, bullseye npz, net, backward)}}."""
-    theirs = bullseye.workdir()
+    theirs = bullseye_oracle.workdir()
     ours = {blas: caffe_cuda.workdir() for blas in BLAS_TOLERANCE}
     try:
-        yield _run_zoo(bullseye, caffe_cuda, theirs, ours)
+        yield _run_zoo(bullseye_oracle, caffe_cuda, theirs, ours)
     finally:
         for wd in [theirs, *ours.values()]:
             shutil.rmtree(wd.host, ignore_errors=True)
