@@ -108,7 +108,7 @@ say "configuring (CUDA architectures: ${CUDA_ARCH_BIN:-70 75 80 86 89 90}, PTX: 
 mkdir "$WORK/build"
 cmake -S "$WORK/src" -B "$WORK/build" "${CMAKE_ARGS[@]}" >"$WORK/cmake.log" 2>&1 \
   || { tail -30 "$WORK/cmake.log" >&2; die "cmake failed"; }
-grep -q "cuDNN *: Yes" "$WORK/cmake.log" || { grep -A40 "Dependencies:" "$WORK/cmake.log" >&2; die "cmake did not find cuDNN"; }
+grep -qE "cuDNN +: +Yes" "$WORK/cmake.log" || { grep -A40 "Dependencies:" "$WORK/cmake.log" >&2; die "cmake did not find cuDNN"; }
 [ -n "$LEAN" ] || grep -q -- "-- Python:" "$WORK/cmake.log" \
   || die "cmake did not find Python, numpy and Boost.Python for $PYTHON"
 
