@@ -1,12 +1,17 @@
-"""The real-Caffe oracle: BVLC Caffe 1.0 (Debian bullseye's CPU build) in a chroot.
+"""The real-Caffe oracle: BVLC Caffe 1.0 in a chroot. Two of them, chosen by $DYNSAL_ORACLE:
 
-`scripts/build_oracle.sh` builds the chroot (idempotently; needs root). `Oracle` runs Python
-snippets, Caffe's tools or dynsal itself inside it, exchanging files through a work folder that
-lives under the chroot (`Workdir.host` outside = `Workdir.inner` inside). Each command runs in a
-private mount namespace with its own /proc, so nothing stays mounted afterwards.
+- ``bullseye`` (default): Debian bullseye's packaged CPU build (1.0.0+git20180821.99bd997), Python 3.9;
+  `scripts/build_oracle.sh` builds it, and builds the trixie one instead when bullseye cannot be fetched;
+- ``trixie``: the same Caffe source built by dynsal with CUDA + cuDNN on Debian trixie
+  (`scripts/build_caffe_chroot.sh`, Python 3.13, numpy 2), run in CPU mode. It outlives bullseye on
+  Debian's mirrors, and it is the build CI compiles and tests.
 
-The chroot location: $DYNSAL_ORACLE_ROOT, default /var/cache/dynsal/oracle-bullseye.
-Building needs a dynsal source checkout (the script is not part of the installed package).
+`Oracle` runs Python snippets, Caffe's tools or dynsal itself inside a chroot, exchanging files
+through a work folder that lives under the chroot (`Workdir.host` outside = `Workdir.inner` inside).
+Each command runs in a private mount namespace with its own /proc, so nothing stays mounted
+afterwards. The chroot of the selected oracle: $DYNSAL_ORACLE_ROOT, else its default place
+(/var/cache/dynsal/oracle-bullseye, /var/cache/dynsal/caffe-cuda-<hash>). Building needs root and a
+dynsal source checkout (the scripts are not part of the installed package).
 """
 from __future__ import annotations
 
@@ -23,8 +28,10 @@ from dynsal.errors import OracleUnavailable
 
 DEFAULT_ROOT = "/var/cache/dynsal/oracle-bullseye"
 PACKAGE_DIR = Path(__file__).resolve().parent
-BUILD_SCRIPT = PACKAGE_DIR.parent / "scripts" / "build_oracle.sh"
-READY_STAMP = ".dynsal-oracle-ready"
+SCRIPTS = PACKAGE_DIR.parent / "scripts"
+#: oracle name -> the script that builds its chroot (idempotently; last line "...: ready at DIR")
+BUILD_SCRIPTS = {"bullseye": SCRIPTS / "build_oracle.sh", "trixie": SCRIPTS / "build_caffe_chroot.sh"}
+READY_STAMPS = (".dynsal-oracle-ready", ".dynsal-caffe-cuda-ready")  # written by the two scripts when done
 INNER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -36,8 +43,41 @@ class OracleCommandError(subprocess.CalledProcessError):
         return f"{super().__str__()}\n--- stderr (last lines) ---\n{tail}"
 
 
-def oracle_root() -> Path:
-    return Path(os.environ.get("DYNSAL_ORACLE_ROOT", DEFAULT_ROOT))
+def selected_oracle() -> str:
+    """The oracle $DYNSAL_ORACLE names (default "bullseye").
+
+    Raises:
+        OracleUnavailable: an unknown name.
+    """
+    name = os.environ.get("DYNSAL_ORACLE", "bullseye")
+    if name not in BUILD_SCRIPTS:
+        raise OracleUnavailable(f"DYNSAL_ORACLE={name!r} is no oracle; use one of: {', '.join(BUILD_SCRIPTS)}")
+    return name
+
+
+def oracle_root(name: str | None = None) -> Path:
+    """The chroot of an oracle (default: the selected one); $DYNSAL_ORACLE_ROOT for the selected one."""
+    selected = selected_oracle()
+    name = name or selected
+    if name == selected and "DYNSAL_ORACLE_ROOT" in os.environ:
+        return Path(os.environ["DYNSAL_ORACLE_ROOT"])
+    if name == "trixie":
+        return Path(_script_output([str(BUILD_SCRIPTS["trixie"]), "--print-root"]))
+    return Path(DEFAULT_ROOT)
+
+
+def _script_output(argv: Sequence[str]) -> str:
+    if not Path(argv[0]).is_file():
+        raise OracleUnavailable(f"{argv[0]} not found: the oracles are built from a dynsal source checkout")
+    result = subprocess.run(["bash", *argv], capture_output=True, text=True)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    if result.returncode != 0:
+        raise OracleUnavailable(f"{Path(argv[0]).name} failed: {' | '.join(lines[-5:])}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _is_ready(root: Path) -> bool:
+    return any((root / stamp).is_file() for stamp in READY_STAMPS)
 
 
 @dataclass
@@ -59,26 +99,29 @@ class Oracle:
         self.root = Path(root)
 
     @classmethod
-    def ensure(cls, build: bool = True) -> Oracle:
-        """The oracle, built first when missing and `build` is true.
+    def ensure(cls, build: bool = True, name: str | None = None) -> Oracle:
+        """An oracle (default: the selected one), built first when missing and `build` is true.
+
+        The bullseye build falls back to the trixie oracle when bullseye cannot be fetched; the
+        oracle returned is the one the build script reports ready.
 
         Raises:
             OracleUnavailable: not root, no build script, or the build failed (with its last output).
         """
-        root = oracle_root()
-        if (root / READY_STAMP).is_file():
+        name = name or selected_oracle()
+        root = oracle_root(name)
+        if _is_ready(root):
             return cls(root)
+        script = BUILD_SCRIPTS[name]
         if not build:
-            raise OracleUnavailable(f"no oracle chroot at {root}; build it with scripts/build_oracle.sh")
+            raise OracleUnavailable(f"no {name} oracle chroot at {root}; build it with scripts/{script.name}")
         if os.geteuid() != 0:
             raise OracleUnavailable("the Caffe chroot needs root to build and run (debootstrap, chroot)")
-        if not BUILD_SCRIPT.is_file():
-            raise OracleUnavailable(f"{BUILD_SCRIPT} not found: build the oracle from a dynsal source checkout")
-        result = subprocess.run(["bash", str(BUILD_SCRIPT), str(root)], capture_output=True, text=True)
-        if result.returncode != 0 or not (root / READY_STAMP).is_file():
-            tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
-            raise OracleUnavailable(f"building the Caffe chroot failed: {' | '.join(tail)}")
-        return cls(root)
+        ready = _script_output([str(script), str(root)])
+        built = Path(ready.rpartition("ready at ")[2])
+        if not _is_ready(built):
+            raise OracleUnavailable(f"building the {name} oracle did not finish: {ready}")
+        return cls(built)
 
     def workdir(self) -> Workdir:
         """A new exchange folder under the chroot's /tmp holding a copy of the dynsal package."""

@@ -5,46 +5,42 @@
 #
 # Idempotent: a finished chroot carries a stamp file listing its packages; when the stamp matches,
 # nothing is done. Needs root (debootstrap, chroot). The packages come from install_caffe_debian.sh,
-# the same script docker/Dockerfile.cpu runs.
+# the same script docker/Dockerfile.cpu runs. Last line: "...: ready at DIR".
+# When bullseye cannot be fetched (debootstrap or the Caffe packages fail), or with DYNSAL_ORACLE=trixie,
+# it builds the second oracle instead: the same Caffe from source on Debian trixie
+# (scripts/build_caffe_chroot.sh, in its own folder).
 # Recipe: shared/reference/caffe-oracle.md.
 set -euo pipefail
 
 ROOT="${1:-${DYNSAL_ORACLE_ROOT:-/var/cache/dynsal/oracle-bullseye}}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
+
+build_trixie_oracle() {  # build_trixie_oracle [DIR]: replaces this script
+  if [ -n "${1:-}" ]; then
+    export DYNSAL_CAFFE_CUDA_ROOT="$1"
+  fi
+  exec bash "$HERE/build_caffe_chroot.sh"
+}
+bullseye_unavailable() {
+  echo "oracle: $1; building the from-source trixie oracle instead (scripts/build_caffe_chroot.sh)" >&2
+  build_trixie_oracle
+}
+if [ "${DYNSAL_ORACLE:-bullseye}" = trixie ]; then
+  build_trixie_oracle "${1:-${DYNSAL_ORACLE_ROOT:-}}"
+fi
 PACKAGES="$(sh "$HERE/install_caffe_debian.sh" --list)"
 STAMP="$ROOT/.dynsal-oracle-ready"
-
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PACKAGES" ]; then
-  echo "oracle: ready at $ROOT"
-  exit 0
-fi
-if [ "$(id -u)" != 0 ]; then
-  echo "oracle: building the Caffe chroot needs root (debootstrap, chroot); run as root or set DYNSAL_ORACLE_ROOT to a built one" >&2
-  exit 2
-fi
-
-if ! command -v debootstrap >/dev/null; then
-  echo "oracle: installing debootstrap"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-fi
-
-if [ ! -x "$ROOT/usr/bin/apt-get" ]; then
-  echo "oracle: debootstrap bullseye into $ROOT (about a minute)"
-  rm -rf "$ROOT"
-  mkdir -p "$(dirname "$ROOT")"
-  debootstrap --variant=minbase bullseye "$ROOT" >"$ROOT.debootstrap.log" 2>&1 \
-    || { echo "oracle: debootstrap failed, see $ROOT.debootstrap.log" >&2; exit 1; }
-fi
+# shellcheck source=scripts/chroot_lib.sh
+. "$HERE/chroot_lib.sh"
+ready_or_root "$STAMP" "$PACKAGES" oracle
+need_debootstrap
+[ -x "$ROOT/usr/bin/apt-get" ] || echo "oracle: debootstrap bullseye into $ROOT (about a minute)"
+new_chroot bullseye || bullseye_unavailable "debootstrap bullseye failed (see $ROOT.debootstrap.log)"
 
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 cp "$HERE/install_caffe_debian.sh" "$ROOT/tmp/install_caffe_debian.sh"
 echo "oracle: installing $PACKAGES"
-# A private mount namespace: /proc disappears with the process, nothing is left mounted.
-unshare --mount --propagation private sh -c "
-  mount -t proc proc '$ROOT/proc' &&
-  chroot '$ROOT' /bin/sh /tmp/install_caffe_debian.sh
-"
+in_chroot /bin/sh /tmp/install_caffe_debian.sh || bullseye_unavailable "installing Debian bullseye's Caffe packages failed"
 chroot "$ROOT" /usr/bin/env GLOG_minloglevel=2 python3 -c "import caffe, lmdb, h5py; print('oracle: caffe', caffe.__version__)"
 echo "$PACKAGES" > "$STAMP"
 echo "oracle: ready at $ROOT"

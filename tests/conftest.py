@@ -1,6 +1,6 @@
-"""Shared fixtures: the real-Caffe oracle and the torchvision environment; the CI guard's hooks
-(tests/ci_guard.py: with CI=true a skipped oracle, parity or RAFT test, or a module skipped at
-collection, fails the run).
+"""Shared fixtures: the real-Caffe oracle (and bullseye's stack), the CUDA + cuDNN Caffe build, the
+torchvision environment; the CI guard's hooks (tests/ci_guard.py: with CI=true a skipped oracle, parity
+or RAFT test, or a module skipped at collection, fails the run).
 
 Outside CI their tests skip with the reason (no root, no chroot, no torchvision pair). With CI=true,
 an environment that cannot be built fails its tests.
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dynsal.errors import OracleUnavailable
-from dynsal.oracle import Oracle
+from dynsal.oracle import Oracle, oracle_root, selected_oracle
 from tests.ci_guard import (  # noqa: F401  (pytest finds the hooks here by name)
     IN_CI,
     pytest_collection_modifyitems,
@@ -41,21 +41,60 @@ def oracle() -> Oracle:
         _unavailable("real-Caffe oracle", str(exc))
 
 
-@pytest.fixture()
-def workdir(oracle):
-    """A folder shared with the chroot (see dynsal.oracle.Workdir), removed afterwards."""
-    wd = oracle.workdir()
+@pytest.fixture(scope="session")
+def bullseye_oracle() -> Oracle:
+    """Debian bullseye's packaged Caffe with its Python 3.9 / numpy 1.19 / protobuf 3.12, whichever oracle
+    DYNSAL_ORACLE selects (for the tests of that stack)."""
+    try:
+        chroot = Oracle.ensure(build=True, name="bullseye")
+    except OracleUnavailable as exc:
+        _unavailable("Debian bullseye's Caffe", str(exc))
+    if chroot.root == oracle_root("trixie"):
+        _unavailable("Debian bullseye's Caffe", "bullseye could not be fetched; its build fell back to trixie")
+    return chroot
+
+
+@pytest.fixture(scope="session")
+def caffe_cuda() -> Oracle:
+    """BVLC Caffe built from source with CUDA + cuDNN (scripts/build_caffe_chroot.sh), run in CPU mode:
+    the trixie oracle, whichever oracle DYNSAL_ORACLE selects. Never built here: its compile takes
+    longer than CI's budget on 2 cores (docs/caffe-cuda.md), so its tests run where it was built
+    (or DYNSAL_ORACLE=trixie selects it) and skip elsewhere, CI included."""
+    try:
+        return Oracle.ensure(build=selected_oracle() == "trixie", name="trixie")
+    except OracleUnavailable as exc:
+        pytest.skip(f"CUDA + cuDNN Caffe build unavailable: {exc}")
+
+
+def _workdir(chroot: Oracle):
+    wd = chroot.workdir()
     yield wd
     shutil.rmtree(wd.host, ignore_errors=True)
+
+
+@pytest.fixture()
+def workdir(oracle):
+    """A folder shared with the oracle's chroot (see dynsal.oracle.Workdir), removed afterwards."""
+    yield from _workdir(oracle)
 
 
 @pytest.fixture(scope="module")
 def module_workdir(oracle):
-    """A folder shared with the chroot for a whole test module, removed afterwards — also when the
-    module's fixture that fills it fails (Caffe results take gigabytes)."""
-    wd = oracle.workdir()
-    yield wd
-    shutil.rmtree(wd.host, ignore_errors=True)
+    """A folder shared with the oracle's chroot for a whole test module, removed afterwards — also when
+    the module's fixture that fills it fails (Caffe results take gigabytes)."""
+    yield from _workdir(oracle)
+
+
+@pytest.fixture()
+def bullseye_workdir(bullseye_oracle):
+    """A folder shared with bullseye's chroot, removed afterwards."""
+    yield from _workdir(bullseye_oracle)
+
+
+@pytest.fixture()
+def cuda_workdir(caffe_cuda):
+    """A folder shared with the CUDA Caffe build's chroot, removed afterwards."""
+    yield from _workdir(caffe_cuda)
 
 
 @pytest.fixture(scope="session")

@@ -5,17 +5,21 @@
 - ``onnx``: the net exported by `dynsal.export` and run by onnxruntime (`dynsal.engines.onnx`,
   forward only); it also runs `.onnx` files written by `dynsal export`, given as the weights.
 
-``engine="auto"`` picks caffe when pycaffe imports, else torch (and onnx for an `.onnx` file).
-Importing this module imports no engine (DESIGN.md D2): each is imported when a net is loaded.
+``engine="auto"`` picks caffe when pycaffe really imports (`dynsal.engines.pycaffe_probe`), else
+torch (and onnx for an `.onnx` file); a pycaffe that is installed but broken gets one warning line on
+stderr naming why. Importing this module imports no engine (DESIGN.md D2): each is imported when a
+net is loaded.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from typing import Union
 
 from dynsal.caffe import io
 from dynsal.engines.base import Net
+from dynsal.engines.pycaffe_probe import pycaffe_installed, pycaffe_problem
 from dynsal.errors import DynsalError
 
 PathLike = Union[str, os.PathLike]
@@ -26,17 +30,30 @@ PHASES = ("train", "test")
 __all__ = ["ENGINES", "Net", "load_net", "pick_engine"]
 
 
+_warned_broken_pycaffe = False
+
+
 def pick_engine(engine: str = "auto") -> str:
-    """The concrete engine for a name: "auto" is caffe when pycaffe is importable, else torch.
+    """The concrete engine for a name: "auto" is caffe when `import caffe` works, else torch.
+
+    A `caffe` package that is installed but does not import makes "auto" torch, with one warning
+    line on stderr (once per process) naming why.
 
     Raises:
         DynsalError: an unknown engine name.
     """
+    global _warned_broken_pycaffe
     if engine not in ENGINES:
         raise DynsalError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
-    if engine == "auto":
-        return "caffe" if importlib.util.find_spec("caffe") is not None else "torch"
-    return engine
+    if engine != "auto":
+        return engine
+    problem = pycaffe_problem()
+    if problem is None:
+        return "caffe"
+    if pycaffe_installed() and not _warned_broken_pycaffe:
+        _warned_broken_pycaffe = True
+        print(f"dynsal: warning: engine auto runs torch, not caffe: {problem}", file=sys.stderr)
+    return "torch"
 
 
 def as_net_param(source, what: str):
@@ -100,8 +117,9 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
         raise DynsalError(f"{'compile' if compile else 'cuda_graphs'} is a torch engine option; the caffe engine "
                           "runs pycaffe as it is (use engine='torch', --engine torch)")
     if chosen == "caffe":
-        if importlib.util.find_spec("caffe") is None:
-            raise DynsalError("the caffe engine needs pycaffe (`import caffe` fails here); use engine='torch'")
+        problem = pycaffe_problem()
+        if problem is not None:
+            raise DynsalError(f"the caffe engine needs pycaffe: {problem}; use engine='torch'")
         from dynsal.engines.caffe import CaffeNet
 
         return CaffeNet(net_param, model, phase=str(phase).lower(), device=device, precision=precision,

@@ -12,8 +12,12 @@ import os
 import tempfile
 from typing import Dict, List, Sequence
 
-import caffe
-import numpy as np
+# pycaffe's glog reads GLOG_* when libglog loads: warnings and errors only, unless the user chose a level
+# (`caffe train`, a separate process, keeps glog's INFO lines with its iterations and losses).
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+import caffe  # noqa: E402
+import numpy as np  # noqa: E402
 
 from dynsal.caffe import io
 from dynsal.caffe.graph import build_graph

@@ -115,12 +115,12 @@ def write_net(folder: Path, name: str, net_param, weights) -> tuple:
     return prototxt, caffemodel
 
 
-def run_caffe(oracle, workdir, cases: List[CaffeCase]) -> None:
-    """Run every case in one chroot call (paths relative to `workdir`)."""
+def run_caffe(oracle, workdir, cases: List[CaffeCase], env: Dict[str, str] | None = None) -> None:
+    """Run every case in one chroot call (paths relative to `workdir`; `env` added to the chroot's)."""
     jobs = [dict(prototxt=c.prototxt.name, caffemodel=c.caffemodel.name, phase=c.phase, runs=c.runs) for c in cases]
     (workdir.host / "cases.json").write_text(json.dumps(jobs))
     (workdir.host / "run_caffe.py").write_text(CAFFE_SCRIPT)
-    oracle.run(["python3", "run_caffe.py", "cases.json"], workdir, timeout=1800)
+    oracle.run(["python3", "run_caffe.py", "cases.json"], workdir, env=env, timeout=1800)
 
 
 def load_caffe(path: Path) -> Dict[str, np.ndarray]:
@@ -140,8 +140,9 @@ def _max_deviation(got: np.ndarray, expected: np.ndarray) -> tuple:
     return float(delta.max()), float(finite.max()) if finite.size else 0.0
 
 
-def deviations(ours: Dict[str, np.ndarray], ref: Dict[str, np.ndarray], prefix: str) -> List[str]:
-    """Lines for the `prefix/` arrays of `ref` that `ours` misses or exceeds the tolerance on."""
+def deviations(ours: Dict[str, np.ndarray], ref: Dict[str, np.ndarray], prefix: str,
+               tolerance: float = RELATIVE_TOLERANCE) -> List[str]:
+    """Lines for the `prefix/` arrays of `ref` that `ours` misses or exceeds the relative tolerance on."""
     bad = []
     for key, expected in ref.items():
         if not key.startswith(prefix + "/"):
@@ -152,8 +153,8 @@ def deviations(ours: Dict[str, np.ndarray], ref: Dict[str, np.ndarray], prefix: 
             bad.append(f"{key}: shape {None if got is None else got.shape} vs Caffe {expected.shape}")
             continue
         delta, scale = _max_deviation(got, expected)
-        if not delta <= RELATIVE_TOLERANCE * scale:
-            bad.append(f"{key}: max|Δ| {delta:.3g} > 1e-4·max|ref| ({scale:.3g})")
+        if not delta <= tolerance * scale:
+            bad.append(f"{key}: max|Δ| {delta:.3g} > {tolerance:g}·max|ref| ({scale:.3g})")
     return bad
 
 

@@ -87,12 +87,12 @@ np.savez("batches.npz", **out)
                 assert np.array_equal(hdf5_batch, batches[b]), (phase, blob, b)
 
 
-def test_dataset_build_runs_on_bullseyes_python_numpy_and_opencv(oracle, workdir):
+def test_dataset_build_runs_on_bullseyes_python_numpy_and_opencv(bullseye_oracle, bullseye_workdir):
     """dynsal.data works on Python 3.9, numpy 1.19 and OpenCV 4.5 (Debian bullseye's), LMDB and HDF5."""
     import shutil
     from pathlib import Path
 
-    shutil.copytree(Path(__file__).resolve().parents[1], workdir.host / "src" / "tests",
+    shutil.copytree(Path(__file__).resolve().parents[1], bullseye_workdir.host / "src" / "tests",
                     ignore=shutil.ignore_patterns("__pycache__"))
     code = """
 import sys, numpy, cv2
@@ -112,6 +112,6 @@ lmdb = build_split("train", sources, "out", settings, LmdbWriter, "lmdb", progre
 hdf5 = build_split("train", sources, "out", settings, Hdf5Writer, "hdf5", progress=False)
 print(sys.version_info[:2], numpy.__version__, cv2.__version__.split(".")[0], lmdb["count"], hdf5["count"])
 """
-    out = oracle.python(code, workdir).stdout.split()
+    out = bullseye_oracle.python(code, bullseye_workdir).stdout.split()
     assert out[:2] == ["(3,", "9)"] and out[2].startswith("1.19") and out[3] == "4"
     assert out[4:] == ["32", "32"]  # 4 frames × mirror × crop × (all + 1 observer subset)

@@ -333,7 +333,7 @@ def test_solver_type_upgrade_matches_upgrade_solver_proto_text(oracle, workdir):
     assert caffe_upgraded.type == "Nesterov"
 
 
-def test_dynsal_runs_in_bullseye_without_torch(oracle, workdir):
+def test_dynsal_runs_in_bullseye_without_torch(bullseye_oracle, bullseye_workdir):
     """`import dynsal` and dynsal.caffe work on Python 3.9 / protobuf 3.12 / numpy 1.19 without torch."""
     code = """
 import sys, google.protobuf, numpy
@@ -341,10 +341,10 @@ import dynsal, dynsal.caffe.io, dynsal.caffe.shapes, dynsal.caffe.graph, dynsal.
 assert "torch" not in sys.modules
 print(sys.version_info[:2], google.protobuf.__version__, numpy.__version__)
 """
-    out = oracle.python(code, workdir).stdout
+    out = bullseye_oracle.python(code, bullseye_workdir).stdout
     assert "(3, 9) 3.12" in out
-    io.write_text(zoo.deploy("stsconv"), workdir.host / "stsconv.prototxt")
-    info = oracle.run(["python3", "-m", "dynsal", "info", "stsconv.prototxt"], workdir).stdout
+    io.write_text(zoo.deploy("stsconv"), bullseye_workdir.host / "stsconv.prototxt")
+    info = bullseye_oracle.run(["python3", "-m", "dynsal", "info", "stsconv.prototxt"], bullseye_workdir).stdout
     assert "deconv1 (1, 1, 240, 320)" in info and "learnable values: 41,248,257" in info
 
 
