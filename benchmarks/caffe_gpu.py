@@ -31,12 +31,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.forward import random_weights, time_torch, timing  # noqa: E402
+from benchmarks.forward import random_weights, time_passes, timing  # noqa: E402
 from dynsal import zoo  # noqa: E402
 from dynsal.caffe import io  # noqa: E402
 from dynsal.caffe.weights import attach_blobs  # noqa: E402
 from tests.engines.nets import zoo_loss_net  # noqa: E402
-from tests.engines.parity import compare, relu_gate_flips  # noqa: E402
+from tests.engines.parity import compare, decision_flips  # noqa: E402
 
 PARITY_HW = (48, 64)
 BACKWARD_RUNS = 3
@@ -114,7 +114,8 @@ def _feed(folder: Path):
 
 
 def check_parity(runs, device: str) -> dict:
-    """{net: {forward: problems, backward: problems, relu_flips: [...]}} of the torch engine vs Caffe."""
+    """{net: {forward: problems, backward: problems, decision_flips: [...]}} of the torch engine vs Caffe
+    (backward compared on the first run without a near-tie decision flip, tests/engines/parity.py)."""
     from dynsal.engines import load_net
 
     report = {}
@@ -126,13 +127,13 @@ def check_parity(runs, device: str) -> dict:
             net.forward(**_feed(feed))
             row["forward"] = compare(net, caffe_results_npz(out), backward=False)
             continue
-        row["backward"], row["relu_flips"] = None, []
+        row["backward"], row["decision_flips"] = None, []
         for _, _, feed, out in entries:
             npz = caffe_results_npz(out)
             net.forward(**_feed(feed))
             problems = compare(net, npz, backward=False)
-            flips = relu_gate_flips(net, npz)
-            row["relu_flips"].append(flips)
+            flips = decision_flips(net, npz)
+            row["decision_flips"].append(flips)
             if problems or not flips:
                 if not problems:
                     net.backward()
@@ -140,7 +141,8 @@ def check_parity(runs, device: str) -> dict:
                 row["backward"] = problems
                 break
         if row["backward"] is None:
-            row["backward"] = ["every run flipped a ReLU gate by rounding: backward not compared"]
+            row["backward"] = ["every run flipped a decision (ReLU gate, MAX choice) by rounding: "
+                               "backward not compared"]
     return report
 
 
@@ -177,7 +179,7 @@ def main(argv=None) -> int:
         feed = _feed(speed_feed)
         torch_seconds = []
         for _ in range(args.rounds):
-            torch_seconds += time_torch(net, feed, args.repeats)[0]
+            torch_seconds += time_passes(net, feed, args.repeats)[0]
         caffe_seconds = [float(s) for r in range(args.rounds)
                          for s in (folder / f"speed_seconds{r}.txt").read_text().split()]
     finally:

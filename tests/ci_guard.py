@@ -3,17 +3,15 @@
 Three kinds of test run against something outside this Python: real-Caffe parity (marker
 `caffe_parity`: dynsal's results compared with real Caffe's), other checks inside the oracle chroot
 (fixture `oracle` or `bullseye_oracle` without that marker: dynsal on bullseye's platform, Caffe's
-tools driven by dynsal), and RAFT through torchvision (fixture `torchvision_python`). With CI=true the
-run fails when
+tools driven by dynsal), dynsal's CUDA + cuDNN Caffe build in CPU mode (fixture `caffe_cuda`), and RAFT
+through torchvision (fixture `torchvision_python`). With CI=true the run fails when
 
 - any module was skipped at collection (a module-level `pytest.importorskip` or `skip`, which reports
   no test at all and so would hide whole oracle modules),
 - any test of the three kinds was skipped, or
-- no real-Caffe parity test or no RAFT test passed.
+- no real-Caffe parity test, no CUDA Caffe build test or no RAFT test passed.
 
 Outside CI such tests skip with their reason. A `caffe_parity` test must use the `oracle` fixture.
-The tests of dynsal's CUDA + cuDNN Caffe build (fixture `caffe_cuda`) are counted and reported but may
-skip, in CI too: CI does not compile that build (it takes longer than CI's budget, docs/caffe-cuda.md).
 """
 from __future__ import annotations
 
@@ -25,11 +23,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: marker -> what its tests run against
 KINDS = {"caffe_parity": "real-Caffe parity tests", "oracle": "tests in the Caffe chroot",
          "torchvision_python": "RAFT tests (torchvision)",
-         "caffe_cuda": "CUDA + cuDNN Caffe build tests (CPU mode; where it is built)"}
+         "caffe_cuda": "CUDA + cuDNN Caffe build tests (CPU mode)"}
 #: kinds of which at least one test must pass in CI
-REQUIRED = ("caffe_parity", "torchvision_python")
-#: kinds whose tests may skip in CI
-OPTIONAL = ("caffe_cuda",)
+REQUIRED = ("caffe_parity", "caffe_cuda", "torchvision_python")
 #: fixture -> the kind (marker) of the tests that use it
 FIXTURE_KINDS = {"oracle": "oracle", "bullseye_oracle": "oracle", "torchvision_python": "torchvision_python",
                  "caffe_cuda": "caffe_cuda"}
@@ -54,8 +50,7 @@ def pytest_collectreport(report):
 
 
 def pytest_runtest_logreport(report):
-    optional = [kind for kind in OPTIONAL if kind in report.keywords]
-    for kind in optional or KINDS:  # a test of an optional kind counts there only
+    for kind in KINDS:
         if kind not in report.keywords:
             continue
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -75,7 +70,7 @@ def ci_failures() -> list:
     """Why this run must fail in CI (empty when it may pass)."""
     failures = [f"module skipped at collection: {line}" for line in _collection_skips]
     for kind, label in KINDS.items():
-        if _outcomes[kind]["skipped"] and kind not in OPTIONAL:
+        if _outcomes[kind]["skipped"]:
             failures.append(f"{label} must run, got {_outcomes[kind]}")
     for kind in REQUIRED:
         if not _outcomes[kind]["passed"]:

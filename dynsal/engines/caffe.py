@@ -8,6 +8,7 @@ against the net by layer name (`dynsal.caffe.weights`), new input shapes are run
 """
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from typing import Dict, List, Sequence
@@ -27,15 +28,28 @@ from dynsal.engines.base import Arrays, Net
 from dynsal.errors import DynsalError, WeightsMismatchError
 
 
+def nvidia_gpu_present() -> bool:
+    """Whether an NVIDIA GPU is usable here: a /dev/nvidia<N> device and a control device that opens
+    (a node left by a package in a chroot or image without the driver does not open)."""
+    if not glob.glob("/dev/nvidia[0-9]*"):
+        return False
+    try:
+        os.close(os.open("/dev/nvidiactl", os.O_RDWR))
+    except OSError:
+        return False
+    return True
+
+
 def caffe_has_gpu() -> bool:
     """Whether the loaded libcaffe was built with CUDA (it links libcudart) and an NVIDIA GPU is present.
 
-    A CPU-only Caffe aborts the process on `set_mode_gpu()`, so this is read from the library file.
+    Caffe aborts the process on `set_mode_gpu()` without one (and a CPU-only Caffe always), so this is
+    read from the library file and the devices.
     """
     try:
         with open("/proc/self/maps") as maps:
             library = next((line.split()[-1] for line in maps if "libcaffe" in line.rsplit("/", 1)[-1]), None)
-        if library is None or not os.path.exists("/dev/nvidiactl"):
+        if library is None or not nvidia_gpu_present():
             return False
         with open(library, "rb") as handle:
             return b"libcudart" in handle.read()
