@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
+from dynsal.caffe.type_table import registrar
 from dynsal.errors import ExportError
 from dynsal.export.builder import GraphBuilder, Size
 
@@ -57,15 +58,8 @@ Lowering = Callable[[LayerExport], None]
 LOWERINGS: Dict[str, Lowering] = {}
 
 
-def lowering(*types: str):
-    """Register the ONNX lowering of one or more exact Caffe layer type strings."""
-    def add(fn: Lowering) -> Lowering:
-        for type_name in types:
-            if type_name in LOWERINGS:
-                raise ValueError(f"layer type {type_name!r} registered twice")
-            LOWERINGS[type_name] = fn
-        return fn
-    return add
+#: `@lowering("Type", ...)` registers the ONNX lowering of one or more exact Caffe layer type strings.
+lowering = registrar(LOWERINGS)
 
 
 def exportable_types() -> List[str]:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from dynsal.caffe.schema import pb
+from dynsal.caffe.type_table import registrar
 from dynsal.errors import NetDefinitionError
 
 Shape = Tuple[int, ...]
@@ -75,15 +76,8 @@ Builder = Callable[[LayerContext], CaffeLayer]
 LAYERS: Dict[str, Builder] = {}
 
 
-def register(*types: str):
-    """Register a builder for one or more exact Caffe layer type strings."""
-    def add(fn: Builder) -> Builder:
-        for type_name in types:
-            if type_name in LAYERS:
-                raise ValueError(f"layer type {type_name!r} registered twice")
-            LAYERS[type_name] = fn
-        return fn
-    return add
+#: `@register("Type", ...)` registers a builder for one or more exact Caffe layer type strings.
+register = registrar(LAYERS)
 
 
 def supported_types() -> List[str]:
