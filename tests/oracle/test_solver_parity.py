@@ -200,8 +200,9 @@ def _write_text(path, text: str):
 
 
 def _console(lines, prefix: str):
-    """Caffe's solver lines from `Solving` on, as (file:line, message with numbers masked, numbers)."""
-    glog = re.compile(r"I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ ((?:sgd_)?solver\.cpp:\d+)\] (.*)")
+    """Caffe's solver lines from `Solving` on, as (file:line, message with numbers masked, numbers); glog's
+    prefix has the year (I20261128) from glog 0.6 on (the trixie build), not before (bullseye's)."""
+    glog = re.compile(r"I(?:\d{4})?\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ ((?:sgd_)?solver\.cpp:\d+)\] (.*)")
     number = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?|-?nan|-?inf")
     out = []
     for line in lines:
