@@ -178,11 +178,16 @@ def nets(sizes, names, every_layer: bool, one_input_per_layer: bool):
 
 
 def last_line(text: str) -> str:
-    """The line of a tool's stderr that says what failed: onnxruntime's error, else the last exception line."""
+    """The line of a tool's stderr that says what failed: onnxruntime's error, else the last exception line;
+    a line over 300 characters keeps its start and its end (onnxruntime puts the failed check last, after a
+    long C++ signature)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     errors = [line for line in lines if "[ONNXRuntimeError]" in line] or [
         line for line in lines if re.match(r"^[\w.]*(Error|Exception)\b", line)] or lines
-    return errors[-1][:300] if errors else ""
+    if not errors:
+        return ""
+    line = errors[-1]
+    return line if len(line) <= 300 else f"{line[:100]} … {line[-199:]}"
 
 
 def compare(got: dict, caffe: dict) -> dict:
