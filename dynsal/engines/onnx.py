@@ -90,8 +90,9 @@ class _OnnxRuntimeNet(GraphNet):
     def _shapes_changed(self) -> None:
         """Called after the input shapes changed."""
 
+    @abc.abstractmethod
     def _current_session(self) -> ort.InferenceSession:
-        raise NotImplementedError
+        """The onnxruntime session that runs the net at the current input shapes."""
 
     def reshape(self, **shapes: Sequence[int]) -> Dict[str, tuple]:
         self._check_reshape_names(shapes)
