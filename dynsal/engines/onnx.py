@@ -12,6 +12,7 @@ diffs) raise DynsalError: use the torch engine for them.
 """
 from __future__ import annotations
 
+import abc
 import json
 from pathlib import Path
 from typing import Dict, List, Sequence
