@@ -3,8 +3,10 @@
 The lock is `fcntl.flock` on a small lock file that names its holder (command, process id, host, start
 time). The kernel releases it when the holder exits in any way (kill -9 included), so a lock is never
 stale; a second run that finds it held fails at once with one line naming the holder (no waiting, no
-timeout to tune). The holder removes the lock file while still holding the lock; a run that opened the
-old file before the removal sees that the path no longer refers to its file and starts again.
+timeout to tune). The holder writes its name just after it takes the lock, so a run refused in between
+re-reads the file for up to `NAME_WAIT_S` seconds to name it. The holder removes the lock file while still
+holding the lock; a run that opened the old file before the removal sees that the path no longer refers to
+its file and starts again.
 """
 from __future__ import annotations
 
@@ -21,16 +23,37 @@ from dynsal.errors import OutputError
 
 #: the first bytes of every lock file dynsal writes; a file at the lock's path without them is not dynsal's
 LOCK_HEADER = "dynsal lock "
+#: how long a refused run waits for the holder to write its name (it does so right after taking the lock)
+NAME_WAIT_S = 2.0
 
 
-def _holder_text(raw: str) -> str:
-    """`dynsal predict (process 123 on host, since 2025-01-01 10:00:00)` from a lock file's contents."""
+def _holder(raw: str) -> Optional[dict]:
+    """The holder named in a lock file's contents, or None while it has not (fully) written its name."""
+    if not raw.startswith(LOCK_HEADER):
+        return None
     try:
         holder = json.loads(raw[len(LOCK_HEADER):])
-        return (f"{holder['command']} (process {holder['pid']} on {holder['host']}, since "
-                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder['since']))})")
-    except (ValueError, KeyError, TypeError):
-        return "another process (it has not yet written its name into the lock file)"
+        return holder if isinstance(holder, dict) and {"command", "pid", "host", "since"} <= holder.keys() else None
+    except ValueError:
+        return None
+
+
+def _holder_text(fd: int) -> str:
+    """`dynsal predict (process 123 on host, since 2025-01-01 10:00:00)` from the lock file open at `fd`,
+    waiting up to `NAME_WAIT_S` for a holder that has taken the lock but not yet written its name."""
+    deadline = time.monotonic() + NAME_WAIT_S
+    while True:
+        holder = _holder(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
+        if holder is not None:
+            try:
+                since = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder["since"]))
+                return f"{holder['command']} (process {holder['pid']} on {holder['host']}, since {since})"
+            except (TypeError, ValueError, OverflowError, OSError):
+                break
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    return "another process (it has not written its name into the lock file)"
 
 
 def is_dynsal_lock(path: Path) -> bool:
@@ -76,11 +99,14 @@ class OutputLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
-                raw = os.read(fd, 4096).decode("utf-8", "replace")
-                os.close(fd)
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    os.close(fd)
                     raise
-                raise OutputError(f"{self.what} is being written by {_holder_text(raw)}; wait for it to finish, or "
+                try:
+                    holder = _holder_text(fd)
+                finally:
+                    os.close(fd)
+                raise OutputError(f"{self.what} is being written by {holder}; wait for it to finish, or "
                                   "write to another folder") from None
             try:
                 same = os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino

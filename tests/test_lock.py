@@ -1,0 +1,49 @@
+"""dynsal.lock: a run refused while the holder has taken the lock but not yet written its name waits for the
+name (the race seen in CI: two predict runs, one refused between the other's flock and its write)."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+
+import pytest
+
+from dynsal import lock
+from dynsal.errors import OutputError
+from dynsal.lock import LOCK_HEADER, OutputLock
+
+HOLDER = {"command": "dynsal predict", "pid": 4321, "host": "somehost", "since": 0.0}
+
+
+@pytest.fixture()
+def taken(tmp_path):
+    """A lock file held (flock) through another open file description, still empty."""
+    path = tmp_path / ".clip.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield path, fd
+    os.close(fd)
+
+
+def test_a_name_written_after_the_refusal_began_is_reported(taken):
+    path, fd = taken
+    writer = threading.Timer(0.2, os.write, (fd, (LOCK_HEADER + json.dumps(HOLDER)).encode()))
+    writer.start()
+    try:
+        with pytest.raises(OutputError) as refused, OutputLock(path, "out/clip", "dynsal predict"):
+            pass
+    finally:
+        writer.join()
+    assert str(refused.value).startswith("out/clip is being written by dynsal predict (process 4321 on somehost, ")
+    assert path.read_text() == LOCK_HEADER + json.dumps(HOLDER)  # the refused run changed nothing
+
+
+def test_a_holder_that_never_names_itself_is_reported_after_the_wait(taken, monkeypatch):
+    path, fd = taken
+    os.write(fd, (LOCK_HEADER + '{"command": "dynsal pre').encode())  # a name cut short
+    monkeypatch.setattr(lock, "NAME_WAIT_S", 0.1)
+    with pytest.raises(OutputError, match=r"^out/clip is being written by another process \(it has not written "
+                                          r"its name into the lock file\); wait for it to finish"):
+        with OutputLock(path, "out/clip", "dynsal predict"):
+            pass
