@@ -26,6 +26,7 @@ import argparse
 import functools
 import sys
 import time
+from contextlib import closing, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -138,13 +139,24 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
                           _flow_settings(args, net), _postprocessing(args, net), args.batch, args.workers,
                           compile=args.compile, cuda_graphs=args.cuda_graphs)
-    selected = FrameRange(args.start, args.end, args.every)
+    try:
+        done, skipped, failed = _predict_all(args, predictor, inputs, outputs, out_dir)
+    finally:  # also on Ctrl-C: the flow workers stop here, not in Python's exit hooks (which race on 3.11)
+        predictor.close()
+    print(f"done: {done} predicted, {skipped} already complete, {len(failed)} failed"
+          + (f" ({', '.join(str(p) for p in failed)})" if failed else ""))
+    return 1 if failed else 0
+
+
+def _predict_all(args: argparse.Namespace, predictor: Predictor, inputs, outputs: OutputOptions, out_dir: Path):
+    """Predict each input in turn, one line per input; (predicted, already complete, failed paths)."""
     window = LiveWindow() if args.show else None
+    selected = FrameRange(args.start, args.end, args.every)
     totals = [_frames_to_do(item, selected) for item in inputs]
     overall = progress_bar(None if None in totals else sum(totals), "dynsal predict: all inputs", "frames",
                            enabled=not args.quiet and len(inputs) > 1, leave=True, position=0)
     failed, done, skipped = [], 0, 0
-    with overall:
+    with overall, (closing(window) if window else nullcontext()):
         for item, total in zip(inputs, totals):
             bar = progress_bar(total, f"dynsal predict {item.name}", "frames", enabled=not args.quiet,
                                position=1 if len(inputs) > 1 else 0)
@@ -169,12 +181,7 @@ def run(args: argparse.Namespace) -> int:
             write_line(f"{item.name}: {plural(result.frames, 'map')} in {result.folder} "
                        f"({result.frames / max(seconds, 1e-9):.1f} frames/s)", sys.stdout)
             done += 1
-    if window is not None:
-        window.close()
-    predictor.close()  # the flow worker processes (an exception ends them at exit)
-    print(f"done: {done} predicted, {skipped} already complete, {len(failed)} failed"
-          + (f" ({', '.join(str(p) for p in failed)})" if failed else ""))
-    return 1 if failed else 0
+    return done, skipped, failed
 
 
 def _frames_to_do(item, selected: FrameRange):
