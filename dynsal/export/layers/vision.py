@@ -86,7 +86,10 @@ def _ave_factor(ctx: LayerExport, sizes, outs, kernel, stride, pad) -> str | Non
     geometry = list(zip(sizes, outs, kernel, stride, pad))
     if all(s.known for s in sizes):
         area = np.outer(*(_caffe_counts(s.static, o.static, k, st, p) for s, o, k, st, p in geometry))
-        return None if (area == full).all() else b.floats(full / area, f"{ctx.name}/divisor")
+        if (area == full).all():
+            return None
+        with np.errstate(divide="ignore"):  # a window beyond in + pad has pool size 0: Caffe's 0/0 is NaN too
+            return b.floats(full / area, f"{ctx.name}/divisor")
     if ctx.param.pooling_param.round_mode == pb.PoolingParameter.FLOOR:
         return None  # floor mode: the last window ends at or before in + pad, every window is full
     rows, cols = (_window_counts(ctx, *axis) for axis in geometry)
