@@ -2,7 +2,8 @@
 """End-to-end prediction speed next to network-only speed on the same frames, same net, device,
 precision and run, with the share of time of each pipeline stage. Prints JSON.
 
-End to end = `Predictor.predict_input` on a video (`--video`, else a generated panning texture):
+End to end = `Predictor.predict_input` on a video (`--video`, its first `--frames` frames when given; else
+a generated panning texture of `--frames` frames, 12 by default):
 decoding, optical flow + flow image (worker processes), pre-processing, batched inference,
 post-processing and PNG writing, overlapped (`dynsal.predict.pipeline`). A first, untimed run warms
 up (kernels, compilation, FFT spectra, worker processes) and records every batch the net is given;
@@ -93,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--net", default="stsconv")
     parser.add_argument("--video", help="a video to predict (default: a generated one of --frames at --size)")
-    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--frames", type=int, help="frames to predict (default: all of --video; 12 generated)")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--workers", type=int, help="flow worker processes (default: one per core)")
     parser.add_argument("--device", default="cpu")
@@ -111,26 +112,27 @@ def main() -> None:
     from dynsal.engines import load_net
     from dynsal.predict.inputs import PredictInput
     from dynsal.predict.outputs import OutputOptions
-    from dynsal.predict.predictor import Predictor
+    from dynsal.predict.predictor import FrameRange, Predictor
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         weights = tmp / "net.caffemodel"
         load_net(zoo.deploy(args.net), None, engine="torch", seed=0).save(weights)
-        video = Path(args.video) if args.video else synthetic_video(tmp / "clip.avi", args.frames, height, width)
+        video = Path(args.video) if args.video else synthetic_video(tmp / "clip.avi", args.frames or 12, height, width)
+        selected = FrameRange(end=args.frames)
         outputs = OutputOptions(png=True, npz=False, overlay=False, side_by_side=False)
         item = PredictInput("clip", "video", video)
         with Predictor(args.net, None, str(weights), "torch", args.device, args.precision, "native", batch=args.batch,
                        workers=args.workers, compile=args.compile, cuda_graphs=args.cuda_graphs) as predictor:
             net = predictor.net
             predictor.net = recorder = RecordingNet(net)
-            frames = predictor.predict_input(item, tmp / "warm", outputs).frames  # warm-up; records the batches
+            frames = predictor.predict_input(item, tmp / "warm", outputs, selected).frames  # warm-up; records batches
             predictor.net = net
             runs = []
             for index in range(args.repeats):
                 predictor.times = times = StageTimes()
                 start = time.perf_counter()
-                predictor.predict_input(item, tmp / f"run{index}", outputs)
+                predictor.predict_input(item, tmp / f"run{index}", outputs, selected)
                 runs.append((time.perf_counter() - start, times))
             replays = [network_only(net, recorder.batches) for _ in range(args.repeats)]
 
