@@ -8,7 +8,9 @@ and position come from the plan alone, it ends with exactly the records of an un
 Only when every video is done are the outputs moved to their final names (replacing an older
 dataset when `overwrite`), and the manifest `<root>/<split>_<backend>_manifest.json` (format,
 version, counts, settings, source hashes, flow weights' hashes, keys' video and frame) is written
-last: a dataset without its manifest is not complete.
+last: a dataset without its manifest is not complete. A build holds the lock `<root>/.<split>_<backend>.lock`
+(`dynsal.lock`) throughout, so a second run on the same split and format is refused at once, naming the
+first, instead of writing the same staging folder.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from dynsal.data import shards as S
 from dynsal.data.flow import FlowSettings
 from dynsal.data.images import write_json
 from dynsal.errors import DataError
+from dynsal.lock import OutputLock
 from dynsal.progress import progress_bar
 from dynsal.workers import interrupts_ignored
 
@@ -129,8 +132,23 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
     Raises:
         DataError: a finished dataset exists (without `overwrite`), a staging folder of a build with
             other inputs or settings exists, or bad input (naming the file).
+        OutputError: another run builds the same split and format into `root`.
     """
     root = Path(root)
+    created = _outermost_missing(root)
+    try:
+        with OutputLock(root / f".{split}_{backend}.lock", f"the {split} {backend} dataset in {root}",
+                        f"dynsal make-{backend}"):
+            return _build_locked(split, sources, root, settings, make_writer, backend, jobs, overwrite, progress,
+                                 shard, merge_only)
+    finally:
+        _remove_if_empty(created, root)
+
+
+def _build_locked(split: str, sources: Sequence[D.VideoSource], root: Path, settings: D.DatasetSettings,
+                  make_writer: Callable, backend: str, jobs: int, overwrite: bool, progress: bool,
+                  shard: Optional[Tuple[int, int]], merge_only: bool) -> Dict:
+    """`build_split`'s work, while this run holds the split's lock."""
     if manifest_path(root, split, backend).exists() and not overwrite:
         raise DataError(f"{manifest_path(root, split, backend)}: a finished {split} {backend} dataset exists; "
                         "pass --overwrite to replace it")
@@ -227,6 +245,20 @@ def _outermost_missing(folder: Path) -> Optional[Path]:
             break
         missing = path
     return missing
+
+
+def _remove_if_empty(created: Optional[Path], folder: Path) -> None:
+    """Remove `folder` and its parents up to `created` (the outermost this run made, for its lock) where
+    nothing is left in them, e.g. after a refusal; a folder with anything in it stays."""
+    if created is None:
+        return
+    for path in (folder, *folder.parents):
+        try:
+            path.rmdir()
+        except OSError:
+            return
+        if path == created:
+            return
 
 
 def _discard(created: Optional[Path]) -> None:

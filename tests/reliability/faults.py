@@ -1,5 +1,6 @@
 """Tools for the fault tests: run dynsal in a subprocess (optionally under a memory limit), record a folder
-tree to prove nothing outside an output was touched, and make full or read-only file systems (tmpfs, as root).
+tree to prove nothing outside an output was touched, make full or read-only file systems (tmpfs, as root),
+and hold an output's lock from another process.
 """
 from __future__ import annotations
 
@@ -16,6 +17,23 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+_HOLD = """
+import sys
+from pathlib import Path
+from dynsal.lock import OutputLock
+with OutputLock(Path(sys.argv[1]), "held output", sys.argv[2]):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def lock_holder(lock_path: Path, command: str) -> subprocess.Popen:
+    """A process holding the lock file `lock_path` as `command` until its stdin closes."""
+    process = subprocess.Popen([sys.executable, "-c", _HOLD, str(lock_path), command], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, env=os.environ)
+    assert process.stdout.readline() == "held\n"
+    return process
 
 
 class Result(NamedTuple):

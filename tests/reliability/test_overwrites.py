@@ -1,17 +1,19 @@
 """Defect 10: dataset builds never replace what dynsal did not make, and trust a staging progress file only
-for the outputs a build of its split makes."""
+for the outputs a build of its split makes; two builds of one split and format never run at once."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
 from dynsal.cli import main
 from dynsal.data import build as B
+from dynsal.errors import DataError
 from tests.data.readers import lmdb_contents
 from tests.data.synthetic import panning_video, steady_gaze
-from tests.reliability.faults import changed, run_dynsal, tree
+from tests.reliability.faults import changed, lock_holder, run_dynsal, tree
 
 
 @pytest.fixture()
@@ -94,3 +96,38 @@ def test_a_genuine_interrupted_move_finishes_from_another_folder(tmp_path, input
     assert not (tmp_path / "out" / ".train_lmdb.partial").exists()
     assert run_dynsal(["make-lmdb", *inputs, "-o", tmp_path / "fresh"]).returncode == 0
     assert lmdb_contents(tmp_path / "out") == lmdb_contents(tmp_path / "fresh")
+
+
+@pytest.mark.parametrize("backend", ["lmdb", "hdf5"])
+def test_a_second_build_of_the_split_is_refused_naming_the_first(tmp_path, inputs, backend):
+    """While a build holds the split's lock, another is refused in one line naming it, touching nothing;
+    the other format, and the same one once the lock is free, build."""
+    out = tmp_path / "out"
+    process = lock_holder(out / f".train_{backend}.lock", f"dynsal make-{backend}")
+    try:
+        before = tree(tmp_path)
+        result = run_dynsal([f"make-{backend}", *inputs, "-o", out])
+        after = tree(tmp_path)
+        other = "hdf5" if backend == "lmdb" else "lmdb"
+        assert run_dynsal([f"make-{other}", *inputs, "-o", out]).returncode == 0
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+    assert result.returncode == 1
+    line = result.error_line()
+    assert line.startswith(f"dynsal make-{backend}: error: the train {backend} dataset in {out} is being written by "
+                           f"dynsal make-{backend} (process {process.pid} on {socket.gethostname()}, since ")
+    assert line.endswith("); wait for it to finish, or write to another folder")
+    assert changed(before, after) == []
+    assert run_dynsal([f"make-{backend}", *inputs, "-o", out]).returncode == 0
+    assert not list(out.glob(".*.lock"))
+
+
+def test_a_refused_build_leaves_no_folder_it_made(tmp_path, inputs, monkeypatch):
+    """The lock's folder is made before the build's checks; when they refuse, the folders made for it go."""
+    def refuse(*args):
+        raise DataError("refused")
+
+    monkeypatch.setattr(B, "_build_locked", refuse)
+    assert main(["make-lmdb", *inputs, "-o", str(tmp_path / "new" / "out")]) == 1
+    assert not (tmp_path / "new").exists()

@@ -12,18 +12,10 @@ import sys
 import pytest
 
 from dynsal.predict.record import read_record
+from tests.reliability.faults import lock_holder
 from tests.reliability.predict_setup import maps_of, net_args, predict, snapshot, tiny_model, video
 
 pytest.importorskip("torch", reason="prediction runs the torch engine")
-
-HOLD = """
-import sys
-from pathlib import Path
-from dynsal.lock import OutputLock
-with OutputLock(Path(sys.argv[1]), "held output", "dynsal predict"):
-    print("held", flush=True)
-    sys.stdin.read()
-"""
 
 
 @pytest.fixture()
@@ -31,19 +23,11 @@ def model(tmp_path_factory):
     return tiny_model(tmp_path_factory.mktemp("model"))
 
 
-def holder(lock_path):
-    """A process holding `lock_path` until its stdin closes."""
-    process = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_path)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True, env=os.environ)
-    assert process.stdout.readline() == "held\n"
-    return process
-
-
 def test_a_second_run_refuses_the_input_naming_the_holder(model, tmp_path, capsys):
     clip, other = video(tmp_path / "clip.avi"), video(tmp_path / "other.avi")
     out = tmp_path / "out"
     out.mkdir()
-    process = holder(out / ".clip.lock")
+    process = lock_holder(out / ".clip.lock", "dynsal predict")
     try:
         before = snapshot(tmp_path)
         status, text, err = predict(capsys, *net_args(model), str(clip), str(other), "-o", str(out))
@@ -64,7 +48,7 @@ def test_the_lock_of_a_killed_run_is_free(model, tmp_path, capsys):
     clip = video(tmp_path / "clip.avi")
     out = tmp_path / "out"
     out.mkdir()
-    process = holder(out / ".clip.lock")
+    process = lock_holder(out / ".clip.lock", "dynsal predict")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert (out / ".clip.lock").read_text().startswith("dynsal lock ")  # left behind by kill -9
