@@ -11,7 +11,6 @@ ONNX side needs the `onnx` package only (torch only to fill fresh weights withou
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Union
@@ -25,6 +24,7 @@ from dynsal.export.onnx_model import DEFAULT_OPSET, PRECISIONS, OnnxExport, buil
 from dynsal.export.registry import check_graph
 from dynsal.export.shapes import export_shapes
 from dynsal.export.weights import net_blobs
+from dynsal.files import atomic_output
 
 PathLike = Union[str, os.PathLike]
 #: file suffix -> export format
@@ -93,16 +93,11 @@ def _dims(value) -> List:
 
 
 def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """`write(temporary path)` beside `path`, then rename it into place (nothing half-written remains)."""
+    """`write(temporary path)` beside `path`, then renamed into place (`dynsal.files.atomic_output`:
+    nothing half-written remains, and the file gets the user's umask, not mkstemp's 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        write(str(tmp))
 
 
 def export(prototxt, weights, path: PathLike, input_shapes: Dict[str, Sequence[int]] | None = None,

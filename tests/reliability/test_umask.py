@@ -91,3 +91,21 @@ def test_failed_write_leaves_no_temporary_file_and_names_the_target(tmp_path):
         files.write_atomic(tmp_path / "folder", b"data")
     assert caught.value.filename == str(tmp_path / "folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o002])
+def test_exports_follow_the_umask(tmp_path, umask):
+    """`dynsal export` wrote its .onnx and .pt through mkstemp, 0600 whatever the umask."""
+    pytest.importorskip("torch", reason="TorchScript exports need torch")
+    (tmp_path / "small.prototxt").write_text(
+        'name: "small" input: "x" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
+        'layer { name: "conv" type: "Convolution" bottom: "x" top: "y" convolution_param { num_output: 2 '
+        'kernel_size: 3 weight_filler { type: "xavier" } } }\n')
+    old = os.umask(umask)
+    try:
+        for name in ("net.onnx", "net.pt"):
+            result = run_dynsal(["export", "small.prototxt", "-o", f"out/{name}"], cwd=tmp_path)
+            assert result.returncode == 0, result.stderr
+    finally:
+        os.umask(old)
+    assert _modes(tmp_path / "out") == {"net.onnx": 0o666 & ~umask, "net.pt": 0o666 & ~umask}
