@@ -4,9 +4,13 @@ Every file dynsal writes in one piece goes through `write_atomic` (bytes) or `at
 path for libraries that open files by name, such as h5py): the data goes to a new temporary file
 `.<name>.<random>.tmp` beside the target, created with `O_CREAT | O_EXCL | O_NOFOLLOW` (a file or
 symlink planted at that name is never opened or followed) and mode 0666 minus the umask (as any
-program's output; `tempfile.mkstemp` would give 0600), then renamed over the target. An error or
-interruption removes the temporary file, so a partial file never appears under the target's name.
-An OSError raised while writing names the target (`with_path`); the CLI reports it in one line.
+program's output; `tempfile.mkstemp` would give 0600), flushed to the disk (`fsync`), renamed over the
+target, and the folder's entry flushed too: after a power loss the target is the old file or the new
+one, never an empty or torn file under the new name (ext4, XFS and btrfs may otherwise persist the
+rename before the data). An error or interruption removes the temporary file, so a partial file never
+appears under the target's name. An OSError raised while writing names the target (`with_path`); the
+CLI reports it in one line. `sync_file` / `sync_folder` do the same for files written by libraries
+(videos, HDF5) and for folders renamed into place.
 """
 from __future__ import annotations
 
@@ -50,6 +54,7 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
     os.close(fd)
     with _replacing(tmp, path):
         yield tmp
+        sync_file(tmp)
 
 
 def write_atomic(path: PathLike, data: bytes) -> None:
@@ -57,6 +62,33 @@ def write_atomic(path: PathLike, data: bytes) -> None:
     fd, tmp = create_exclusive(path)
     with _replacing(tmp, path), os.fdopen(fd, "wb") as handle:
         handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def sync_file(path: PathLike) -> None:
+    """Flush a file's data to the disk (a file a library wrote by name)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folder(folder: PathLike) -> None:
+    """Flush a folder's entries (files renamed or created in it) to the disk; file systems that cannot
+    sync a folder (EINVAL) need nothing more."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise with_path(exc, folder) from None
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise with_path(exc, folder) from None
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -65,6 +97,7 @@ def _replacing(tmp: Path, path: PathLike) -> Iterator[None]:
     try:
         yield
         os.replace(tmp, path)
+        sync_folder(Path(path).parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise with_path(exc, path) from None

@@ -28,6 +28,7 @@ from dynsal.data import shards as S
 from dynsal.data.flow import FlowSettings
 from dynsal.data.images import write_json
 from dynsal.errors import DataError
+from dynsal.files import sync_folder
 from dynsal.lock import OutputLock
 from dynsal.progress import progress_bar
 from dynsal.workers import interrupts_ignored
@@ -330,6 +331,7 @@ def _move_outputs(root: Path, staging: Path, state: Dict) -> Dict:
         if final_path.exists():
             shutil.rmtree(final_path) if final_path.is_dir() else final_path.unlink()
         os.replace(source_path, final_path)
+    sync_folder(root)  # the outputs are in place before the manifest that says they are complete
     write_json(final_manifest, manifest)
     shutil.rmtree(staging)
     return manifest

@@ -20,7 +20,7 @@ from dynsal.caffe.hdf5_data import check_listable
 from dynsal.data.dataset import Sample
 from dynsal.data.preprocess import preprocess_input, preprocess_map
 from dynsal.errors import DataError
-from dynsal.files import library_os_error, write_atomic
+from dynsal.files import library_os_error, sync_file, write_atomic
 from dynsal.zoo import FRAME_MEAN, INPUT_SCALE, MAP_MEAN, MAP_SCALE
 
 DEFAULT_ROWS = 1000
@@ -99,10 +99,11 @@ class Hdf5Writer:
             raise library_os_error(exc, self._path(index)) from None
 
     def commit(self) -> None:
-        """Flush every open file (a write error is raised here, naming the file)."""
+        """Flush every open file to the disk (a write error is raised here, naming the file)."""
         for index, handle in self.files.items():
             try:
                 handle.flush()
+                sync_file(self._path(index))
             except (OSError, RuntimeError) as exc:
                 raise library_os_error(exc, self._path(index)) from None
 

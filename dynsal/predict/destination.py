@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence
 
 from dynsal.data.ground_truth import MAPS_FOLDER
 from dynsal.errors import OutputError
+from dynsal.files import sync_folder
 from dynsal.lock import OutputLock, is_dynsal_lock
 from dynsal.predict.record import RECORD_FILE, read_record, request_difference
 
@@ -201,11 +202,13 @@ class OutputSlot:
             if (self.staging / name).is_file():
                 os.replace(self.staging / name, self.out_dir / name)
         (self.staging / PARTIAL_MARKER).unlink(missing_ok=True)
+        sync_folder(self.out_dir)  # the videos are in place before the folder that lists them
         if self.replaced.is_dir():
             self._remove_replaced(keep=new_videos)
         if self.final.is_dir():
             os.replace(self.final, self.replaced)
         os.replace(self.staging, self.final)
+        sync_folder(self.out_dir)
         if self.replaced.is_dir():
             self._remove_replaced(keep=new_videos)
         return self.final

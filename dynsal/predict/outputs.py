@@ -25,6 +25,7 @@ import numpy as np
 from dynsal.data import ground_truth as GT
 from dynsal.data.images import write_json, write_png
 from dynsal.errors import OutputError
+from dynsal.files import sync_file, write_atomic
 from dynsal.predict.destination import VIDEO_KINDS, OutputSlot
 from dynsal.predict.record import RECORD_FILE, RECORD_FORMAT, RECORD_VERSION
 from dynsal.predict.video_writer import open_video_writer
@@ -155,6 +156,8 @@ class VideoOutputs:
             if found != len(self._names):
                 raise OutputError(f"{path}: the video holds {max(found, 0)} of {len(self._names)} frames (is the "
                                   "disk full?); this input's outputs were not kept")
+            with _writing(path):
+                sync_file(path)
             names.append(path.name)
         self._writers = {}
         return names
@@ -167,7 +170,7 @@ class VideoOutputs:
             buffer = io.BytesIO()
             np.savez_compressed(buffer, maps=np.stack(self._floats).astype(np.float32), frames=np.array(self._names))
             with _writing(path):
-                path.write_bytes(buffer.getvalue())
+                write_atomic(path, buffer.getvalue())
             self._files.append(path.name)
         record = dict(settings, format=RECORD_FORMAT, version=RECORD_VERSION, files=sorted(self._files),
                       videos=videos)

@@ -57,8 +57,8 @@ def run_dynsal(args: Sequence[str], cwd: Optional[Path] = None, memory_bytes: Op
         if memory_bytes:
             resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
-    full_env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                    **(env or {}))
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                **(env or {})}
     done = subprocess.run([sys.executable, "-m", "dynsal", *map(str, args)], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout, preexec_fn=limit)
     return Result(done.returncode, done.stdout, done.stderr)

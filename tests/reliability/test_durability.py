@@ -1,0 +1,107 @@
+"""Power loss: every file is flushed to the disk before the rename that publishes it, and the folder after
+it, so a crash leaves the old file or the new one, never an empty file under the new name. Checked by
+recording the order of `os.fsync` and `os.replace` calls (a power cut cannot be made in a test)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dynsal import files
+from tests.data.synthetic import panning_video, steady_gaze
+from tests.reliability.faults import REPO, run_dynsal
+from tests.reliability.predict_setup import net_args, predict, tiny_model, video
+
+
+@pytest.fixture()
+def events(monkeypatch):
+    """('fsync', path) and ('replace', source, target) in the order they happen."""
+    recorded = []
+    fsync, replace = os.fsync, os.replace
+
+    def recording_fsync(fd):
+        recorded.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    def recording_replace(source, target, **kwargs):
+        replace(source, target, **kwargs)
+        recorded.append(("replace", str(Path(source).resolve()), str(Path(target).resolve())))
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    return recorded
+
+
+def _synced_before_and_after(events, target: Path) -> bool:
+    """True when `target` was renamed into place from a file synced before, and its folder synced after."""
+    for i, event in enumerate(events):
+        if event[0] == "replace" and event[2] == str(target.resolve()):
+            return ("fsync", event[1]) in events[:i] and ("fsync", str(target.parent.resolve())) in events[i:]
+    return False
+
+
+def test_write_atomic_and_atomic_output_sync_the_file_then_the_folder(tmp_path, events):
+    files.write_atomic(tmp_path / "a.bin", b"data")
+    with files.atomic_output(tmp_path / "b.bin") as tmp:
+        tmp.write_bytes(b"by name")
+    assert _synced_before_and_after(events, tmp_path / "a.bin")
+    assert _synced_before_and_after(events, tmp_path / "b.bin")
+
+
+def test_a_folder_that_cannot_be_synced_is_no_error(tmp_path, monkeypatch):
+    """Some file systems refuse fsync on a folder (EINVAL): the data is written all the same."""
+    def refuse(fd):
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "fsync", lambda fd: None if Path(os.readlink(f"/proc/self/fd/{fd}")).is_file()
+                        else refuse(fd))
+    files.write_atomic(tmp_path / "a.bin", b"data")
+    assert (tmp_path / "a.bin").read_bytes() == b"data"
+
+
+def test_a_predicted_output_is_on_the_disk_before_it_is_published(tmp_path, events, capsys):
+    """Maps, video and settings.json are synced in the staging folder; the output folder is synced after the
+    video moves in and after the staging folder is renamed to its final name."""
+    model = tiny_model(tmp_path / "model")
+    clip, out = video(tmp_path / "clip.avi"), tmp_path / "out"
+    status, _, err = predict(capsys, *net_args(model), str(clip), "-o", str(out))
+    assert status == 0, err
+    final, staging = out / "clip", out / ".clip.partial"
+    for name in ("000000.png", "000003.png", "settings.json"):
+        assert _synced_before_and_after(events, staging / name), name
+    assert ("fsync", str((staging / "clip_overlay.mp4").resolve())) in events
+    publish = events.index(("replace", str(staging.resolve()), str(final.resolve())))
+    assert ("fsync", str(out.resolve())) in events[publish:]
+    video_moved = events.index(("replace", str((staging / "clip_overlay.mp4").resolve()),
+                                str((out / "clip_overlay.mp4").resolve())))
+    assert ("fsync", str(out.resolve())) in events[video_moved:publish]
+
+
+@pytest.mark.parametrize("backend", ["lmdb", "hdf5"])
+def test_a_dataset_is_on_the_disk_before_its_manifest(tmp_path, backend):
+    """The moved outputs' folder is synced before the manifest is written (run in a subprocess with
+    os.fsync and os.replace recorded by a sitecustomize module)."""
+    panning_video(tmp_path / "a_64x48.avi", 4, 48, 64)
+    steady_gaze(tmp_path / "gaze", "a_64x48", 4, (64, 48))
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / "sitecustomize.py").write_text(
+        "import os\n"
+        "_fsync, _replace, _log = os.fsync, os.replace, open(os.environ['EVENTS'], 'a', buffering=1)\n"
+        "def fsync(fd):\n"
+        "    _log.write('fsync ' + os.readlink('/proc/self/fd/%d' % fd) + '\\n'); _fsync(fd)\n"
+        "def replace(a, b, **kw):\n"
+        "    _replace(a, b, **kw); _log.write('replace ' + os.path.abspath(b) + '\\n')\n"
+        "os.fsync, os.replace = fsync, replace\n")
+    log = tmp_path / "events.txt"
+    env = {"EVENTS": str(log), "PYTHONPATH": os.pathsep.join([str(tmp_path / "hooks"), str(REPO)])}
+    result = run_dynsal([f"make-{backend}", "--videos", "a_64x48.avi", "--gaze", "gaze", "-o", "out", "--resize",
+                         "fixed:24x32", "--sigma", "5px", "--no-progress"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = log.read_text().splitlines()
+    out = str((tmp_path / "out").resolve())
+    manifest = lines.index(f"replace {out}/train_{backend}_manifest.json")
+    last_move = max(i for i, line in enumerate(lines[:manifest]) if line.startswith(f"replace {out}/train_"))
+    assert f"fsync {out}" in lines[last_move:manifest]
+    if backend == "hdf5":
+        assert any(line.startswith("fsync ") and line.endswith(".h5") for line in lines)
