@@ -5,7 +5,9 @@ and hold an output's lock from another process.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import resource
 import stat
 import subprocess
@@ -62,6 +64,17 @@ def run_dynsal(args: Sequence[str], cwd: Optional[Path] = None, memory_bytes: Op
     done = subprocess.run([sys.executable, "-m", "dynsal", *map(str, args)], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout, preexec_fn=limit)
     return Result(done.returncode, done.stdout, done.stderr)
+
+
+@functools.cache
+def import_address_space(module: str) -> int:
+    """Bytes of address space (VmPeak) a fresh Python reaches by importing `module` of this checkout — what a
+    `memory_bytes` limit must leave above its margin: torch's CUDA builds map over 3 GB at import, the CPU
+    build under 1 GB."""
+    code = f"import {module}, re; print(re.search(r'VmPeak:\\s+(\\d+) kB', open('/proc/self/status').read())[1])"
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=300, check=True)
+    return int(re.fullmatch(r"\d+\n", done.stdout)[0]) * 1024
 
 
 def tree(root: Path) -> Dict[str, Tuple[int, ...]]:
