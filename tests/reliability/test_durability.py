@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from dynsal import files
+from dynsal.cli import main
 from tests.data.synthetic import panning_video, steady_gaze
-from tests.reliability.faults import REPO, run_dynsal
 from tests.reliability.predict_setup import net_args, predict, tiny_model, video
 
 
@@ -79,29 +79,17 @@ def test_a_predicted_output_is_on_the_disk_before_it_is_published(tmp_path, even
 
 
 @pytest.mark.parametrize("backend", ["lmdb", "hdf5"])
-def test_a_dataset_is_on_the_disk_before_its_manifest(tmp_path, backend):
-    """The moved outputs' folder is synced before the manifest is written (run in a subprocess with
-    os.fsync and os.replace recorded by a sitecustomize module)."""
+def test_a_dataset_is_on_the_disk_before_its_manifest(tmp_path, events, backend):
+    """The moved outputs' folder is synced before the manifest is renamed into place; HDF5 files are synced."""
     panning_video(tmp_path / "a_64x48.avi", 4, 48, 64)
     steady_gaze(tmp_path / "gaze", "a_64x48", 4, (64, 48))
-    (tmp_path / "hooks").mkdir()
-    (tmp_path / "hooks" / "sitecustomize.py").write_text(
-        "import os\n"
-        "_fsync, _replace, _log = os.fsync, os.replace, open(os.environ['EVENTS'], 'a', buffering=1)\n"
-        "def fsync(fd):\n"
-        "    _log.write('fsync ' + os.readlink('/proc/self/fd/%d' % fd) + '\\n'); _fsync(fd)\n"
-        "def replace(a, b, **kw):\n"
-        "    _replace(a, b, **kw); _log.write('replace ' + os.path.abspath(b) + '\\n')\n"
-        "os.fsync, os.replace = fsync, replace\n")
-    log = tmp_path / "events.txt"
-    env = {"EVENTS": str(log), "PYTHONPATH": os.pathsep.join([str(tmp_path / "hooks"), str(REPO)])}
-    result = run_dynsal([f"make-{backend}", "--videos", "a_64x48.avi", "--gaze", "gaze", "-o", "out", "--resize",
-                         "fixed:24x32", "--sigma", "5px", "--no-progress"], cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr
-    lines = log.read_text().splitlines()
-    out = str((tmp_path / "out").resolve())
-    manifest = lines.index(f"replace {out}/train_{backend}_manifest.json")
-    last_move = max(i for i, line in enumerate(lines[:manifest]) if line.startswith(f"replace {out}/train_"))
-    assert f"fsync {out}" in lines[last_move:manifest]
+    out = tmp_path / "out"
+    assert main([f"make-{backend}", "--videos", str(tmp_path / "a_64x48.avi"), "--gaze", str(tmp_path / "gaze"),
+                 "-o", str(out), "--resize", "fixed:24x32", "--sigma", "5px", "--no-progress"]) == 0
+    manifest = next(i for i, event in enumerate(events)
+                    if event[0] == "replace" and event[2] == str((out / f"train_{backend}_manifest.json").resolve()))
+    last_move = max(i for i, event in enumerate(events[:manifest])
+                    if event[0] == "replace" and Path(event[2]).name.startswith("train_"))
+    assert ("fsync", str(out.resolve())) in events[last_move:manifest]
     if backend == "hdf5":
-        assert any(line.startswith("fsync ") and line.endswith(".h5") for line in lines)
+        assert any(kind == "fsync" and path.endswith(".h5") for kind, path, *_ in events)
