@@ -94,8 +94,7 @@ def _dims(value) -> List:
 
 def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
     """`write(temporary path)` beside `path`, then renamed into place (`dynsal.files.atomic_output`:
-    nothing half-written remains, and the file gets the user's umask, not mkstemp's 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    nothing half-written remains, its folder is made, and the file gets the user's umask, not mkstemp's 0600)."""
     with atomic_output(path) as tmp:
         write(str(tmp))
 
