@@ -7,8 +7,10 @@ an environment that cannot be built fails its tests.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,10 @@ from tests.ci_guard import (  # noqa: F401  (pytest finds the hooks here by name
 )
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The tests run as in an activated environment: the console scripts installed beside the interpreter that runs
+# them (dynsal, hadolint, ruff) come first on PATH, also when it is started as `.venv/bin/python -m pytest`.
+os.environ["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
 
 
 def _unavailable(what: str, reason: str):
