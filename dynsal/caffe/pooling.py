@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
 
-import numpy as np
-
 from dynsal.caffe.schema import pb
 from dynsal.errors import NetDefinitionError
 
@@ -61,12 +59,12 @@ def pooled_shape(hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int]
     return out_h, out_w
 
 
-def ave_pool_sizes(size: int, out: int, kernel: int, stride: int, pad: int) -> np.ndarray:
+def ave_pool_sizes(size: int, out: int, kernel: int, stride: int, pad: int) -> Tuple[int, ...]:
     """Caffe's AVE divisor along one axis for each of `out` windows (PoolingLayer::Forward_cpu's pool_size):
     the window [o·s − p, o·s − p + k) clipped at the end to size + pad, not at the start: it counts the
-    leading padding, not the trailing cells a ceil-mode window hangs beyond size + pad. int64, length out."""
-    starts = np.arange(out, dtype=np.int64) * stride - pad
-    return np.minimum(starts + kernel, size + pad) - starts
+    leading padding, not the trailing cells a ceil-mode window hangs beyond size + pad. Plain ints, so that a
+    compiled torch pass computes them at trace time."""
+    return tuple(min(o * stride - pad + kernel, size + pad) - (o * stride - pad) for o in range(out))
 
 
 def unpadded_plane_index(cell, padded_width, top: int, left: int, width):

@@ -71,7 +71,7 @@ def _ave_factor(ctx: LayerExport, sizes, outs, kernel, stride, pad) -> str | Non
     full = kernel[0] * kernel[1]
     geometry = list(zip(sizes, outs, kernel, stride, pad))
     if all(s.known for s in sizes):
-        area = np.outer(*(ave_pool_sizes(s.static, o.static, k, st, p) for s, o, k, st, p in geometry))
+        area = np.outer(*(np.array(ave_pool_sizes(s.static, o.static, k, st, p)) for s, o, k, st, p in geometry))
         if (area == full).all():
             return None
         with np.errstate(divide="ignore"):  # a window beyond in + pad has pool size 0: Caffe's 0/0 is NaN too

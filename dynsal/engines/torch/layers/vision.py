@@ -100,7 +100,7 @@ def deconvolution(ctx: LayerContext) -> CaffeLayer:
 def _pool_plan(size: int, kernel: int, stride: int, pad: int, out: int, ceil_mode: bool):
     """(right padding, Caffe's AVE pool sizes, torch's own rule agrees) along one axis of `out` windows."""
     right = max(0, (out - 1) * stride + kernel - size - pad)
-    counts = tuple(ave_pool_sizes(size, out, kernel, stride, pad).tolist())
+    counts = ave_pool_sizes(size, out, kernel, stride, pad)
     native = 2 * pad <= kernel and _torch_pooled_size(size, kernel, stride, pad, ceil_mode) == out
     return right, counts, native
 
