@@ -16,6 +16,7 @@ from dynsal.caffe import hdf5_data
 from dynsal.caffe.blobs import datum_to_array
 from dynsal.caffe.pooling import pooled_shape, pooling_geometry
 from dynsal.caffe.schema import pb
+from dynsal.caffe.type_table import registrar
 from dynsal.errors import FormatError, NetDefinitionError
 
 Shape = Tuple[int, ...]
@@ -23,13 +24,7 @@ Rule = Callable[[object, List[Shape]], Tuple[List[Shape], List[Shape]]]
 SHAPE_RULES: Dict[str, Rule] = {}
 
 
-def shape_rule(*types: str):
-    """Register a shape rule for one or more Caffe layer types."""
-    def register(fn: Rule) -> Rule:
-        for type_name in types:
-            SHAPE_RULES[type_name] = fn
-        return fn
-    return register
+shape_rule = registrar(SHAPE_RULES)  # @shape_rule(*types): a shape rule for one or more Caffe layer types
 
 
 def canonical_axis(axis: int, ndim: int, layer) -> int:
