@@ -1,4 +1,5 @@
-"""Export any Caffe net dynsal runs to ONNX or TorchScript, with Caffe's semantics (DESIGN.md D10).
+"""Export any Caffe net dynsal runs to ONNX or TorchScript, with Caffe's semantics, checked against real Caffe
+like the engines.
 
     from dynsal.export import export
     export("deploy.prototxt", "weights.caffemodel", "net.onnx", dynamic=True)   # or "net.pt"
