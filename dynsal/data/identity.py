@@ -8,18 +8,20 @@ when a rerun would keep that output.
   frame renamed, replaced, added or removed changes it);
 - a stream or webcam: `{"kind": "stream"}`: what it gives now cannot be compared with what it gave before.
 
-The content hash decides whether two identities are the same input: size and modification time are
-recorded to explain a change, not to decide it, since `cp -p` and `rsync -t` give a file other bytes with
-the old time, and `touch` a new time to the same bytes. Each file is read once, in chunks
-(`dynsal.files.sha256_file`), whatever its size. `unchanged_since` re-reads only the sizes and times, to
-refuse an input that changed while it was being decoded.
+A rerun that would keep an output compares the request it answered with the new one (`request_difference`:
+the identity and every setting that determined the output). The content hash decides whether two
+identities are the same input; size and modification time are recorded to explain a change, not to decide
+it, since `cp -p` and `rsync -t` give a file other bytes with the old time, and `touch` a new time to the
+same bytes. Each file is read once, in chunks (`dynsal.files.sha256_file`), whatever its size.
+`unchanged_since` re-reads only the sizes and times, to refuse an input that changed while it was decoded.
 """
 from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from dynsal.data.video import frame_files
 from dynsal.errors import DataError
@@ -27,10 +29,13 @@ from dynsal.files import sha256_file
 
 Identity = Dict[str, Any]
 STREAM: Identity = {"kind": "stream"}
-_SHOWN = 12  # hex digits of a hash shown in a message
+IDENTITY_KEY = "input_identity"  # where a record holds the identity of its input
+_SHOWN = 12  # hex digits of a hash (characters of a long value) shown in a message
 
 
 def _read_error(path: Path, exc: OSError) -> DataError:
+    if isinstance(exc, FileNotFoundError):
+        return DataError(f"{path}: no such video file or frame folder")
     return DataError(f"{path}: cannot read it ({exc.strerror or exc}); fix its permissions or remove it from the "
                      "inputs")
 
@@ -131,3 +136,37 @@ def unchanged_since(source: Union[str, Path], identity: Identity) -> None:
                         f"modified {_when(identity['mtime_ns'])} → {_when(now[1])}); nothing made from it was kept: "
                         f"rerun once it is complete")
 
+
+
+def _flat(value: Any, prefix: str) -> Dict[str, Any]:
+    if isinstance(value, dict):
+        flat: Dict[str, Any] = {}
+        for key in sorted(value):
+            flat.update(_flat(value[key], f"{prefix}.{key}"))
+        return flat
+    return {prefix: value}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text[:_SHOWN + 1] + "…\"" if isinstance(value, str) and len(value) > 2 * _SHOWN else text
+
+
+def request_difference(recorded: Dict[str, Any], wanted: Dict[str, Any], keys: Sequence[str]) -> str:
+    """What differs between a recorded request and a new one: the input's identity first (`identity_change`),
+    then `key old → new` for each (flattened) setting of `keys`, joined by ", "; "" when it is the same request.
+
+    Args:
+        recorded: the record of an earlier output.
+        wanted: the new request: {key: JSON value} for every key of `keys`, and IDENTITY_KEY.
+        keys: the settings that determine the output.
+    """
+    wanted = json.loads(json.dumps(wanted))  # tuples → lists, as the record holds them
+    old, new = {}, {}
+    for key in keys:
+        old.update(_flat(recorded.get(key), key))
+        new.update(_flat(wanted.get(key), key))
+    changes: List[str] = [identity_change(recorded.get(IDENTITY_KEY), wanted[IDENTITY_KEY])]
+    changes += [f"{key} {_shown(old.get(key))} → {_shown(new.get(key))}"
+                for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+    return ", ".join(change for change in changes if change)

@@ -22,7 +22,7 @@ import numpy as np
 from dynsal import __version__, zoo
 from dynsal.caffe import io
 from dynsal.data.flow import FlowSettings
-from dynsal.data.identity import input_identity, unchanged_since
+from dynsal.data.identity import IDENTITY_KEY, input_identity, unchanged_since
 from dynsal.data.video import ResizePolicy, frame_files, open_stream, read_frames, read_image, video_info
 from dynsal.engines import load_net
 from dynsal.errors import DynsalError, WeightsMismatchError
@@ -34,7 +34,6 @@ from dynsal.predict.outputs import OutputOptions, VideoOutputs
 from dynsal.predict.pipeline import FramePipeline, Prediction, StageTimes
 from dynsal.predict.postprocess import Postprocessing
 from dynsal.predict.prepare import FrameRecipe, FrameWorkers, available_cores
-from dynsal.predict.record import IDENTITY_KEY
 from dynsal.weights.registry import load_registry, local_path
 
 DEFAULT_RESIZE = "fit:512"
