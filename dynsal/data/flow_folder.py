@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from dynsal.data.flo import write_flo
 from dynsal.data.flow import FlowSettings, flow_inputs
@@ -56,24 +56,30 @@ def finished_flow(video: str, output: str, settings_json: str, resize: str, flo:
         return identity, None
     difference = request_difference(record, _request(settings_json, resize, flo, identity), REQUEST_KEYS)
     if not difference:
-        return identity, int(record.get("frames", 0))
+        frames = record.get("frames")
+        complete = isinstance(frames, int) and all((folder / name).is_file() for name in _recorded_files(record))
+        return identity, frames if complete else None  # a file lost since: made again
     if overwrite:
         return identity, None
     raise DataError(f"{folder} holds the flow of another request ({difference}); rerun with --overwrite to "
                     "replace it, or choose another output folder (-o)")
 
 
+def _recorded_files(record: Dict) -> List[str]:
+    """The flow files a record lists: `<t>.png` (and `<t>.flo`) for t below its `frames`."""
+    frames = record.get("frames")
+    suffixes = (".png", ".flo") if record.get("flo") else (".png",)
+    return [f"{t:06d}{suffix}" for t in range(frames if isinstance(frames, int) else 0) for suffix in suffixes]
+
+
 def _remove_recorded(folder: Path) -> None:
-    """Remove a finished folder's record, then the flow files it lists (frame names below its `frames`)."""
+    """Remove a finished folder's record, then the flow files it lists."""
     record = _record(folder)
     if record is None:
         return
     (folder / SETTINGS_FILE).unlink()
-    frames = record.get("frames")
-    suffixes = (".png", ".flo") if record.get("flo") else (".png",)
-    for t in range(frames if isinstance(frames, int) else 0):
-        for suffix in suffixes:
-            (folder / f"{t:06d}{suffix}").unlink(missing_ok=True)
+    for name in _recorded_files(record):
+        (folder / name).unlink(missing_ok=True)
 
 
 def write_flow_folder(video: str, output: str, settings_json: str, resize: str, flo: bool,

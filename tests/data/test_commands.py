@@ -73,6 +73,9 @@ def test_flow_rerun_keeps_what_is_complete_and_refuses_a_changed_video(tmp_path,
     assert main(["flow", str(video), "-o", str(tmp_path / "fresh"), "--flo"]) == 0
     assert all((folder / name).read_bytes() == (tmp_path / "fresh" / "pan" / name).read_bytes()
                for name in os.listdir(folder) if name != "flow_settings.json")
+    (folder / "000001.png").unlink()  # a file lost since: the folder is made again, not taken as complete
+    assert main(["flow", str(video), "-o", str(out), "--flo"]) == 0 and "3 flow images" in capsys.readouterr().out
+    assert (folder / "000001.png").read_bytes() == (tmp_path / "fresh" / "pan" / "000001.png").read_bytes()
     assert main(["flow", str(video), "-o", str(out), "--method", "farneback"]) == 1
     assert 'flow.method "dis" → "farneback"' in capsys.readouterr().err
 
