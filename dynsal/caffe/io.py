@@ -21,7 +21,7 @@ from dynsal.caffe.blobs import array_to_blob, blob_problem, blob_to_array
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.weights import attach_blobs
-from dynsal.errors import FormatError
+from dynsal.errors import DynsalError, FormatError
 from dynsal.files import write_atomic
 
 PathLike = Union[str, os.PathLike]
@@ -127,6 +127,16 @@ def read_net(path: PathLike, upgrade_net: bool = True):
     else:
         net = read_text(path, pb.NetParameter)
     return upgrade.upgrade_net(net, source=str(path)) if upgrade_net else net
+
+
+def as_net_param(source, what: str):
+    """`source` as a `pb.NetParameter`: a path is read (and upgraded) with `read_net`, a message or None is
+    returned as it is; `what` "net" refuses a caffemodel given as the definition."""
+    if source is None or not isinstance(source, (str, os.PathLike)):
+        return source
+    if what == "net" and is_binary_file(source):
+        raise DynsalError(f"{source}: a net definition (prototxt) is needed here, not a caffemodel")
+    return read_net(source)
 
 
 def write_caffemodel(net, weights, path: PathLike, phase: str = "TEST", diffs=None) -> None:

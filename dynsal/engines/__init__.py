@@ -16,7 +16,7 @@ import importlib.util
 import os
 from typing import Union
 
-from dynsal.caffe import io
+from dynsal.caffe.io import as_net_param
 from dynsal.engines.base import Net
 from dynsal.engines.pycaffe_probe import pycaffe_installed, pycaffe_problem
 from dynsal.errors import DynsalError, warn
@@ -53,16 +53,6 @@ def pick_engine(engine: str = "auto") -> str:
         _warned_broken_pycaffe = True
         warn(f"engine auto runs torch, not caffe: {problem}")
     return "torch"
-
-
-def as_net_param(source, what: str):
-    """`source` as a `pb.NetParameter`: a path is read (and upgraded) with `dynsal.caffe.io.read_net`,
-    a message or None is returned as it is; `what` "net" refuses a caffemodel given as the definition."""
-    if source is None or not isinstance(source, (str, os.PathLike)):
-        return source
-    if what == "net" and io.is_binary_file(source):
-        raise DynsalError(f"{source}: a net definition (prototxt) is needed here, not a caffemodel")
-    return io.read_net(source)
 
 
 def _check_onnxruntime() -> None:
