@@ -1,6 +1,6 @@
 """Files written safely: a complete file or none, with the user's umask, through exclusive temporary names.
 
-Every file dynsal writes in one piece goes through `write_atomic` (bytes) or `atomic_output` (a
+Every file dynsal writes in one piece goes through `write_atomic` (bytes; `write_json` for JSON) or `atomic_output` (a
 path for libraries that open files by name, such as h5py): the data goes to a new temporary file
 `.<name>.<random>.tmp` beside the target, created with `O_CREAT | O_EXCL | O_NOFOLLOW` (a file or
 symlink planted at that name is never opened or followed) and mode 0666 minus the umask (as any
@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -67,6 +68,11 @@ def write_atomic(path: PathLike, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def write_json(path: PathLike, value) -> None:
+    """Write `value` as indented, key-sorted JSON, atomically (dynsal's records, manifests and settings)."""
+    write_atomic(path, (json.dumps(value, indent=1, sort_keys=True) + "\n").encode())
 
 
 def sha256_file(path: PathLike) -> str:

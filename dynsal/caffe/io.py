@@ -139,6 +139,41 @@ def as_net_param(source, what: str):
     return read_net(source)
 
 
+#: suffixes Caffe's text files go by; a file with another suffix that is no prototxt is "not a Caffe file"
+TEXT_SUFFIXES = ("", ".prototxt", ".pbtxt", ".pt", ".txt")
+EXPECTED = ("a net or solver prototxt, a .caffemodel or .solverstate (binary or .h5), or a mean-file "
+            ".binaryproto")
+
+
+def file_kind(path: str) -> str:
+    """'net', 'solver', 'caffemodel', 'solverstate' or 'mean' from suffix and content (`dynsal info`).
+
+    Raises:
+        FormatError: a file with a non-prototxt suffix that is not a Caffe file (one line saying which files
+            are); a prototxt's own syntax errors are left to the net reader.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".solverstate" or str(path).endswith(".solverstate.h5"):
+        return "solverstate"
+    if str(path).endswith(".h5"):
+        return "caffemodel"
+    if suffix == ".binaryproto":
+        return "mean"
+    if is_binary_file(path):
+        return "caffemodel"
+    try:
+        read_text(path, pb.SolverParameter)
+        return "solver"
+    except FormatError:
+        pass
+    if suffix not in TEXT_SUFFIXES:
+        try:
+            read_net(path)
+        except FormatError:
+            raise FormatError(f"{path}: not a Caffe file; dynsal info reads {EXPECTED}") from None
+    return "net"
+
+
 def write_caffemodel(net, weights, path: PathLike, phase: str = "TEST", diffs=None) -> None:
     """A caffemodel of `net` (a NetParameter) with `weights` ({layer: [array, ...]}) and optional `diffs`:
     binary (Net::ToProto), or HDF5 (Net::ToHDF5: a group per layer of the net constructed for `phase`,

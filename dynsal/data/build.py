@@ -30,9 +30,8 @@ from dynsal.data import dataset as D
 from dynsal.data import shards as S
 from dynsal.data.flow import FlowSettings
 from dynsal.data.identity import hash_change
-from dynsal.data.images import write_json
 from dynsal.errors import DataError
-from dynsal.files import sha256_file, sync_folder
+from dynsal.files import sha256_file, sync_folder, write_json
 from dynsal.lock import OutputLock
 from dynsal.progress import progress_bar
 from dynsal.workers import interrupts_ignored

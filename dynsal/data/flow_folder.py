@@ -18,9 +18,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 from dynsal.data.flo import write_flo
 from dynsal.data.flow import FlowSettings, flow_inputs
 from dynsal.data.identity import IDENTITY_KEY, Identity, input_identity, request_difference, unchanged_since
-from dynsal.data.images import write_json, write_png
+from dynsal.data.images import write_png
 from dynsal.data.video import ResizePolicy, read_frames, video_name
 from dynsal.errors import DataError
+from dynsal.files import write_json
 
 SETTINGS_FILE = "flow_settings.json"
 #: what determines a flow folder besides its video's identity
