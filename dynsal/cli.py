@@ -136,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         return _missing_module(command, exc)
     args = parser.parse_args(argv)
+    args.command_line = ["dynsal"] + argv  # as given, for the records that name the command (eval's reports)
     if args.command is None:
         parser.print_help()
         return 0

@@ -1,9 +1,9 @@
 """Pairing predicted maps with their ground truth, frame by frame (files matched by stem)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from dynsal import metrics as M
 from dynsal.data import ground_truth as GT
@@ -14,11 +14,11 @@ _SHOWN_UNMATCHED = 5
 
 @dataclass(frozen=True)
 class Frame:
-    """One frame to evaluate: its prediction and ground-truth files."""
+    """One frame to evaluate: each model's prediction (in the models' order) and the ground-truth files."""
 
     video: str
     frame: str
-    prediction: Path
+    predictions: Tuple[Path, ...]
     density: Optional[Path] = None
     fixations: Optional[Path] = None
 
@@ -56,7 +56,9 @@ def _unmatched_message(unmatched: List[str], partial: bool) -> str:
 
 
 def _pair_video(video: str, pred_dir: Path, gt_dir: Path, need_density: bool, need_fixations: bool,
-                partial: bool, unmatched: List[str]) -> List[Frame]:
+                partial: bool, unmatched: List[str], orphans: List[str]) -> List[Frame]:
+    """The frames of one video; predictions without ground truth go to `unmatched`, ground-truth frames
+    without a prediction (unless `partial`) to `orphans`."""
     predictions = GT.prediction_files(pred_dir, video)
     densities = GT.map_files(gt_dir / video) if need_density else {}
     fixations = GT.fixation_files(gt_dir / video) if need_fixations else {}
@@ -69,51 +71,96 @@ def _pair_video(video: str, pred_dir: Path, gt_dir: Path, need_density: bool, ne
             unmatched.append(f"{path} has no {' or '.join(f'{video}/{k}/{stem}.*' for k in missing)} "
                              f"in {gt_dir}")
             continue
-        frames.append(Frame(video, stem, path, densities.get(stem), fixations.get(stem)))
+        frames.append(Frame(video, stem, (path,), densities.get(stem), fixations.get(stem)))
     if not partial:
-        orphans = sorted({stem for _, files in truths for stem in files} - set(predictions))
-        for stem in orphans:
+        for stem in sorted({stem for _, files in truths for stem in files} - set(predictions)):
             truth = next(files[stem] for _, files in truths if stem in files)
-            unmatched.append(f"{truth} has no prediction {pred_dir / video / stem}.png")
+            orphans.append(f"{truth} has no prediction {pred_dir / video / stem}.png")
     return frames
 
 
-def find_frames(prediction_dir, ground_truth_dir, *, need_density: bool = True,
-                need_fixations: bool = True, partial: bool = False) -> Tuple[List[Frame], int]:
-    """Pair every predicted map with its ground truth.
-
-    Args:
-        prediction_dir: PRED folder with one sub-folder of maps per video.
-        ground_truth_dir: GT folder with `<video>/maps` and/or `<video>/fixation`.
-        need_density: require `maps/<frame>` for every prediction.
-        need_fixations: require `fixation/<frame>` for every prediction.
-        partial: accept ground-truth frames without a prediction (they are not scored).
-
-    Returns:
-        (frames sorted by video and frame name, number of GT videos that have no prediction folder).
-
-    Raises:
-        EvaluationError: if a folder is missing, there are no predictions, or files are unmatched
-            (the message lists the first few and the count).
-    """
-    pred_dir, gt_dir = Path(prediction_dir), Path(ground_truth_dir)
+def _pair_model(pred_dir: Path, gt_dir: Path, need_density: bool, need_fixations: bool, partial: bool,
+                unmatched: List[str], orphans: List[str]) -> List[Frame]:
+    """One prediction folder's frames paired with the ground truth; what does not pair goes to `unmatched`."""
     _check_dir(pred_dir, "prediction folder")
-    _check_dir(gt_dir, "ground-truth folder")
     _check_truth_kinds(gt_dir, [v for v in _videos(pred_dir) if (gt_dir / v).is_dir()], need_density, need_fixations)
-    unmatched: List[str] = []
     frames: List[Frame] = []
     for video in _videos(pred_dir):
         if not (gt_dir / video).is_dir():
             unmatched.append(f"{pred_dir / video}/ has no ground-truth folder {gt_dir / video}/")
             continue
-        frames += _pair_video(video, pred_dir, gt_dir, need_density, need_fixations, partial, unmatched)
-    if unmatched:
+        frames += _pair_video(video, pred_dir, gt_dir, need_density, need_fixations, partial, unmatched, orphans)
+    return frames
+
+
+def _shown(names: Sequence[str]) -> str:
+    more = f" (+{len(names) - _SHOWN_UNMATCHED} more)" if len(names) > _SHOWN_UNMATCHED else ""
+    return ", ".join(names[:_SHOWN_UNMATCHED]) + more
+
+
+def _common_frames(paired: Dict[str, List[Frame]], models: Mapping[str, Path], partial: bool) -> List[Frame]:
+    """The frames every model has, each with every model's prediction; without `partial`, EvaluationError
+    naming each model that lacks frames another model has."""
+    keyed = {name: {(f.video, f.frame): f for f in frames} for name, frames in paired.items()}
+    every = list(dict.fromkeys(key for frames in keyed.values() for key in frames))  # the first model's order
+    lacking = []
+    for name, frames in keyed.items():
+        missing = [f"{video}/{frame}" for video, frame in every if (video, frame) not in frames]
+        if missing:
+            lacking.append(f"model {name} ({models[name]}) lacks {len(missing)} frame(s) that other models have: "
+                           f"{_shown(missing)}")
+    if lacking and not partial:
+        raise EvaluationError("; ".join(lacking) + "; give every model the same frames, or --partial to score "
+                              "only the frames that all models have")
+    names = list(keyed)
+    common = [key for key in every if all(key in keyed[name] for name in names)]
+    return [replace(keyed[names[0]][key], predictions=tuple(keyed[name][key].predictions[0] for name in names))
+            for key in common]
+
+
+def find_frames(predictions, ground_truth_dir, *, need_density: bool = True,
+                need_fixations: bool = True, partial: bool = False) -> Tuple[List[Frame], int]:
+    """Pair every predicted map with its ground truth, for one model or several on the same frames.
+
+    Args:
+        predictions: PRED folder with one sub-folder of maps per video, or {model name: PRED folder}.
+        ground_truth_dir: GT folder with `<video>/maps` and/or `<video>/fixation`.
+        need_density: require `maps/<frame>` for every prediction.
+        need_fixations: require `fixation/<frame>` for every prediction.
+        partial: accept ground-truth frames without a prediction, and frames that not every model has
+            (neither is scored).
+
+    Returns:
+        (frames grouped by video in the first model's order (video, then frame name), with the models'
+        predictions in the mapping's order,
+        number of GT videos that no model has a folder for).
+
+    Raises:
+        EvaluationError: if a folder is missing, there are no predictions, files are unmatched (the
+            message lists the first few and the count), or a model lacks frames that another has.
+    """
+    models = ({name: Path(path) for name, path in predictions.items()} if isinstance(predictions, Mapping)
+              else {"prediction": Path(predictions)})
+    gt_dir = Path(ground_truth_dir)
+    _check_dir(gt_dir, "ground-truth folder")
+    unmatched: List[str] = []
+    orphans: List[str] = []
+    paired = {name: _pair_model(pred_dir, gt_dir, need_density, need_fixations, partial, unmatched, orphans)
+              for name, pred_dir in models.items()}
+    if unmatched and len(models) > 1:
         raise EvaluationError(_unmatched_message(unmatched, partial))
+    frames = _common_frames(paired, models, partial)  # a frame one model lacks: named before the orphans
+    if unmatched or orphans:
+        raise EvaluationError(_unmatched_message(unmatched + orphans, partial))
+    for name, found in paired.items():
+        if not found:
+            raise EvaluationError(f"no predicted maps found in {models[name]}; expected "
+                                  f"{models[name]}/<video>/<frame>.png")
     if not frames:
-        raise EvaluationError(f"no predicted maps found in {pred_dir}; expected "
-                              f"{pred_dir}/<video>/<frame>.png")
-    skipped = len(set(_videos(gt_dir)) - set(_videos(pred_dir)))
-    return frames, skipped
+        raise EvaluationError(f"the models {', '.join(models)} have no frame in common; give them the same "
+                              "<video>/<frame> names")
+    evaluated = set().union(*(_videos(path) for path in models.values()))
+    return frames, len(set(_videos(gt_dir)) - evaluated)
 
 
 def by_video(frames: Sequence[Frame]) -> List[Tuple[int, int]]:

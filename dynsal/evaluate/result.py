@@ -6,6 +6,8 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
+from dynsal.evaluate.pairing import Frame
+
 CONVENTIONS = {
     "mean_over_videos": "mean over videos of each video's mean over its frames",
     "mean_over_frames": "mean over all frames of the dataset; longer videos weigh more",
@@ -31,12 +33,14 @@ def _mean(values: Iterable[Optional[float]]) -> Optional[float]:
 
 @dataclass
 class EvaluationResult:
-    """Per-frame scores of every model plus the settings that produced them."""
+    """Per-frame scores of every model plus the settings that produced them and the frames scored
+    (`models`: the models in the order given, then the baselines)."""
 
     metrics: Tuple[str, ...]
     models: Tuple[str, ...]
     rows: List[FrameScore]
     settings: Dict[str, object] = field(default_factory=dict)
+    frames: List[Frame] = field(default_factory=list)
 
     def per_video(self) -> Dict[str, Dict[str, Dict[str, Optional[float]]]]:
         """{model: {video: {metric: mean over the video's frames, "frames": count}}}."""

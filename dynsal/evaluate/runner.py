@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from datetime import datetime, timezone
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -27,6 +29,7 @@ class _Job:
     fixations: Tuple[Optional[Points], ...]
     negatives: Tuple[Tuple[Points, ...], ...]
     metrics: Tuple[str, ...]
+    models: Tuple[str, ...]
     baselines: Tuple[str, ...]
     seed: int
 
@@ -44,12 +47,14 @@ def _truth_shape(frame: Frame, density: Optional[np.ndarray], points: Optional[P
     return shapes.pop()
 
 
-def _models(frame: Frame, shape, baselines, seed) -> Dict[str, np.ndarray]:
-    models = {"prediction": read_map(frame.prediction)}
+def _models(frame: Frame, names: Sequence[str], shape, baselines, seed) -> Dict[str, Tuple[np.ndarray, str]]:
+    """{model or baseline: (its map of this frame, where it comes from)}."""
+    models = {name: (read_map(path), str(path)) for name, path in zip(names, frame.predictions)}
     if "centre" in baselines:
-        models["centre"] = centre_bias_map(shape)
+        models["centre"] = (centre_bias_map(shape), f"{frame.video}/{frame.frame}: centre baseline")
     if "chance" in baselines:
-        models["chance"] = chance_map(shape, frame_seed(seed, frame.video, frame.frame, 1))
+        models["chance"] = (chance_map(shape, frame_seed(seed, frame.video, frame.frame, 1)),
+                            f"{frame.video}/{frame.frame}: chance baseline")
     return models
 
 
@@ -68,11 +73,11 @@ def _score_one(job: _Job, i: int) -> List[FrameScore]:
         inputs["baseline_map"] = centre_bias_map(shape)
     seed = frame_seed(job.seed, frame.video, frame.frame)
     rows = []
-    for model, saliency in _models(frame, shape, job.baselines, job.seed).items():
+    for model, (saliency, source) in _models(frame, job.models, shape, job.baselines, job.seed).items():
         try:
             values = M.score_frame(saliency, metrics=usable, seed=seed, **inputs)
         except EvaluationError as exc:
-            raise EvaluationError(f"{frame.prediction}: {exc}") from exc
+            raise EvaluationError(f"{source}: {exc}") from exc
         rows.append(FrameScore(model, frame.video, frame.frame,
                                {m: values.get(m) for m in job.metrics}))
     return rows
@@ -118,6 +123,21 @@ def _stage(fn: Callable, items: Sequence, jobs: int, sizes: Sequence[int], progr
         return _run(fn, items, jobs, bar, sizes)
 
 
+#: what a model's name may hold (it names columns, HTML anchors and LaTeX rows)
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\Z")
+
+
+def _check_models(models: Mapping[str, object], baselines: Sequence[str]) -> None:
+    if not models:
+        raise EvaluationError("no model to evaluate: give PRED_DIR, or --model NAME=DIR")
+    for name in models:
+        if not MODEL_NAME.match(name):
+            raise EvaluationError(f"model name {name!r}: use letters, digits and . _ + - (starting with a letter "
+                                  "or digit)")
+        if name in BASELINES:
+            raise EvaluationError(f"model name {name!r} is a baseline's; give the model another name")
+
+
 def _check_options(metrics, baselines, sauc_negatives, sauc_pool, seed, jobs) -> None:
     unknown = [m for m in metrics if m not in M.METRICS]
     if unknown or not metrics:
@@ -136,14 +156,16 @@ def _check_options(metrics, baselines, sauc_negatives, sauc_pool, seed, jobs) ->
         raise EvaluationError(f"jobs must be ≥ 0 (0 = one per CPU core), got {jobs}")
 
 
-def evaluate(prediction_dir, ground_truth_dir, *, metrics: Sequence[str] = tuple(M.METRICS),
+def evaluate(predictions, ground_truth_dir, *, metrics: Sequence[str] = tuple(M.METRICS),
              baselines: Sequence[str] = (), sauc_negatives: int = 10, sauc_pool: str = "other-videos",
              seed: int = 0, jobs: int = 1, partial: bool = False,
-             progress: bool = False) -> EvaluationResult:
-    """Score a folder of predicted maps (and optional baselines) against ground truth.
+             progress: bool = False, command: Optional[str] = None) -> EvaluationResult:
+    """Score one or several models' predicted maps (and optional baselines) against ground truth.
+
+    Every model is scored on the same frames with the same random draws (sAUC negatives, AUC splits).
 
     Args:
-        prediction_dir: PRED/<video>/<frame>.png.
+        predictions: PRED/<video>/<frame>.png (the model is called "prediction"), or {model name: PRED}.
         ground_truth_dir: GT/<video>/{maps,fixation}/<frame>.png (or .mat fixations).
         metrics: names from `dynsal.metrics.METRICS`.
         baselines: any of "centre", "chance", scored alongside the prediction.
@@ -151,8 +173,9 @@ def evaluate(prediction_dir, ground_truth_dir, *, metrics: Sequence[str] = tuple
         sauc_pool: "other-videos" (default) or "other-frames".
         seed: seed of every random draw (AUC jitter and splits, sAUC pools, chance maps).
         jobs: worker processes (0 = one per CPU core); the scores do not depend on it.
-        partial: score only frames that have a prediction, ignoring other ground-truth frames.
+        partial: score only frames that have a prediction (from every model), ignoring the others.
         progress: show a tqdm progress bar on stderr (when tqdm is installed).
+        command: the command line that asked for this evaluation, recorded in the settings.
 
     Returns:
         The per-frame scores with `per_video()` and `summary()` aggregations and the settings.
@@ -161,10 +184,14 @@ def evaluate(prediction_dir, ground_truth_dir, *, metrics: Sequence[str] = tuple
         EvaluationError: on bad options, unmatched or unreadable files, or bad maps (naming the file).
     """
     metrics, baselines = tuple(metrics), tuple(baselines)
+    models = ({str(name): str(path) for name, path in predictions.items()} if isinstance(predictions, Mapping)
+              else {"prediction": str(predictions)})
     _check_options(metrics, baselines, sauc_negatives, sauc_pool, seed, jobs)
+    _check_models(models, baselines)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     jobs = jobs or (os.cpu_count() or 1)
     need_fix = any(m in M.FIXATION_METRICS for m in metrics)
-    frames, skipped = find_frames(prediction_dir, ground_truth_dir, partial=partial, need_fixations=need_fix,
+    frames, skipped = find_frames(models, ground_truth_dir, partial=partial, need_fixations=need_fix,
                                   need_density=any(m in M.DENSITY_METRICS for m in metrics))
     videos = by_video(frames)
     sizes = [stop - start for start, stop in videos]
@@ -174,20 +201,23 @@ def evaluate(prediction_dir, ground_truth_dir, *, metrics: Sequence[str] = tuple
         points = [p for chunk in _stage(_load_fixations, chunks, jobs, sizes, progress, "fixations")
                   for p in chunk]
     negatives = _negatives(frames, points, metrics, sauc_negatives, sauc_pool, seed)
-    work = [_Job(tuple(frames[a:b]), tuple(points[a:b]), tuple(negatives[a:b]), metrics, baselines, seed)
+    work = [_Job(tuple(frames[a:b]), tuple(points[a:b]), tuple(negatives[a:b]), metrics, tuple(models), baselines,
+                 seed)
             for a, b in videos]
     rows = [r for chunk in _stage(_score_job, work, jobs, sizes, progress, "scoring") for r in chunk]
     empty = sum(1 for p in points if p is not None and p[0].size == 0)
     settings = {
-        "prediction_dir": str(prediction_dir), "ground_truth_dir": str(ground_truth_dir),
+        **({} if isinstance(predictions, Mapping) else {"prediction_dir": str(predictions)}),
+        "models": models, "ground_truth_dir": str(ground_truth_dir),
         "metrics": list(metrics), "baselines": list(baselines), "seed": seed,
         "sauc_negatives": sauc_negatives, "sauc_pool": sauc_pool, "n_splits": M.N_SPLITS,
         "threshold_step": M.STEP, "eps": M.EPS, "centre_sigma": CENTRE_SIGMA, "ig_baseline": "centre",
         "resize": "MATLAB imresize bicubic (antialiased) of the prediction to the ground-truth size",
         "videos": len(videos), "frames": len(frames), "frames_without_fixations": empty,
         "ground_truth_videos_not_evaluated": skipped, "partial": partial, "dynsal_version": __version__,
+        "date": started, "command": command,
     }
-    return EvaluationResult(metrics, ("prediction",) + baselines, rows, settings)
+    return EvaluationResult(metrics, tuple(models) + baselines, rows, settings, frames)
 
 
 def _negatives(frames, points, metrics, count, pool, seed) -> List[Tuple[Points, ...]]:
