@@ -111,3 +111,24 @@ def torchvision_python() -> str:
     if result.returncode != 0:
         _unavailable("torchvision environment", result.stderr.strip().splitlines()[-1] if result.stderr else "")
     return result.stdout.strip().splitlines()[-1]
+
+
+def _tool(what: str, names, install: str) -> str:
+    """The path of the first of `names` on PATH; skips (fails in CI) naming how to install it."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    _unavailable(what, f"no {' or '.join(names)} on PATH: {install} (CI: .ci/report_tools.sh)")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, run headless to open `dynsal eval --html` reports."""
+    return _tool("Chromium", ("chromium", "chromium-browser"), "apt-get install chromium")
+
+
+@pytest.fixture(scope="session")
+def pdflatex() -> str:
+    """pdflatex with booktabs, to compile `dynsal eval --latex` tables."""
+    return _tool("pdflatex", ("pdflatex",), "apt-get install texlive-latex-base texlive-latex-recommended")

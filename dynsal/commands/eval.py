@@ -28,6 +28,14 @@ from dynsal.errors import EvaluationError
 from dynsal.metrics import METRICS
 
 METRIC_NAMES = tuple(METRICS)
+#: report option -> (writer(result, path), help); each format is a module of dynsal.evaluate.reports
+REPORTS = {
+    "--csv": (E.write_csv, "write per-frame, per-video and dataset scores as CSV"),
+    "--json": (E.write_json, "write settings and all scores as JSON"),
+    "--markdown": (E.write_markdown, "write the summary tables as markdown"),
+    "--latex": (E.write_latex, "write the dataset scores as a LaTeX booktabs table (DHF1K's metric order, best in "
+                               "bold)"),
+}
 
 
 def _split(values: List[str]) -> List[str]:
@@ -69,9 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker processes, 0 = one per CPU core (default 1)")
     parser.add_argument("--partial", action="store_true",
                         help="score only frames with a prediction (from every model); ignore the others")
-    parser.add_argument("--csv", metavar="FILE", help="write per-frame, per-video and dataset scores as CSV")
-    parser.add_argument("--json", metavar="FILE", help="write settings and all scores as JSON")
-    parser.add_argument("--markdown", metavar="FILE", help="write the summary tables as markdown")
+    for option, (_, help_text) in REPORTS.items():
+        parser.add_argument(option, metavar="FILE", help=help_text)
 
 
 def _models(pred_dir: Optional[str], models: List[str]) -> Dict[str, str]:
@@ -98,8 +105,8 @@ def _models(pred_dir: Optional[str], models: List[str]) -> Dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the summary table, write the requested files; returns the exit status."""
     models = _models(args.pred_dir, args.model)
-    E.check_report_paths({"--csv": args.csv, "--json": args.json, "--markdown": args.markdown}, *models.values(),
-                         args.gt_dir)
+    reports = {option: getattr(args, option[2:]) for option in REPORTS}
+    E.check_report_paths(reports, *models.values(), args.gt_dir)
     result = E.evaluate(
         models if args.model else args.pred_dir, args.gt_dir,
         metrics=_choose(args.metrics, METRIC_NAMES, "metric"),
@@ -109,9 +116,8 @@ def run(args: argparse.Namespace) -> int:
         command=shlex.join(getattr(args, "command_line", ["dynsal", "eval"])),
     )
     print(E.format_table(result), end="")
-    writers = ((args.csv, E.write_csv), (args.json, E.write_json), (args.markdown, E.write_markdown))
-    for path, write in writers:
+    for option, path in reports.items():
         if path:
-            write(result, path)
+            REPORTS[option][0](result, path)
             print(f"wrote {path}")
     return 0

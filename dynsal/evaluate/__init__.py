@@ -36,6 +36,7 @@ from dynsal.evaluate.pairing import Frame, find_frames
 from dynsal.evaluate.reports import check_report_paths
 from dynsal.evaluate.reports.as_csv import write_csv
 from dynsal.evaluate.reports.as_json import write_json
+from dynsal.evaluate.reports.as_latex import format_latex, write_latex
 from dynsal.evaluate.reports.as_markdown import write_markdown
 from dynsal.evaluate.reports.as_text import format_table
 from dynsal.evaluate.result import CONVENTIONS, LABELS, EvaluationResult, FrameScore
@@ -45,5 +46,5 @@ __all__ = [
     "BASELINES", "CENTRE_SIGMA", "CONVENTIONS", "LABELS", "SAUC_POOLS", "Frame", "FrameScore", "EvaluationResult",
     "read_map", "read_fixations", "find_frames", "fixation_points", "points_to_map", "sample_negative_frames",
     "centre_bias_map", "chance_map", "evaluate", "format_table", "write_csv", "write_json", "write_markdown",
-    "check_report_paths",
+    "format_latex", "write_latex", "check_report_paths",
 ]

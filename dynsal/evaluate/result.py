@@ -14,6 +14,10 @@ CONVENTIONS = {
 }
 LABELS = {"auc_judd": "AUC-J", "auc_borji": "AUC-B", "sauc": "sAUC", "nss": "NSS", "cc": "CC",
           "sim": "SIM", "kld": "KLD", "ig": "IG"}
+#: metrics whose lower values are better (the others: higher is better)
+LOWER_IS_BETTER = ("kld",)
+#: DHF1K's benchmark order (Wang et al., TPAMI 2019: AUC-J, SIM, s-AUC, CC, NSS), then the metrics it does not report
+DHF1K_ORDER = ("auc_judd", "sim", "sauc", "cc", "nss", "auc_borji", "kld", "ig")
 
 
 @dataclass(frozen=True)

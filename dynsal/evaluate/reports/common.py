@@ -1,10 +1,11 @@
 """Pieces shared by the report formats: number formatting, the summary rows, the headline, atomic writes."""
 from __future__ import annotations
 
-from typing import List, Optional
+from pathlib import Path
+from typing import Dict, List, Optional, Set
 
 from dynsal.errors import EvaluationError
-from dynsal.evaluate.result import LABELS, EvaluationResult
+from dynsal.evaluate.result import LABELS, LOWER_IS_BETTER, EvaluationResult
 from dynsal.files import write_atomic
 
 
@@ -39,3 +40,30 @@ def write_text(path, text: str) -> None:
         write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
         raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+def arrow(metric: str) -> str:
+    """"↓" for a metric where lower is better, else "↑"."""
+    return "↓" if metric in LOWER_IS_BETTER else "↑"
+
+
+def best_models(result: EvaluationResult, convention: str, digits: int) -> Dict[str, Set[str]]:
+    """{metric: the models and baselines with the best value under `convention` at `digits` decimals (ties
+    share it)}; a metric without values has none."""
+    summary = result.summary()
+    best: Dict[str, Set[str]] = {}
+    for metric in result.metrics:
+        shown = {model: round(summary[model][convention][metric], digits) for model in result.models
+                 if summary[model][convention][metric] is not None}
+        if not shown:
+            best[metric] = set()
+            continue
+        top = (min if metric in LOWER_IS_BETTER else max)(shown.values())
+        best[metric] = {model for model, value in shown.items() if value == top}
+    return best
+
+
+def dataset_name(result: EvaluationResult) -> str:
+    """The ground truth's name for captions: its folder and the folder above (e.g. `DHF1K/annotation`)."""
+    folder = Path(str(result.settings["ground_truth_dir"])).resolve()
+    return "/".join(folder.parts[-2:])
