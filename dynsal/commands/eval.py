@@ -25,6 +25,8 @@ from typing import Dict, List, Optional
 
 from dynsal import evaluate as E
 from dynsal.errors import EvaluationError
+from dynsal.evaluate.reports.as_html import SLIDER_FRAMES
+from dynsal.evaluate.reports.figures import require_matplotlib
 from dynsal.metrics import METRICS
 
 METRIC_NAMES = tuple(METRICS)
@@ -33,6 +35,8 @@ REPORTS = {
     "--csv": (E.write_csv, "write per-frame, per-video and dataset scores as CSV"),
     "--json": (E.write_json, "write settings and all scores as JSON"),
     "--markdown": (E.write_markdown, "write the summary tables as markdown"),
+    "--html": (E.write_html, "write a self-contained HTML report to look at: scores, distributions, a sortable "
+                             "per-video table, best and worst frames, a frame slider per video (needs matplotlib)"),
     "--latex": (E.write_latex, "write the dataset scores as a LaTeX booktabs table (DHF1K's metric order, best in "
                                "bold)"),
 }
@@ -79,6 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score only frames with a prediction (from every model); ignore the others")
     for option, (_, help_text) in REPORTS.items():
         parser.add_argument(option, metavar="FILE", help=help_text)
+    parser.add_argument("--html-frames", type=int, default=SLIDER_FRAMES, metavar="N",
+                        help="frames per video on the HTML report's slider, evenly spaced (its cost grows with them)")
 
 
 def _models(pred_dir: Optional[str], models: List[str]) -> Dict[str, str]:
@@ -107,6 +113,11 @@ def run(args: argparse.Namespace) -> int:
     models = _models(args.pred_dir, args.model)
     reports = {option: getattr(args, option[2:]) for option in REPORTS}
     E.check_report_paths(reports, *models.values(), args.gt_dir)
+    if args.html:
+        require_matplotlib()
+        if args.html_frames < 1:
+            raise EvaluationError(f"--html-frames must be ≥ 1, got {args.html_frames}")
+    options = {"--html": {"slider_frames": args.html_frames}}
     result = E.evaluate(
         models if args.model else args.pred_dir, args.gt_dir,
         metrics=_choose(args.metrics, METRIC_NAMES, "metric"),
@@ -118,6 +129,6 @@ def run(args: argparse.Namespace) -> int:
     print(E.format_table(result), end="")
     for option, path in reports.items():
         if path:
-            REPORTS[option][0](result, path)
+            REPORTS[option][0](result, path, **options.get(option, {}))
             print(f"wrote {path}")
     return 0

@@ -35,6 +35,7 @@ from dynsal.evaluate.negatives import SAUC_POOLS, fixation_points, points_to_map
 from dynsal.evaluate.pairing import Frame, find_frames
 from dynsal.evaluate.reports import check_report_paths
 from dynsal.evaluate.reports.as_csv import write_csv
+from dynsal.evaluate.reports.as_html import format_html, write_html
 from dynsal.evaluate.reports.as_json import write_json
 from dynsal.evaluate.reports.as_latex import format_latex, write_latex
 from dynsal.evaluate.reports.as_markdown import write_markdown
@@ -46,5 +47,5 @@ __all__ = [
     "BASELINES", "CENTRE_SIGMA", "CONVENTIONS", "LABELS", "SAUC_POOLS", "Frame", "FrameScore", "EvaluationResult",
     "read_map", "read_fixations", "find_frames", "fixation_points", "points_to_map", "sample_negative_frames",
     "centre_bias_map", "chance_map", "evaluate", "format_table", "write_csv", "write_json", "write_markdown",
-    "format_latex", "write_latex", "check_report_paths",
+    "format_latex", "write_latex", "format_html", "write_html", "check_report_paths",
 ]
