@@ -91,13 +91,12 @@ def _metric_head(metric: str, model: Optional[str] = None) -> str:
     return f'<th title="{better} is better" data-metric="{metric}"{of}>{LABELS[metric]} {arrow(metric)}{suffix}</th>'
 
 
-def _scores(result: EvaluationResult) -> str:
-    summary = result.summary()
+def _scores(result: EvaluationResult, summary: dict) -> str:
     out = ["<section id=scores><h2>Scores</h2>",
            '<p class=note>Best per column in bold on green; ↑ higher is better, ↓ lower is better. '
            f'Baselines: {_e(", ".join(result.settings["baselines"]) or "none")}.</p>']
     for convention, meaning in CONVENTIONS.items():
-        best = best_models(result, convention, 4)
+        best = best_models(result, summary, convention, 4)
         out.append(f'<table class=scores data-convention="{convention}"><caption><b>'
                    f'{convention.replace("_", " ")}</b>: {_e(meaning)}</caption><thead><tr><th>model</th>'
                    + "".join(_metric_head(m) for m in result.metrics) + "</tr></thead><tbody>")
@@ -108,15 +107,14 @@ def _scores(result: EvaluationResult) -> str:
     return "\n".join(out) + "</section>"
 
 
-def _distributions(result: EvaluationResult) -> str:
-    uri = distribution_plot(result.per_video(), result.models, result.metrics)
+def _distributions(result: EvaluationResult, per_video: dict) -> str:
+    uri = distribution_plot(per_video, result.models, result.metrics)
     return ("<section id=distributions><h2>Distribution over videos</h2><p class=note>Per metric, each model's "
             "per-video means (box: quartiles; dots: videos).</p>"
             f'<img src="{uri}" alt="per-video distribution of every metric for each model"></section>')
 
 
-def _videos_table(result: EvaluationResult) -> str:
-    per_video = result.per_video()
+def _videos_table(result: EvaluationResult, per_video: dict) -> str:
     videos = list(per_video[result.models[0]])
     heads = ["<th>video</th>", "<th>frames</th>"] + [
         _metric_head(metric, model) for metric in result.metrics for model in result.models]
@@ -224,13 +222,15 @@ def format_html(result: EvaluationResult, slider_frames: int = SLIDER_FRAMES) ->
     s = result.settings
     models = [m for m in result.models if m not in s["baselines"]]
     title = f"dynsal eval: {dataset_name(result)}"
+    per_video = result.per_video()
     parts = [
         '<!DOCTYPE html><html lang=en><head><meta charset=utf-8>',
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
         'style-src \'unsafe-inline\'; script-src \'unsafe-inline\'">',
         f'<link rel=icon href="data:,"><title>{_e(title)}</title><style>{_STYLE}</style></head><body>',
         f"<header><h1>{_e(title)}</h1><p>{_e(headline(result))}.</p></header>",
-        _scores(result), _distributions(result), _videos_table(result), _extremes(result, models),
+        _scores(result, result.summary()), _distributions(result, per_video), _videos_table(result, per_video),
+        _extremes(result, models),
         _players(result, models, slider_frames), _model_settings(result),
         f'<footer><h2>Run</h2><dl><dt>dynsal</dt><dd id=version>{_e(s["dynsal_version"])}</dd><dt>command</dt>'
         f'<dd><code id=command>{_e(s.get("command") or "(Python API)")}</code></dd><dt>date</dt>'

@@ -65,7 +65,7 @@ def format_latex(result: EvaluationResult) -> str:
         " & ".join(header) + r" \\",
     ]
     for convention in CONVENTIONS:
-        best = best_models(result, convention, DIGITS)
+        best = best_models(result, summary, convention, DIGITS)
         title = convention.replace("_", " ").capitalize()
         lines += [r"\midrule", rf"\multicolumn{{{width}}}{{l}}{{\emph{{{title}}}}} \\"]
         for model in result.models:

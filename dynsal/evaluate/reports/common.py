@@ -47,10 +47,9 @@ def arrow(metric: str) -> str:
     return "↓" if metric in LOWER_IS_BETTER else "↑"
 
 
-def best_models(result: EvaluationResult, convention: str, digits: int) -> Dict[str, Set[str]]:
+def best_models(result: EvaluationResult, summary: dict, convention: str, digits: int) -> Dict[str, Set[str]]:
     """{metric: the models and baselines with the best value under `convention` at `digits` decimals (ties
-    share it)}; a metric without values has none."""
-    summary = result.summary()
+    share it)}; a metric without values has none. `summary` is `result.summary()`."""
     best: Dict[str, Set[str]] = {}
     for metric in result.metrics:
         shown = {model: round(summary[model][convention][metric], digits) for model in result.models
