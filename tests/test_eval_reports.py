@@ -129,6 +129,21 @@ def test_html_report_needs_matplotlib_before_scoring(two_models, tmp_path, capsy
     assert not (tmp_path / "r.html").exists()
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["--html-frames", "0"], "--html-frames must be ≥ 1, got 0"),
+    (["--latex", "{gt}/t.tex"], "--latex {gt}/t.tex would be written on or inside"),
+    (["--html", "{good}/v1/r.html"], "would be written on or inside"),
+])
+def test_bad_report_options_exit_1_before_scoring(two_models, tmp_path, capsys, argv, words):
+    models, gt = two_models
+    names = {"gt": gt, "good": models["sts_good"]}
+    argv = [a.format(**names) for a in argv]
+    code = main(["eval", "--model", f"sts_good={models['sts_good']}", str(gt), "--html", str(tmp_path / "r.html"),
+                 *argv, "--quiet"])
+    assert code == 1 and words.format(**names) in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
+
+
 def _visible(selector: str) -> str:
     return f"Array.from(document.querySelectorAll({json.dumps(selector)})).filter(e => e.offsetParent !== null)"
 
