@@ -36,7 +36,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}td.best{font-weight:bo
 table.sortable th{cursor:pointer;user-select:none}th[aria-sort=ascending]::after{content:" \\25B2"}
 th[aria-sort=descending]::after{content:" \\25BC"}figure{display:inline-block;margin:0 .4em .8em 0}
 figcaption{font-size:12px;color:#555}img{display:block}.strip{display:flex;flex-wrap:wrap;gap:.4em}
-.strip img{min-width:160px}
+.strip img{width:240px;height:auto}
 pre{background:#f6f6f6;padding:.6em;overflow:auto}.note{color:#555}.player{margin-bottom:1.5em}
 """
 _SCRIPT = """
