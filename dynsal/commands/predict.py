@@ -142,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
                           _flow_settings(args, net), _postprocessing(args, net), args.batch, args.workers,
                           compile=args.compile, cuda_graphs=args.cuda_graphs)
+    if predictor.weights_warning:
+        write_line(f"dynsal predict: warning: {predictor.weights_warning}")
     try:
         done, skipped, failed = _predict_all(args, predictor, inputs, outputs, out_dir)
     finally:  # also on Ctrl-C: the flow workers stop here, not in Python's exit hooks (which race on 3.11)

@@ -99,7 +99,8 @@ class CaffeNet(Net):
 
     def _check_weights(self, model, allow_missing: bool) -> None:
         shapes = {name: [tuple(p.data.shape) for p in blobs] for name, blobs in self._net.params.items()}
-        match_weights(shapes, model).check(self.net_param.name, model.name, allow_missing)
+        self.weights_report = match_weights(shapes, model)
+        self.weights_report.check(self.net_param.name, model.name, allow_missing)
 
     @property
     def inputs(self) -> List[str]:

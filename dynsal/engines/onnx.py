@@ -23,6 +23,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
+from dynsal.caffe.weights import match_weights
 from dynsal.engines.base import Arrays, GraphNet
 from dynsal.errors import DynsalError, ExportError, WeightsMismatchError
 from dynsal.export.onnx_model import PRECISIONS, build_model
@@ -161,6 +162,7 @@ class OnnxNet(_OnnxRuntimeNet):
         self.providers = execution_providers(self.device)
         prepared = prepare_net(net_param, model, allow_missing=allow_missing, seed=seed)
         self.graph, self.blob_shapes, self._params = prepared.graph, prepared.shapes.blobs, prepared.blobs
+        self.weights_report = None if model is None else match_weights(prepared.shapes.params, model)
         self.dynamic = self._exports_dynamically()
         self._session = None
         self._names, self._results = {}, None

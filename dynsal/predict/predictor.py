@@ -24,7 +24,7 @@ from dynsal.caffe import io
 from dynsal.data.flow import FlowSettings
 from dynsal.data.identity import IDENTITY_KEY, input_identity, unchanged_since
 from dynsal.data.video import ResizePolicy, frame_files, open_stream, read_frames, read_image, video_info
-from dynsal.engines import load_net
+from dynsal.engines import ONNX_SUFFIX, load_net
 from dynsal.errors import DynsalError, WeightsMismatchError
 from dynsal.files import sha256_file
 from dynsal.paths import absolute
@@ -34,6 +34,7 @@ from dynsal.predict.outputs import OutputOptions, VideoOutputs
 from dynsal.predict.pipeline import FramePipeline, Prediction, StageTimes
 from dynsal.predict.postprocess import Postprocessing
 from dynsal.predict.prepare import FrameRecipe, FrameWorkers, available_cores
+from dynsal.weights.origin import covering_weights, weights_net
 from dynsal.weights.registry import load_registry, local_path
 
 DEFAULT_RESIZE = "fit:512"
@@ -108,12 +109,27 @@ def resolve_weights(net: Optional[str], weights: Optional[str]) -> Path:
     entries = [e for e in registry.values() if e.net == net]
     if not entries:
         published = ", ".join(sorted({e.net for e in registry.values()}))
-        raise DynsalError(f"no published weights for {net!r} (only for {published}); pass --weights FILE.caffemodel")
+        raise DynsalError(f"no published weights for {net!r} (only for {published}); "
+                          + _starting_points(net, list(registry.values())))
     path = local_path(entries[0])
     if not path.is_file():
         raise DynsalError(f"weights for {net} not found at {path}: run `dynsal weights fetch {entries[0].name}` "
                           f"or download {entries[0].url} and put it there")
     return path
+
+
+def _starting_points(net: Optional[str], entries) -> str:
+    """What to do without weights for `net`: a published file that holds every layer of `net` run as `net`
+    (Caffe copies layers by name), or fine-tuned from it; else pass your own caffemodel."""
+    covering = covering_weights(net, entries) if net in zoo.NETS else []
+    if not covering:
+        return "pass --weights FILE.caffemodel"
+    entry, unused = covering[0]
+    path, title, other = local_path(entry), zoo.get(net).title, zoo.get(entry.net).title
+    return (f"either predict with the published {other} weights as {title}: `--weights {path}` (`dynsal weights "
+            f"fetch {entry.name}`; Caffe copies the layers by name and leaves {', '.join(unused)} unused: not a "
+            f"trained {title}), or fine-tune {title} from them first: `dynsal train prototxt/{net}_solver.prototxt "
+            f"--weights {path}` (recipes/diem.md)")
 
 
 class Predictor:
@@ -149,9 +165,12 @@ class Predictor:
         saved = model_settings(self.weights_path)
         self.net_name, self.prototxt = net, prototxt
         self.net_param = zoo.deploy(net) if net else io.read_net(prototxt)
+        model = None if str(self.weights_path).lower().endswith(ONNX_SUFFIX) else io.read_net(self.weights_path)
+        #: the zoo net the caffemodel was made for (None: no zoo net's, or an ONNX file)
+        self.weights_net = None if model is None else weights_net(model, net)
         try:
-            self.net = load_net(self.net_param, self.weights_path, engine=engine, device=device, precision=precision,
-                                compile=compile, cuda_graphs=cuda_graphs)
+            self.net = load_net(self.net_param, self.weights_path if model is None else model, engine=engine,
+                                device=device, precision=precision, compile=compile, cuda_graphs=cuda_graphs)
         except WeightsMismatchError as exc:  # the files, not only the nets' names
             target = f"--net {net}" if net else prototxt
             raise WeightsMismatchError(f"{self.weights_path} into {target}: {exc}") from None
@@ -173,6 +192,18 @@ class Predictor:
         self.frame_workers = FrameWorkers(self.recipe, self.workers)
         self.times = StageTimes()
 
+    @property
+    def weights_warning(self) -> Optional[str]:
+        """One line naming the caffemodel's layers the net does not use (Caffe ignores them without a word), or
+        None when every layer of the file is used."""
+        report = self.net.weights_report
+        if report is None or not report.unused:
+            return None
+        made_for = f" (the file is {zoo.get(self.weights_net).title}'s)" if self.weights_net else ""
+        target = f"net {self.net_name}" if self.net_name else str(self.prototxt)
+        return (f"{self.weights_path}{made_for}: {target} does not use its layer(s) {', '.join(report.unused)}; "
+                "they are ignored, as Caffe does")
+
     def __enter__(self) -> Predictor:
         return self
 
@@ -190,8 +221,8 @@ class Predictor:
     def settings(self) -> Dict:
         """Everything that determined the maps (saved as settings.json beside every output)."""
         return {"dynsal": __version__, "net": self.net_name, "prototxt": self.prototxt,
-                "weights": str(self.weights_path), "engine": self.net.engine, "device": self.net.device_name,
-                "precision": self.net.precision, "resize": str(self.resize),
+                "weights": str(self.weights_path), "weights_net": self.weights_net, "engine": self.net.engine,
+                "device": self.net.device_name, "precision": self.net.precision, "resize": str(self.resize),
                 "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
                 "inputs": list(self.net.inputs), "batch": self.batch, "compile": self.compile,
                 "cuda_graphs": self.cuda_graphs}

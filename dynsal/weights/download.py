@@ -24,14 +24,12 @@ import urllib.request
 from pathlib import Path
 from typing import NamedTuple, Optional, Tuple
 
-from dynsal import zoo
 from dynsal.caffe import io
-from dynsal.caffe.graph import build_graph
-from dynsal.caffe.shapes import infer_shapes
 from dynsal.caffe.weights import WeightsReport, match_weights
 from dynsal.errors import DynsalError, WeightsMismatchError
 from dynsal.files import atomic_output, sha256_file, write_atomic
 from dynsal.progress import progress_bar
+from dynsal.weights.origin import zoo_param_shapes
 from dynsal.weights.registry import WeightsEntry
 
 CHUNK = 1 << 20
@@ -155,8 +153,7 @@ def verify(entry: WeightsEntry, path: Path, digest: Optional[str] = None) -> Wei
     if entry.sha256 and (digest or sha256_file(path)) != entry.sha256:
         raise WeightsMismatchError(f"{path}: SHA-256 differs from the registry's {entry.sha256}; "
                                    "delete it and fetch again")
-    _, params = infer_shapes(build_graph(zoo.deploy(entry.net)))
-    report = match_weights(params, io.read_net(path))
+    report = match_weights(zoo_param_shapes(entry.net), io.read_net(path))
     if not report.ok:
         raise WeightsMismatchError(f"{path} does not have the structure of {entry.net}: " + "; ".join(report.lines()))
     return report
