@@ -36,6 +36,10 @@ def chromium():
 @pytest.fixture()
 def pdflatex():
     return "a stand-in for pdflatex"
+
+@pytest.fixture()
+def cpu_image():
+    return "a stand-in for the CPU Docker image"
 '''
 PARITY = '''
 import pytest
@@ -79,6 +83,18 @@ def test_bullseye_stack(bullseye_oracle):
 CUDA_BUILD = '''
 def test_cuda_build(caffe_cuda):
     pass
+
+def test_in_the_image(cpu_image):
+    pass
+'''
+IMAGE_SKIPPED = '''
+import pytest
+
+def test_cuda_build(caffe_cuda):
+    pass
+
+def test_in_the_image(cpu_image):
+    pytest.skip("no buildah")
 '''
 REPORT_TOOLS = '''
 def test_html_report(chromium):
@@ -127,8 +143,10 @@ def test_a_complete_run_passes(run_suite):
     (dict(test_parity=PARITY, test_cuda=CUDA_BUILD, test_reports=REPORT_TOOLS, test_skip=SKIPPED_BROWSER),
      "*CI=true: report tests in headless Chromium must run*"),
     (dict(test_parity=PARITY, test_cuda=CUDA_BUILD), "*CI=true: no report tests in headless Chromium passed*"),
+    (dict(test_parity=PARITY, test_cuda=IMAGE_SKIPPED, test_reports=REPORT_TOOLS),
+     "*CI=true: tests in the CPU Docker image must run*"),
 ], ids=["module-skipped-at-collection", "parity-test-skipped", "platform-checks-only", "bullseye-check-skipped",
-        "no-cuda-build-test", "browser-test-skipped", "no-browser-test"])
+        "no-cuda-build-test", "browser-test-skipped", "no-browser-test", "image-test-skipped"])
 def test_what_fails_ci(run_suite, modules, line):
     """A module skipped at collection, a skipped parity test, and chroot checks standing in for parity."""
     result = run_suite(True, **modules)
