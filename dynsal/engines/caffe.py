@@ -8,7 +8,6 @@ against the net by layer name (`dynsal.caffe.weights`), new input shapes are run
 """
 from __future__ import annotations
 
-import glob
 import os
 import tempfile
 from typing import Dict, List, Sequence
@@ -25,19 +24,8 @@ from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
 from dynsal.caffe.weights import match_weights
 from dynsal.engines.base import Arrays, Net
+from dynsal.engines.pycaffe_probe import nvidia_gpu_present
 from dynsal.errors import DynsalError, WeightsMismatchError
-
-
-def nvidia_gpu_present() -> bool:
-    """Whether an NVIDIA GPU is usable here: a /dev/nvidia<N> device and a control device that opens
-    (a node left by a package in a chroot or image without the driver does not open)."""
-    if not glob.glob("/dev/nvidia[0-9]*"):
-        return False
-    try:
-        os.close(os.open("/dev/nvidiactl", os.O_RDWR))
-    except OSError:
-        return False
-    return True
 
 
 def caffe_has_gpu() -> bool:

@@ -66,15 +66,17 @@ def test_an_output_folder_the_image_user_cannot_write_is_one_line(cpu_image, ima
 def test_predict_stsmax_with_stsconvnet_weights_matches_the_host_torch_engine(cpu_image, image_folder, tmp_path):
     """The card's command with the image's real Caffe: the random STSConvNet caffemodel (the published file's
     stand-in) run as STSMaxNet; the frame folder's maps equal the host's torch engine's within one grey level
-    (same frames; DIS flow images from each side's OpenCV), and the video gives a map per frame."""
+    given the same frames and flow images, and the video gives a map per frame. Same flow images: Farnebäck's
+    (identical from the image's OpenCV 4.5.1 and the host's); DIS's differ between the two OpenCV releases (up
+    to 18 grey levels in a flow image, test_make_lmdb_script_in_the_image_builds_the_hosts_dataset's data)."""
     _, frames = make_inputs(image_folder, frames=3)
     weights = zoo_weights("stsconv", image_folder)
     result = cpu_image.run(["predict", "--net", "stsmax", "--weights", weights.name, "--engine", "caffe", "clip.mp4",
-                            "shots", "-o", "out", "--npz"], image_folder)
+                            "shots", "-o", "out", "--npz", "--flow-method", "farneback"], image_folder)
     assert "conv_fuse" in result.stderr and "Traceback" not in result.stderr
     host_out = tmp_path / "host"
     assert main(["predict", "--net", "stsmax", "--weights", str(weights), "--engine", "torch", str(frames), "-o",
-                 str(host_out), "--npz", "--no-overlay", "-q"]) == 0
+                 str(host_out), "--npz", "--no-overlay", "-q", "--flow-method", "farneback"]) == 0
     for name in ("clip", "shots"):
         settings = json.loads((image_folder / "out" / name / "settings.json").read_text())
         assert (settings["engine"], settings["net"], settings["weights_net"]) == ("caffe", "stsmax", "stsconv")
@@ -98,12 +100,14 @@ def test_train_script_fine_tunes_stsmax_from_stsconvnet_with_caffe_train(cpu_ima
         shutil.copy(REPO / "prototxt" / name, image_folder / "prototxt" / name)
     (image_folder / "data").mkdir()
     write_zoo_lmdbs(image_folder / "data", 32, 48, count=4)
-    (image_folder / "snapshots").mkdir(mode=0o777)
-    (image_folder / "snapshots").chmod(0o777)
+    (image_folder / "snapshots").mkdir()
+    for path in [image_folder / "snapshots", *(image_folder / "data").rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o666)  # uid 1000's Caffe opens an LMDB's lock.mdb for writing
     start = zoo_weights("stsconv", image_folder)
     result = cpu_image.run(["scripts/train.py", "prototxt/stsmax_solver.prototxt", "--weights", start.name,
                             "--engine", "caffe", "--max-iter", "10"], image_folder, entrypoint="python3")
-    assert "Iteration 10" in result.stderr + result.stdout
+    assert "Snapshotting to binary proto file snapshots/stsmax_iter_10.caffemodel" in result.stderr  # glog at INFO
+    assert "Optimization Done." in result.stderr
     snapshot = io.read_net(image_folder / "snapshots" / "stsmax_iter_10.caffemodel")
     trained = {layer.name: [blob_to_array(b) for b in layer.blobs] for layer in snapshot.layer if len(layer.blobs)}
     initial = {layer.name: [blob_to_array(b) for b in layer.blobs] for layer in io.read_net(start).layer
@@ -122,11 +126,13 @@ def lmdb_records(path: Path):
 
 
 def test_make_lmdb_script_in_the_image_builds_the_hosts_dataset(cpu_image, image_folder, tmp_path):
-    """`python scripts/make_lmdb.py` on a miniature DIEM folder: the image's LMDBs hold the host's records."""
+    """`python scripts/make_lmdb.py` on a miniature DIEM folder: the image's LMDBs hold the host's records (flow by
+    Farnebäck: DIS's flow images differ between the image's OpenCV 4.5.1 and the host's, by up to 18 grey levels
+    on this data, while frames and maps are identical either way)."""
     copy_scripts(image_folder)
     miniature_diem(image_folder / "DIEM")
     args = ["--videos", "DIEM/video", "--gaze", "DIEM/event_data", "--split-preset", "diem", "--resize",
-            "fixed:32x48", "--splits", "train"]
+            "fixed:32x48", "--splits", "train", "--method", "farneback"]
     cpu_image.run(["scripts/make_lmdb.py", *args, "-o", "dataset"], image_folder, entrypoint="python3")
     host = tmp_path / "host"
     host_args = [str(image_folder / a) if a.startswith("DIEM") else a for a in args]
@@ -163,8 +169,10 @@ def test_no_ca_bundle_pip_config_wheel_or_source_in_any_layer(cpu_image, tmp_pat
         with tarfile.open(layer) as archive:
             for member in archive:
                 path = "/" + member.name.lstrip("./")
-                if (path.endswith(("pip.conf", "pip.ini", ".whl")) or path.startswith(("/src/", "/tmp/wheel",
-                                                                                        "/run/secrets"))
+                if member.isdir():
+                    continue  # an empty mount point stays as a folder (/tmp/wheel); nothing in it
+                if (path.endswith(("pip.conf", "pip.ini")) or "/dynsal-" in path and path.endswith(".whl")
+                        or path.startswith(("/src/", "/tmp/wheel/", "/run/secrets/"))
                         or (path.endswith("/dynsal/__init__.py") and "/dist-packages/" not in path)):
                     found.append(path)
                 elif ca_digest and member.isfile() and member.size == host_ca.stat().st_size:
