@@ -43,6 +43,9 @@ build_wheel() {  # dynsal's wheel into $WHEELS (only it), built offline where th
     dynsal | tar -C "$src" -xf -
   rm -rf "$WHEELS"
   mkdir -p "$WHEELS"
+  # zip timestamps fixed (SOURCE_DATE_EPOCH, 1980-01-01: the zip format's first day), so the same sources give
+  # the same wheel, the same SHA-256 and a build taken wholly from cache
+  export SOURCE_DATE_EPOCH=315532800
   python3 -m pip wheel -q --no-deps --no-build-isolation -w "$WHEELS" "$src" 2>/dev/null \
     || python3 -m pip wheel -q --no-deps -w "$WHEELS" "$src" \
     || die "building dynsal's wheel failed (python3 -m pip wheel --no-deps $src)"
@@ -139,8 +142,8 @@ make_stand_in() {  # $1: the FROM image (docker.io/library/debian:<release>-<dat
 
 apt_install() {
   say "apt-get install $*"
-  local try
-  for try in 1 2 3 4 5 6; do
+  local _
+  for _ in 1 2 3 4 5 6; do
     if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; then return; fi
     sleep 10  # another apt may hold the dpkg lock
   done
@@ -169,7 +172,7 @@ build_with_buildah() {
     make_stand_in "$base"  # an earlier stand-in: reused when its recipe is unchanged, else made again
   fi
   if grep -q 'id=host_ca' "$DOCKERFILE" && [ -s "$HOST_CA" ]; then secret=(--secret "id=host_ca,src=$HOST_CA"); fi
-  store bud --isolation chroot --layers --format docker --pull-never "${secret[@]}" "${WHEEL_ARG[@]}" \
+  store bud --isolation chroot --layers --force-rm --format docker --pull-never "${secret[@]}" "${WHEEL_ARG[@]}" \
     -f "$DOCKERFILE" -t "$TAG" .
 }
 
