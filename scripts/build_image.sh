@@ -5,7 +5,8 @@
 #   bash scripts/build_image.sh gpu       # docker/Dockerfile: not buildable here yet (says so, exits 2)
 #
 # - dynsal goes in as a wheel built here first (build/image-wheel/, from a copy of the package files, so
-#   the checkout gets no build/ or egg-info of setuptools'), bind-mounted into the one RUN that installs it:
+#   the checkout gets no build/ or egg-info of setuptools'; by $PYTHON, else .venv/bin/python, else python3),
+#   bind-mounted into the one RUN that installs it:
 #   no PyPI for dynsal itself, and neither the wheel nor the source stays in a layer.
 # - `docker build` where a Docker daemon answers (`docker info`), else buildah (apt-get installed where
 #   missing) with overlay storage, chroot isolation and --layers (unchanged steps come from its cache), in
@@ -23,6 +24,9 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${DYNSAL_IMAGE_CACHE:-/var/cache/dynsal/images}"
 WHEELS="build/image-wheel"  # relative to the repository: the build context
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
+# the Python that builds the wheel: $PYTHON, else the project's environment (scripts/install_dev.sh: .venv, with
+# setuptools>=77 from the test extra, so no PyPI), else python3 (pip then fetches setuptools in isolation)
+PYTHON="${PYTHON:-}"
 
 say() { echo "build_image: $*" >&2; }
 die() { say "$*"; exit "${2:-1}"; }
@@ -33,6 +37,9 @@ case "${1:-}" in
   *) die "usage: bash scripts/build_image.sh cpu|gpu" 2 ;;
 esac
 cd "$REPO"
+if [ -z "$PYTHON" ]; then
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
 
 build_wheel() {  # dynsal's wheel into $WHEELS (only it), built offline where the host's setuptools allows
   local src
@@ -46,9 +53,9 @@ build_wheel() {  # dynsal's wheel into $WHEELS (only it), built offline where th
   # zip timestamps fixed (SOURCE_DATE_EPOCH, 1980-01-01: the zip format's first day), so the same sources give
   # the same wheel, the same SHA-256 and a build taken wholly from cache
   export SOURCE_DATE_EPOCH=315532800
-  python3 -m pip wheel -q --no-deps --no-build-isolation -w "$WHEELS" "$src" 2>/dev/null \
-    || python3 -m pip wheel -q --no-deps -w "$WHEELS" "$src" \
-    || die "building dynsal's wheel failed (python3 -m pip wheel --no-deps $src)"
+  "$PYTHON" -m pip wheel -q --no-deps --no-build-isolation -w "$WHEELS" "$src" 2>/dev/null \
+    || "$PYTHON" -m pip wheel -q --no-deps -w "$WHEELS" "$src" \
+    || die "building dynsal's wheel failed ($PYTHON -m pip wheel --no-deps $src)"
   local wheel
   wheel="$(echo "$WHEELS"/dynsal-*.whl)"
   WHEEL_ARG=(--build-arg "DYNSAL_WHEEL_SHA256=$(sha256sum "$wheel" | cut -d' ' -f1)")
