@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import os
-from typing import Callable, Dict, List, Sequence, Union
+from typing import Callable, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -58,6 +58,8 @@ class Net(abc.ABC):
     device_name: str
     #: the arithmetic it runs in ("fp32", "tf32", "bf16", "fp16").
     precision: str
+    #: the (height, width) its inputs must have (an export with fixed shapes), None where any size runs.
+    fixed_size: Tuple[int, int] | None = None
 
     @property
     @abc.abstractmethod
