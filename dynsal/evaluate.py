@@ -46,7 +46,7 @@ from dynsal.files import write_atomic
 from dynsal.paths import PathIndex
 from dynsal.progress import progress_bar
 from dynsal.seeds import frame_seed
-from dynsal.workers import interrupts_ignored
+from dynsal.workers import exit_with, interrupts_ignored
 
 __all__ = [
     "BASELINES", "CONVENTIONS", "SAUC_POOLS", "Frame", "FrameScore", "EvaluationResult",
@@ -367,7 +367,7 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
             bar.update(sizes[i])
         return results
     try:
-        pool = ProcessPoolExecutor(max_workers=jobs)
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=exit_with, initargs=(os.getpid(),))
     except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
         raise EvaluationError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
     with pool:
