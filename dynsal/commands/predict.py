@@ -91,7 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-overlay", action="store_true", help="no overlay MP4")
     parser.add_argument("--side-by-side", action="store_true", help="also write a frame | map MP4")
     parser.add_argument("--show", action="store_true", help="show the overlay live in a window (q or Esc stops the "
-                        "input; needs OpenCV with a GUI, i.e. opencv-python rather than -headless)")
+                        "input; needs OpenCV with a GUI: the headless wheels dynsal installs have none, the error says "
+                        "which wheel to put in place)")
     parser.add_argument("--no-blur", action="store_true", help="skip the Gaussian blur of the maps (default: the "
                         "model's settings JSON, else a 5×5 blur)")
     parser.add_argument("--no-stretch", action="store_true", help="do not stretch each map to a maximum of 255 "
