@@ -7,8 +7,10 @@ an environment that cannot be built fails its tests.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,7 +103,7 @@ def cuda_workdir(caffe_cuda):
 def torchvision_python() -> str:
     """The python of a venv with torch + torchvision + dynsal (scripts/build_torchvision_env.sh)."""
     result = subprocess.run(["bash", str(REPO / "scripts" / "build_torchvision_env.sh")], capture_output=True,
-                            text=True)
+                            text=True, env=dict(os.environ, PYTHON=sys.executable))
     if result.returncode != 0:
         _unavailable("torchvision environment", result.stderr.strip().splitlines()[-1] if result.stderr else "")
     return result.stdout.strip().splitlines()[-1]
