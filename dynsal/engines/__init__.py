@@ -21,8 +21,11 @@ from dynsal.caffe import io
 from dynsal.engines.base import Net
 from dynsal.engines.pycaffe_probe import pycaffe_installed, pycaffe_problem
 from dynsal.errors import DynsalError
+from dynsal.lazy import submodule_loader
 
 PathLike = Union[str, os.PathLike]
+__getattr__ = submodule_loader(__name__)  # dynsal.engines.torch, .onnx, ... on first use
+
 ENGINES = ("auto", "torch", "caffe", "onnx")
 ONNX_SUFFIX = ".onnx"
 PHASES = ("train", "test")
