@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-encoding", help="flow image encoding: middlebury (default) or xy")
     parser.add_argument("--every", type=int, default=1, help="predict every N-th frame")
     parser.add_argument("--start", type=int, default=0, help="first frame (0-based)")
-    parser.add_argument("--end", type=int, help="stop before this frame")
+    parser.add_argument("--end", type=int, help="stop before this frame (default: the input's end)")
     parser.add_argument("--no-png", action="store_true", help="no per-frame PNG maps")
     parser.add_argument("--layout", choices=GT.LAYOUTS, default="flat", help="flat: NAME/<frame>.png (a video "
                         "file's frames 000000, 000001, ...); dhf1k: NAME/maps/<frame>.png with DHF1K's names "
