@@ -17,7 +17,9 @@ of those averages (they are counted in the result).
 
 sAUC negatives: for every frame, `sauc_negatives` (M = 10) frames are drawn, seeded, from the frames
 of *other videos* (or, with `sauc_pool="other-frames"`, from any other frame); the union of their
-fixations, rescaled to the frame's size, is the negative map (`dynsal.metrics.auc_shuffled`).
+fixations, rescaled to the frame's size, is the negative map (`dynsal.metrics.auc_shuffled`). The
+default pool, "auto", is other-videos where two or more videos have fixations and other-frames where
+one has (one video has no other videos to draw from); the settings record the pool used.
 
 Baselines scored like a model on the same frames and with the same random draws: `centre` (a
 Gaussian centred on the frame, σ = 0.25 × height and width) and `chance` (i.i.d. uniform noise,
@@ -56,6 +58,8 @@ __all__ = [
 
 BASELINES = ("centre", "chance")
 SAUC_POOLS = ("other-videos", "other-frames")
+#: the default sAUC pool: other-videos where two or more videos have fixations, else other-frames
+AUTO_POOL = "auto"
 #: σ of the centre-bias Gaussian as a fraction of the frame's height and width
 CENTRE_SIGMA = 0.25
 CONVENTIONS = {
@@ -454,8 +458,8 @@ def _check_options(metrics, baselines, sauc_negatives, sauc_pool, seed, jobs) ->
         raise EvaluationError(f"unknown baseline(s) {', '.join(bad)}; choose from {', '.join(BASELINES)}")
     if "sauc" in metrics and sauc_negatives < 1:
         raise EvaluationError(f"sAUC needs --sauc-negatives ≥ 1, got {sauc_negatives}")
-    if sauc_pool not in SAUC_POOLS:
-        raise EvaluationError(f"unknown sAUC pool {sauc_pool!r}; use one of {', '.join(SAUC_POOLS)}")
+    if sauc_pool not in SAUC_POOLS + (AUTO_POOL,):
+        raise EvaluationError(f"unknown sAUC pool {sauc_pool!r}; use one of {', '.join(SAUC_POOLS + (AUTO_POOL,))}")
     if seed < 0:
         raise EvaluationError(f"seed must be ≥ 0, got {seed}")
     if jobs < 0:
@@ -463,7 +467,7 @@ def _check_options(metrics, baselines, sauc_negatives, sauc_pool, seed, jobs) ->
 
 
 def evaluate(prediction_dir, ground_truth_dir, *, metrics: Sequence[str] = tuple(M.METRICS),
-             baselines: Sequence[str] = (), sauc_negatives: int = 10, sauc_pool: str = "other-videos",
+             baselines: Sequence[str] = (), sauc_negatives: int = 10, sauc_pool: str = AUTO_POOL,
              seed: int = 0, jobs: int = 1, partial: bool = False,
              progress: bool = False) -> EvaluationResult:
     """Score a folder of predicted maps (and optional baselines) against ground truth.
@@ -474,7 +478,8 @@ def evaluate(prediction_dir, ground_truth_dir, *, metrics: Sequence[str] = tuple
         metrics: names from `dynsal.metrics.METRICS`.
         baselines: any of "centre", "chance", scored alongside the prediction.
         sauc_negatives: M, frames whose fixations form each frame's sAUC negatives.
-        sauc_pool: "other-videos" (default) or "other-frames".
+        sauc_pool: "other-videos", "other-frames", or "auto" (default): other-videos where two or more
+            videos have fixations, else other-frames (settings["sauc_pool"] is the pool used).
         seed: seed of every random draw (AUC jitter and splits, sAUC pools, chance maps).
         jobs: worker processes (0 = one per CPU core); the scores do not depend on it.
         partial: score only frames that have a prediction, ignoring other ground-truth frames.
@@ -499,7 +504,9 @@ def evaluate(prediction_dir, ground_truth_dir, *, metrics: Sequence[str] = tuple
         chunks = [tuple(frames[a:b]) for a, b in videos]
         points = [p for chunk in _stage(_load_fixations, chunks, jobs, sizes, progress, "fixations")
                   for p in chunk]
-    negatives = _negatives(frames, points, metrics, sauc_negatives, sauc_pool, seed)
+    has_fixations = [p is not None and p[0].size > 0 for p in points]
+    sauc_pool = resolve_sauc_pool(sauc_pool, frames, has_fixations)
+    negatives = _negatives(frames, points, has_fixations, metrics, sauc_negatives, sauc_pool, seed)
     work = [_Job(tuple(frames[a:b]), tuple(points[a:b]), tuple(negatives[a:b]), metrics, baselines, seed)
             for a, b in videos]
     rows = [r for chunk in _stage(_score_job, work, jobs, sizes, progress, "scoring") for r in chunk]
@@ -516,11 +523,19 @@ def evaluate(prediction_dir, ground_truth_dir, *, metrics: Sequence[str] = tuple
     return EvaluationResult(metrics, ("prediction",) + baselines, rows, settings)
 
 
-def _negatives(frames, points, metrics, count, pool, seed) -> List[Tuple[Points, ...]]:
+def resolve_sauc_pool(pool: str, frames: Sequence[Frame], has_fixations: Sequence[bool]) -> str:
+    """The sAUC pool to draw from: `pool`, or for "auto" other-videos where two or more videos have frames
+    with fixations, else other-frames (a single video has no other videos to draw negatives from)."""
+    if pool != AUTO_POOL:
+        return pool
+    videos = {frame.video for frame, has in zip(frames, has_fixations) if has}
+    return "other-videos" if len(videos) > 1 else "other-frames"
+
+
+def _negatives(frames, points, has_fixations, metrics, count, pool, seed) -> List[Tuple[Points, ...]]:
     if "sauc" not in metrics:
         return [()] * len(frames)
-    has = [p is not None and p[0].size > 0 for p in points]
-    chosen = sample_negative_frames(frames, has, count, pool, seed)
+    chosen = sample_negative_frames(frames, has_fixations, count, pool, seed)
     return [tuple(points[j] for j in picks) for picks in chosen]
 
 
