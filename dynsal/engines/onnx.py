@@ -284,8 +284,9 @@ class OnnxFileNet(_OnnxRuntimeNet):
         return size if len(size) == 2 and all(isinstance(d, int) for d in size) else None
 
     def _one_at_a_time(self) -> bool:
-        """Whether the batch axis is fixed at 1 (larger batches then run item by item)."""
-        return all(dims[:1] == [1] for dims in self._fixed.values())
+        """Whether every input and output has a batch axis fixed at 1 (larger batches then run item by item)."""
+        return all(list(dims[:1]) == [1] for dims in list(self._fixed.values())
+                   + [output.shape for output in self._session.get_outputs()])
 
     def _accept_shapes(self, shapes, param_shapes) -> None:
         for name, shape in shapes.items():

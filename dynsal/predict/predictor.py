@@ -137,7 +137,8 @@ class Predictor:
     """Saliency prediction with one net.
 
     Args:
-        net: a zoo net name (ssnet, tsnet, stsmax, stsconv, early, late), or None with `prototxt`.
+        net: a zoo net name (ssnet, tsnet, stsmax, stsconv, early, late), or None with `prototxt` (or
+            with neither, for an `.onnx` export as the weights).
         prototxt: any deploy prototxt (inputs `data1` [+ `data1_b`], output `deconv1`).
         weights: caffemodel path, or an `.onnx` file of `dynsal export` (engine onnx; with net and
             prototxt None, the net it records); default: the registered weights of `net` in $DYNSAL_MODELS.
@@ -182,7 +183,7 @@ class Predictor:
         if "deconv1" not in self.net.outputs:
             raise DynsalError(f"the net's outputs are {self.net.outputs}; dynsal predict reads `deconv1`")
         self.two_stream = "data1_b" in self.net.inputs
-        self.temporal_only = net == "tsnet"
+        self.temporal_only = self.net_name == "tsnet"
         self.resize, self.notice = _resize_policy(self.net, self.weights_path, resize, saved.get("resize"))
         self.flow = flow or (FlowSettings.from_dict(saved["flow"]) if "flow" in saved else FlowSettings())
         self.post = post or model_postprocessing(self.weights_path)

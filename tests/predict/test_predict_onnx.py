@@ -47,12 +47,14 @@ def _settings(folder):
     return json.loads((folder / "settings.json").read_text())
 
 
-def test_an_ssnet_export_runs_as_written_at_its_fixed_size(tmp_path, capsys):
+@pytest.mark.parametrize("net", ["ssnet", "tsnet"])
+def test_a_single_stream_export_runs_as_written_at_its_fixed_size(net, tmp_path, capsys):
     """`dynsal export PROTOTXT CAFFEMODEL -o net.onnx` then `dynsal predict --weights net.onnx VIDEO`, nothing
-    else: the net (SSNet, one input) and the precision come from the file, the frames are resized to the
-    export's fixed size (said on stderr), any --batch runs; the maps are the torch engine's at that size."""
-    prototxt, caffemodel = tmp_path / "ssnet_deploy.prototxt", zoo_weights("ssnet", tmp_path)
-    io.write_text(zoo.deploy("ssnet"), prototxt)
+    else: the net (SSNet: frames; TSNet: flow images, one input each) and the precision come from the file, the
+    frames are resized to the export's fixed size (said on stderr), any --batch runs; the maps are the torch
+    engine's at that size."""
+    prototxt, caffemodel = tmp_path / f"{net}_deploy.prototxt", zoo_weights(net, tmp_path)
+    io.write_text(zoo.deploy(net), prototxt)
     export = tmp_path / "net.onnx"
     assert main(["export", str(prototxt), str(caffemodel), "-o", str(export), "--shape", "data1=1x3x48x64"]) == 0
     video = panning_video(tmp_path / "clip.avi", 3, 72, 80)
@@ -63,8 +65,8 @@ def test_an_ssnet_export_runs_as_written_at_its_fixed_size(tmp_path, capsys):
         capsys.readouterr().err)
     settings = _settings(tmp_path / "onnx" / "clip")
     assert (settings["net"], settings["engine"], settings["precision"], settings["resize"]) == (
-        "ssnet", "onnx", "fp32", "fixed:48x64")
-    assert main(["predict", "--net", "ssnet", "--weights", str(caffemodel), "--engine", "torch", "--resize",
+        net, "onnx", "fp32", "fixed:48x64")
+    assert main(["predict", "--net", net, "--weights", str(caffemodel), "--engine", "torch", "--resize",
                  "fixed:48x64", *common, "-o", str(tmp_path / "torch")]) == 0
     onnx_maps, torch_maps = _maps(tmp_path / "onnx" / "clip"), _maps(tmp_path / "torch" / "clip")
     assert len(onnx_maps) == len(torch_maps) == 3
