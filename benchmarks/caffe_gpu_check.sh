@@ -18,8 +18,7 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu_out}"
 PACK="${PACK:-.caffe-gpu}"
 DEVICE="${DEVICE:-cuda}"
-PYTHON="${PYTHON:-python3}"  # the interpreter to run (tests pass their own); the pack's run script uses it too
-export PYTHON
+PYTHON="${PYTHON:-python3}"  # the interpreter to run (tests pass their own)
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 

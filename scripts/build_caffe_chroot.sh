@@ -53,11 +53,11 @@ say "cuDNN from PyPI ($CUDNN_WHEEL): headers and libcudnn.so.9"
 WHEELS="$(mktemp -d)"
 trap 'rm -rf "$WHEELS"' EXIT
 echo "$CUDNN_WHEEL --hash=sha256:$CUDNN_WHEEL_SHA256" >"$WHEELS/requirements.txt"
-"${PYTHON:-python3}" -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_27_x86_64 -d "$WHEELS" \
+python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_27_x86_64 -d "$WHEELS" \
   -r "$WHEELS/requirements.txt"
 # libcudnn.so.9 is cuDNN 9's front library: it loads libcudnn_ops/cnn/engines_* (1 GB) only when a GPU runs
 # cuDNN, which never happens here (no GPU; CPU mode), so only the headers and it are installed.
-"${PYTHON:-python3}" - "$WHEELS"/nvidia_cudnn_cu12-*.whl "$ROOT/usr/local" <<'EOF'
+python3 - "$WHEELS"/nvidia_cudnn_cu12-*.whl "$ROOT/usr/local" <<'EOF'
 import sys, zipfile
 from pathlib import Path
 wheel, prefix = sys.argv[1], Path(sys.argv[2])

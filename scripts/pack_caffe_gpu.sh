@@ -58,11 +58,11 @@ build_cuda13_caffe() {  # the lean CUDA 13 Caffe in $ROOT/opt/caffe-cuda-13, onc
   if [ ! -x "$ROOT/opt/cuda-13/bin/nvcc" ]; then
     say "the CUDA 13 toolkit and cuDNN 9 from PyPI into $ROOT/opt/cuda-13"
     echo "$CUDA13_WHEELS" >"$WORK/requirements.txt"
-    "${PYTHON:-python3}" -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_27_x86_64 \
+    python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_27_x86_64 \
       --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d "$WORK/wheels" -r "$WORK/requirements.txt"
     rm -rf "$ROOT/opt/cuda-13"
     # nvidia/cu13/{bin,include,lib,nvvm} is a CUDA toolkit tree; cuDNN's include/ and lib/ join it.
-    "${PYTHON:-python3}" - "$ROOT/opt/cuda-13" "$WORK"/wheels/*.whl <<'EOF'
+    python3 - "$ROOT/opt/cuda-13" "$WORK"/wheels/*.whl <<'EOF'
 import sys, zipfile
 from pathlib import Path
 top = Path(sys.argv[1])
@@ -123,10 +123,10 @@ mv "$WORK/caffe" "$OUT/caffe"
 cat >"$OUT/caffe/run" <<'EOF'
 #!/bin/sh
 # caffe_blobs with this pack's loader and libraries, and the machine's CUDA libraries: $CAFFE_CUDA_LIBS,
-# the lib folders of the nvidia-* wheels of its ${PYTHON:-python3} (PyTorch's), /usr/local/cuda, the driver's.
+# the lib folders of the nvidia-* wheels of its python3 (PyTorch's), /usr/local/cuda, the driver's.
 here="$(cd "$(dirname "$0")" && pwd)"
 path="$here/lib${CAFFE_CUDA_LIBS:+:$CAFFE_CUDA_LIBS}"
-wheels="$("${PYTHON:-python3}" -c 'import glob, os, nvidia
+wheels="$(python3 -c 'import glob, os, nvidia
 print(" ".join(sorted({os.path.dirname(p) for b in nvidia.__path__ for p in glob.glob(b + "/**/lib*.so*", recursive=True)})))' \
   2>/dev/null || true)"
 for dir in $wheels /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64 \
