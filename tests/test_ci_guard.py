@@ -28,6 +28,14 @@ def bullseye_oracle():
 @pytest.fixture()
 def caffe_cuda():
     return "a stand-in for the CUDA build's chroot"
+
+@pytest.fixture()
+def chromium():
+    return "a stand-in for the browser"
+
+@pytest.fixture()
+def pdflatex():
+    return "a stand-in for pdflatex"
 '''
 PARITY = '''
 import pytest
@@ -72,6 +80,19 @@ CUDA_BUILD = '''
 def test_cuda_build(caffe_cuda):
     pass
 '''
+REPORT_TOOLS = '''
+def test_html_report(chromium):
+    pass
+
+def test_latex_table(pdflatex):
+    pass
+'''
+SKIPPED_BROWSER = '''
+import pytest
+
+def test_html_report_elsewhere(chromium):
+    pytest.skip("no chromium")
+'''
 
 
 @pytest.fixture()
@@ -89,7 +110,7 @@ def run_suite(pytester, monkeypatch):
 
 
 def test_a_complete_run_passes(run_suite):
-    result = run_suite(True, test_parity=PARITY, test_cuda=CUDA_BUILD)
+    result = run_suite(True, test_parity=PARITY, test_cuda=CUDA_BUILD, test_reports=REPORT_TOOLS)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["real-Caffe parity tests: 1 passed, 0 skipped, 0 failed"])
 
@@ -103,8 +124,11 @@ def test_a_complete_run_passes(run_suite):
     (dict(test_parity=PARITY, test_cuda=CUDA_BUILD, test_bullseye=SKIPPED_BULLSEYE_CHECK),
      "*CI=true: tests in the Caffe chroot must run*"),
     (dict(test_parity=PARITY), "*CI=true: no CUDA + cuDNN Caffe build tests (CPU mode) passed*"),
+    (dict(test_parity=PARITY, test_cuda=CUDA_BUILD, test_reports=REPORT_TOOLS, test_skip=SKIPPED_BROWSER),
+     "*CI=true: report tests in headless Chromium must run*"),
+    (dict(test_parity=PARITY, test_cuda=CUDA_BUILD), "*CI=true: no report tests in headless Chromium passed*"),
 ], ids=["module-skipped-at-collection", "parity-test-skipped", "platform-checks-only", "bullseye-check-skipped",
-        "no-cuda-build-test"])
+        "no-cuda-build-test", "browser-test-skipped", "no-browser-test"])
 def test_what_fails_ci(run_suite, modules, line):
     """A module skipped at collection, a skipped parity test, and chroot checks standing in for parity."""
     result = run_suite(True, **modules)

@@ -21,11 +21,12 @@ import numpy as np
 
 from dynsal import __version__, zoo
 from dynsal.caffe import io
-from dynsal.data.dataset import file_hash
 from dynsal.data.flow import FlowSettings
+from dynsal.data.identity import IDENTITY_KEY, input_identity, unchanged_since
 from dynsal.data.video import ResizePolicy, frame_files, open_stream, read_frames, read_image, video_info
 from dynsal.engines import is_onnx_file, load_net
 from dynsal.errors import DynsalError, WeightsMismatchError
+from dynsal.files import sha256_file
 from dynsal.paths import absolute
 from dynsal.predict.destination import OutputSlot
 from dynsal.predict.inputs import PredictInput, expand_inputs
@@ -66,6 +67,7 @@ class InputResult:
     frames: int  # maps in it
     skipped: bool = False  # it was complete already, for the same request
     warning: Optional[str] = None  # e.g. decoding stopped before the last frame the video file declares
+    truncated: bool = False  # decoding stopped before the last frame the video file declares (settings.json says so)
 
 
 def model_settings(weights: Optional[Path]) -> Dict:
@@ -190,8 +192,8 @@ class Predictor:
         self.batch, self.workers = max(1, batch), available_cores() if workers is None else max(0, workers)
         self.precision = self.net.precision
         self.compile, self.cuda_graphs = compile, cuda_graphs
-        self.weights_sha256 = file_hash(self.weights_path)
-        self.prototxt_sha256 = file_hash(Path(prototxt)) if prototxt else None
+        self.weights_sha256 = sha256_file(self.weights_path)
+        self.prototxt_sha256 = sha256_file(prototxt) if prototxt else None
         self.recipe = FrameRecipe(frame_blob=None if self.temporal_only else "data1",
                                   flow_blob=("data1" if self.temporal_only else "data1_b") if self.uses_flow else None,
                                   flow=self.flow if self.uses_flow else None)
@@ -222,10 +224,12 @@ class Predictor:
                 "cuda_graphs": self.cuda_graphs}
 
     def request(self, item: PredictInput, outputs: OutputOptions, selected: FrameRange) -> Dict:
-        """What determines one input's outputs (`dynsal.predict.record.REQUEST_KEYS`): a rerun compares it."""
+        """What determines one input's outputs (`dynsal.predict.record.REQUEST_KEYS` and the input's identity,
+        `dynsal.data.identity`: this reads the whole input once to hash it): a rerun compares it."""
         source = str(absolute(item.path)) if isinstance(item.path, Path) else str(item.path)  # streams: the URL
-        return {"input": source, "net": self.net_name, "prototxt_sha256": self.prototxt_sha256,
-                "weights_sha256": self.weights_sha256, "precision": self.precision, "resize": str(self.resize),
+        return {"input": source, IDENTITY_KEY: input_identity(item.path, stream=item.kind == "stream"),
+                "net": self.net_name, "prototxt_sha256": self.prototxt_sha256, "weights_sha256": self.weights_sha256,
+                "precision": self.precision, "resize": str(self.resize),
                 "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
                 "frame_range": {"start": selected.start, "end": selected.end, "every": selected.every},
                 "outputs": outputs.to_dict()}
@@ -285,8 +289,10 @@ class Predictor:
                       on_frame: Optional[Callable[[Prediction], Optional[bool]]] = None) -> InputResult:
         """Predict one input into `out_dir/<name>/`, safely (see `dynsal.predict.destination`).
 
-        Holding the input's lock: an output finished for the same request is kept (skipped); one made for
-        another request is refused unless `overwrite`; otherwise the maps are made and replace it.
+        Holding the input's lock: an output finished for the same request, input content included, is kept
+        (skipped); one made for another request or from other content (a replaced video, a stream) is refused
+        unless `overwrite`; otherwise the maps are made and replace it. An input that changes while it is
+        decoded is refused (nothing of it kept).
         `on_frame(prediction)` is called after each frame's outputs are written (progress, a live window);
         when it returns False the input ends there, its outputs complete up to that frame (a stream the
         user stops).
@@ -298,14 +304,14 @@ class Predictor:
         """
         outputs, selected = outputs or OutputOptions(), selected or FrameRange()
         slot = OutputSlot(out_dir, outputs.video_name(item.name), outputs.videos(still=item.kind == "image"))
-        request = self.request(item, outputs, selected)
         with slot.lock():
             slot.check(overwrite)
             slot.recover()
+            request = self.request(item, outputs, selected)
             if slot.record() is not None and not overwrite:
                 recorded = slot.finished_for(request)
                 return InputResult(slot.final, int(recorded.get("frames", 0)), skipped=True,
-                                   warning=_shortfall_warning(recorded))
+                                   warning=_shortfall_warning(recorded), truncated="declared_frames" in recorded)
             return self._predict_into(slot, item, outputs, selected, request, on_frame)
 
     def _predict_into(self, slot: OutputSlot, item: PredictInput, outputs: OutputOptions, selected: FrameRange,
@@ -324,13 +330,14 @@ class Predictor:
                     break
             if count == 0:
                 raise DynsalError(f"{item.path}: no frame selected (check --start/--end/--every)")
+            unchanged_since(item.path, request[IDENTITY_KEY])
             settings = dict(self.settings(), **request, frames=count, zero_motion_flow=zero_motion,
                             **frames.shortfall())
             folder = writer.finish(settings)
         except BaseException:
             writer.abort()
             raise
-        return InputResult(folder, count, warning=_shortfall_warning(settings))
+        return InputResult(folder, count, warning=_shortfall_warning(settings), truncated="declared_frames" in settings)
 
 
 class DecodedFrames:
