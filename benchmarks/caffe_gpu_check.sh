@@ -12,11 +12,13 @@
 # those the pack was linked against (caffe/cuda-libraries.txt, copied into caffe_gpu_environment.txt).
 # Writes $OUT/caffe_gpu.json (benchmarks/caffe_gpu.py) and $OUT/caffe_gpu_environment.txt.
 # Dry run without a GPU (tests/test_caffe_gpu_check.py): DEVICE=cpu SIZE=48x64 REPEATS=2 ROUNDS=1 NETS="ssnet".
+# $PYTHON (default python3) is the interpreter that runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu_out}"
 PACK="${PACK:-.caffe-gpu}"
 DEVICE="${DEVICE:-cuda}"
+PYTHON="${PYTHON:-python3}"  # the interpreter to run (tests pass their own)
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
@@ -25,13 +27,13 @@ trap 'rm -rf "$UNPACKED"' EXIT
 tar -xJf "$PACK/caffe-gpu.tar.xz" -C "$UNPACKED" || { echo "no pack at $PACK/caffe-gpu.tar.xz" >&2; exit 1; }
 {
   nvidia-smi || true
-  python3 -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn',
+  "$PYTHON" -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn',
 torch.backends.cudnn.version(), 'numpy', numpy.__version__)"
   echo "the pack's CUDA libraries: $(tr '\n' ' ' <"$UNPACKED/caffe/cuda-libraries.txt")"
 } >"$OUT/caffe_gpu_environment.txt" 2>&1
 
 # shellcheck disable=SC2086
-timeout 560 python3 benchmarks/caffe_gpu.py --caffe "$UNPACKED/caffe/run" --device "$DEVICE" \
+timeout 560 "$PYTHON" benchmarks/caffe_gpu.py --caffe "$UNPACKED/caffe/run" --device "$DEVICE" \
   --size "${SIZE:-240x320}" --repeats "${REPEATS:-20}" --rounds "${ROUNDS:-2}" ${NETS:+--nets $NETS} \
   >"$OUT/caffe_gpu.json"
 status=$?

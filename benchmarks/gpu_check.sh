@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu_out}"
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-PY=python3
+PY="${PYTHON:-python3}"  # the interpreter to run (tests pass their own)
 DEVICE="${DEVICE:-cuda}"
 BUDGET="${BUDGET:-570}"
 LOG="$OUT/log.txt"

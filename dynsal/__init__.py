@@ -13,23 +13,27 @@ and a `Predictor` keeps one loaded net for many inputs:
     >>> for p in predictor.predictions_of("rtsp://camera/live", end=100):
     ...     print(p.name, p.saliency.max())
 
-`import dynsal` stays light (no torch, no OpenCV, no network): `dynsal.Predictor` and `dynsal.predict`
-load the prediction code when first used, and the torch engine imports torch only when a net is loaded.
+`import dynsal` stays light (no torch, no OpenCV, no network): `dynsal.Predictor`, `dynsal.predict` and
+every other submodule (`dynsal.metrics`, `dynsal.data.flow`, ...) load when first used, and the torch
+engine imports torch only when a net is loaded.
 """
 from __future__ import annotations
 
 import importlib
 
 from dynsal.errors import DynsalError
+from dynsal.lazy import submodule_loader
 
 __version__ = "0.1.0"
 __all__ = ["DynsalError", "Predictor", "predict", "__version__"]
 
 
+_submodule = submodule_loader(__name__)
+
+
 def __getattr__(name: str):
-    """`dynsal.Predictor` and `dynsal.predict`, imported on first use (PEP 562); nothing else."""
+    """`dynsal.Predictor`, and every submodule (`dynsal.predict`, `dynsal.metrics`, ...), imported on first use
+    (PEP 562, `dynsal.lazy`)."""
     if name == "Predictor":
         return importlib.import_module("dynsal.predict.predictor").Predictor
-    if name == "predict":
-        return importlib.import_module("dynsal.predict")
-    raise AttributeError(f"module 'dynsal' has no attribute {name!r}")
+    return _submodule(name)

@@ -83,8 +83,8 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         text = action.help or ""
         if text == argparse.SUPPRESS or "default" in text or not action.option_strings:
             return text
-        if action.default not in (None, False, [], argparse.SUPPRESS):
-            text += " (default: %(default)s)"
+        if action.default is not None and action.default is not False and action.default not in ([], argparse.SUPPRESS):
+            text += " (default: %(default)s)"  # 0 too (0 == False, so `not in (None, False)` hid it)
         return text
 
 

@@ -4,7 +4,9 @@ On a terminal the bar redraws in place (rate and ETA). When stderr is a file or 
 `2>&1 | tee`), the same bar prints one complete line every `line_interval()` seconds (default 5;
 `$DYNSAL_PROGRESS_SECONDS` sets it) once the job has run that long, and a last line when it ends, e.g.
 
-    dynsal predict clip: 120/250 frames (48%), 3.21 frames/s, 00:37 elapsed, ETA 00:40
+    dynsal predict clip: 120/250 frames (48%),  3.21 frames/s, 00:37 elapsed, ETA 00:40
+
+(rates are units per second on both, `0.40 frames/s`, never tqdm's seconds per unit)
 
 so logs stay readable and tools that read them line by line (Caffe's `parse_log.py`) are not
 confused: a progress line is never empty, holds no terminal control codes and never starts like a
@@ -24,9 +26,13 @@ from tqdm import tqdm
 LINE_INTERVAL = 5.0
 INTERVAL_VARIABLE = "DYNSAL_PROGRESS_SECONDS"
 _CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\r")
-_LINE_FORMAT = ("{desc}: {n_fmt}/{total_fmt}{unit} ({percentage:.0f}%), {rate_fmt}, {elapsed} elapsed, "
+# Rates are always units per second ("0.40 frames/s"): tqdm's own {rate_fmt} turns a rate below one into
+# seconds per unit ("2.50s/ frames").
+_LINE_FORMAT = ("{desc}: {n_fmt}/{total_fmt}{unit} ({percentage:.0f}%), {rate_noinv_fmt}, {elapsed} elapsed, "
                 "ETA {remaining}{postfix}")
-_OPEN_LINE_FORMAT = "{desc}: {n_fmt}{unit}, {rate_fmt}, {elapsed} elapsed{postfix}"  # total unknown
+_OPEN_LINE_FORMAT = "{desc}: {n_fmt}{unit}, {rate_noinv_fmt}, {elapsed} elapsed{postfix}"  # total unknown
+_BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"  # tqdm's own
+_OPEN_BAR_FORMAT = "{desc}: {n_fmt}{unit} [{elapsed}, {rate_noinv_fmt}{postfix}]"
 
 
 def line_interval() -> float:
@@ -128,7 +134,8 @@ def progress_bar(total: Optional[int], desc: str, unit: str = "it", initial: int
     unit = unit if unit == "B" else f" {unit}"  # "3.2 frames/s", "120/250 frames"
     if is_terminal(stream):
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit_scale, file=stream,
-                    leave=leave, position=position, dynamic_ncols=True)
+                    leave=leave, position=position, dynamic_ncols=True,
+                    bar_format=_BAR_FORMAT if total else _OPEN_BAR_FORMAT)
     interval = line_interval()
     return _LineBar(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit_scale,
                     file=_Lines(stream, interval), leave=True, mininterval=interval, miniters=1,

@@ -1,4 +1,5 @@
-"""Worker processes of parallel jobs (`--jobs N`) leave Ctrl-C to their parent.
+"""Worker processes of parallel jobs (`--jobs N`, predict's flow workers) leave Ctrl-C to their parent
+and never outlive it.
 
 A terminal's Ctrl-C reaches every process of the foreground group: workers that took it would each
 print a KeyboardInterrupt traceback (or, while still starting, a "Fatal Python error"). Workers are
@@ -7,12 +8,29 @@ SIGINT ignored keeps ignoring it (Python installs its KeyboardInterrupt handler 
 not ignored at start-up, and forked children inherit the disposition). So the parent alone takes a
 Ctrl-C: it prints one line, ends the pool and exits 130. A Ctrl-C in the milliseconds the workers
 take to start is ignored (press it again).
+
+A parent that dies without ending its pool (`kill -9`, the OOM killer) would leave its workers
+waiting for work forever, and with them multiprocessing's fork server (which lives while a worker
+holds its "alive" pipe) and resource tracker (which lives while anyone holds its pipe). Each worker's
+initialiser therefore calls `exit_with(parent pid)`: the worker ends when that process ends.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import os
+import select
 import signal
+import sys
+import threading
+import time
 from typing import Iterator
+
+import cv2
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+POLL_SECONDS = 1.0  # the parent check where the kernel cannot wake us (no pidfd)
 
 
 @contextlib.contextmanager
@@ -28,3 +46,58 @@ def interrupts_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+def init_worker(parent: int) -> None:
+    """The initialiser of a frame worker process (predict's flow, dataset building): Ctrl-C is the parent's
+    to handle, the worker ends with `parent` (`exit_with`), and OpenCV uses one thread (one worker per core)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with(parent)
+    cv2.setNumThreads(1)
+
+
+def exit_with(parent: int) -> None:
+    """End this worker process as soon as process `parent` (the dynsal command that made the pool) ends,
+    however it ends. Call it first in the worker's initialiser.
+
+    Two mechanisms: where `parent` is this process's parent on Linux, the kernel's parent-death signal
+    (`prctl(PR_SET_PDEATHSIG, SIGKILL)`; it fires when the parent *thread* that started this process
+    ends, so pools must be made in a thread that lives as long as them: dynsal makes them in the main
+    thread, and a fork server's main thread forks predict's workers); and in every case a daemon thread
+    that waits for `parent` to end (on a pidfd where Linux has them, else checking every second) and
+    then exits the process. A parent already gone when this runs ends the worker at once.
+    """
+    if os.getppid() == parent and sys.platform.startswith("linux"):
+        _set_parent_death_signal()
+    if not _alive(parent):
+        os._exit(1)
+    threading.Thread(target=_exit_when_gone, args=(parent,), name="dynsal-parent-watch", daemon=True).start()
+
+
+def _set_parent_death_signal() -> None:
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return  # the watch thread still ends the worker
+    if os.getppid() == 1:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _exit_when_gone(parent: int) -> None:
+    try:
+        handle = os.pidfd_open(parent)
+    except (AttributeError, OSError):  # no pidfd here (Python < 3.9, Linux < 5.3, other systems), or gone
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])  # readable when the process has ended
+    else:
+        while _alive(parent):
+            time.sleep(POLL_SECONDS)
+    os._exit(1)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from dynsal.caffe.io import write_text
 from dynsal.caffe.netspec import L, NetSpec
@@ -135,6 +135,16 @@ def get(name: str) -> ZooNet:
         return NETS[name]
     except KeyError:
         raise DynsalError(f"unknown net {name!r}; choose one of: {', '.join(NETS)}") from None
+
+
+def name_of(net_param) -> Optional[str]:
+    """The zoo name of a net definition titled as a zoo net with its inputs (e.g. "STSConvNet" → stsconv),
+    else None."""
+    for net in NETS.values():
+        inputs = [top for layer in net_param.layer if layer.type == "Input" for top in layer.top]
+        if net_param.name == net.title and tuple(inputs) == input_names(net):
+            return net.name
+    return None
 
 
 def _build_streams(net: ZooNet, n: NetSpec) -> None:

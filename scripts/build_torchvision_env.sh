@@ -22,7 +22,7 @@ WANT="$PINS $REPO"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "torchvision env: installing $PINS and dynsal into $DIR (about a minute)" >&2
   mkdir -p "$(dirname "$DIR")"
-  [ -x "$DIR/bin/python" ] || python3 -m venv "$DIR"
+  [ -x "$DIR/bin/python" ] || "${PYTHON:-python3}" -m venv "$DIR"
   "$DIR/bin/python" -m pip install -q $PINS -e "$REPO[data]" >"$DIR.install.log" 2>&1 \
     || { echo "torchvision env: pip install failed, see $DIR.install.log" >&2; exit 1; }
   "$DIR/bin/python" -c "import torchvision.models.optical_flow, dynsal" \

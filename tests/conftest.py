@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def cuda_workdir(caffe_cuda):
 def torchvision_python() -> str:
     """The python of a venv with torch + torchvision + dynsal (scripts/build_torchvision_env.sh)."""
     result = subprocess.run(["bash", str(REPO / "scripts" / "build_torchvision_env.sh")], capture_output=True,
-                            text=True)
+                            text=True, env=dict(os.environ, PYTHON=sys.executable))
     if result.returncode != 0:
         _unavailable("torchvision environment", result.stderr.strip().splitlines()[-1] if result.stderr else "")
     return result.stdout.strip().splitlines()[-1]

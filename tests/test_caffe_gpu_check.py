@@ -1,7 +1,8 @@
 """benchmarks/caffe_gpu_check.sh, the GPU anchor, dry-run on the CPU: a pack of CI's CUDA + cuDNN Caffe build
 (scripts/pack_caffe_gpu.sh --ci-build) runs with its own loader and libraries — the CUDA ones taken from the
 build chroot, as on a GPU machine they come from its PyTorch — caffe_blobs runs CPU mode, the torch engine
-matches it blob for blob, and the JSON holds both engines' frames/s."""
+matches it blob for blob, and the JSON holds both engines' frames/s. The scripts run the tests' interpreter
+($PYTHON), not PATH's python3."""
 from __future__ import annotations
 
 import json
@@ -9,12 +10,15 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests.interpreter import this_python_only
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_caffe_gpu_check_dry_run_on_the_cpu(caffe_cuda, tmp_path):
     pack = tmp_path / "pack"
-    env = dict(os.environ, DYNSAL_CAFFE_CUDA_ROOT=str(caffe_cuda.root), XZ_OPT="-0")
+    env = this_python_only(dict(os.environ, DYNSAL_CAFFE_CUDA_ROOT=str(caffe_cuda.root), XZ_OPT="-0"),
+                           tmp_path / "bin")
     result = subprocess.run(["bash", "scripts/pack_caffe_gpu.sh", str(pack), "--ci-build"], cwd=REPO, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -25,8 +29,8 @@ def test_caffe_gpu_check_dry_run_on_the_cpu(caffe_cuda, tmp_path):
 
     out = tmp_path / "out"
     chroot_cuda = f"{caffe_cuda.root}/usr/lib/x86_64-linux-gnu:{caffe_cuda.root}/usr/local/lib"
-    env = dict(os.environ, OUT=str(out), PACK=str(pack), DEVICE="cpu", SIZE="48x64", REPEATS="2", ROUNDS="1",
-               NETS="ssnet stsconv", CAFFE_CUDA_LIBS=chroot_cuda)
+    env = this_python_only(dict(os.environ, OUT=str(out), PACK=str(pack), DEVICE="cpu", SIZE="48x64", REPEATS="2",
+                                ROUNDS="1", NETS="ssnet stsconv", CAFFE_CUDA_LIBS=chroot_cuda), tmp_path / "bin")
     result = subprocess.run(["bash", "benchmarks/caffe_gpu_check.sh"], cwd=REPO, env=env, capture_output=True,
                             text=True, timeout=1800)
     report = json.loads((out / "caffe_gpu.json").read_text())

@@ -39,14 +39,28 @@ def test_unknown_command_suggests(capsys):
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_help_shows_the_defaults_and_quiet(name):
-    """Every option with a default says it in --help (argparse's %(default)s or the help text)."""
+    """Every option with a default value says it in --help (argparse's %(default)s or the help text), 0 and 0.0
+    included (they compare equal to False, which once hid them); flags are off unless given, and options
+    without a value (None, an empty list) mean "not used"."""
     parser = build_parser(name)
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
     formatter = sub._get_formatter()
-    for action in sub._actions:
-        if action.option_strings and action.default not in (None, False, [], argparse.SUPPRESS):
-            assert "default" in formatter._get_help_string(action), f"{name} {action.option_strings[0]}"
+    flags = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._HelpAction, argparse._VersionAction)
+    missing = [action.option_strings[-1] for action in sub._actions
+               if action.option_strings and not isinstance(action, flags) and action.default is not None
+               and action.default != [] and "default" not in formatter._get_help_string(action)]
+    assert not missing, f"dynsal {name} --help shows no default for {missing}"
     assert "--quiet" in sub.format_help()
+
+
+def test_help_shows_the_defaults_users_missed(capsys):
+    """predict --start 0 and --end, make-lmdb's --val-fraction 0.0 and --observer-subsets 0."""
+    for command, expected in (("predict", ("first frame (0-based) (default: 0)", "(default: the input's end)")),
+                              ("make-lmdb", ("put in val (default: 0.0)", "(DIEM) (default: 0)"))):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        assert all(text in out for text in expected), (command, out)
 
 
 def test_predict_help_shows_device_auto_and_batch(capsys):
@@ -54,7 +68,7 @@ def test_predict_help_shows_device_auto_and_batch(capsys):
         main(["predict", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "auto (the GPU when there is one), cpu, cuda or cuda:<i> (default: auto)" in text
-    assert "frames per forward pass (default: 1)" in text and "(default: fp32)" in text
+    assert "frames per forward pass (default: 1)" in text and "(default: fp32, what parity with Caffe" in text
 
 
 def test_a_missing_optional_package_is_one_line_with_the_install_command(tmp_path):

@@ -306,17 +306,27 @@ def test_bad_options_exit_1(dataset, capsys, argv, words):
     assert code == 1 and words in err
 
 
-def test_single_video_needs_another_pool_for_sauc(tmp_path, capsys):
+def test_single_video_draws_sauc_negatives_from_its_other_frames_by_default(tmp_path, capsys):
+    """One video has no other videos: the default pool (auto) takes its other frames and says so in one
+    line; the scores are those of --sauc-pool other-frames. Asked for, other-videos is refused naming the fix.
+    With several videos, auto is other-videos and says nothing."""
     pred, gt = make_dataset(tmp_path)
+    code, _, err = _run_eval(capsys, pred, gt, "--metrics", "sauc", "--json", tmp_path / "many.json")
+    assert code == 0 and err == "" and json.loads((tmp_path / "many.json").read_text())["settings"]["sauc_pool"] == (
+        "other-videos")
     for video in ("v1", "v2"):
         for base in (pred, gt):
             for path in sorted((base / video).rglob("*"), reverse=True):
                 path.unlink() if path.is_file() else path.rmdir()
             (base / video).rmdir()
-    code, _, err = _run_eval(capsys, pred, gt, "--metrics", "sauc")
+    code, auto, err = _run_eval(capsys, pred, gt, "--metrics", "sauc", "--json", tmp_path / "auto.json")
+    assert code == 0 and err == ("dynsal eval: one video has fixations: sAUC negatives come from its other frames "
+                                 "(--sauc-pool other-frames); with two or more videos, from other videos\n"), err
+    assert json.loads((tmp_path / "auto.json").read_text())["settings"]["sauc_pool"] == "other-frames"
+    code, _, err = _run_eval(capsys, pred, gt, "--metrics", "sauc", "--sauc-pool", "other-videos")
     assert code == 1 and "--sauc-pool other-frames" in err
-    code, out, err = _run_eval(capsys, pred, gt, "--metrics", "sauc", "--sauc-pool", "other-frames")
-    assert code == 0, err
+    code, chosen, err = _run_eval(capsys, pred, gt, "--metrics", "sauc", "--sauc-pool", "other-frames")
+    assert code == 0 and err == "" and chosen == auto.replace(f"wrote {tmp_path / 'auto.json'}\n", "")
 
 
 def test_colour_prediction_is_refused(dataset):

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.interpreter import this_python_only
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "gpu_check.sh"
 
@@ -46,7 +48,8 @@ def test_gpu_check_dry_run_runs_every_step_and_writes_what_the_device_tool_retur
     from dynsal.predict.pipeline import STAGES
 
     out = tmp_path / "out"
-    env = dict(os.environ, DEVICE="cpu", OUT=str(out), DYNSAL_COMPILE_CACHE=str(tmp_path / "cache"))
+    env = this_python_only(dict(os.environ, DEVICE="cpu", OUT=str(out), DYNSAL_COMPILE_CACHE=str(tmp_path / "cache")),
+                           tmp_path / "bin")  # the tests' interpreter, not PATH's python3
     result = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in out.iterdir())

@@ -55,3 +55,19 @@ def test_write_line_keeps_lines_whole():
     stream = io.StringIO()
     write_line("I1128 08:37:30.411908 20617 solver.cpp:289] Solving tiny", stream)
     assert stream.getvalue() == "I1128 08:37:30.411908 20617 solver.cpp:289] Solving tiny\n"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_slow_rate_is_units_per_second_on_lines_and_bars(monkeypatch):
+    """Below one unit a second tqdm's own format reads `2.50s/ frames`; dynsal keeps `0.40 frames/s`. The
+    bars' own formatter is asked for their text at 4 frames in 10 s (known and unknown totals)."""
+    monkeypatch.setenv("DYNSAL_PROGRESS_SECONDS", "0")
+    for stream in (io.StringIO(), _Terminal()):
+        for total in (250, None):
+            with progress_bar(total, "dynsal predict clip", "frames", stream=stream) as bar:
+                text = bar.format_meter(**dict(bar.format_dict, n=4, elapsed=10.0, rate=None))
+            assert " 0.40 frames/s" in text and "s/" not in text.replace("frames/s", ""), text

@@ -28,6 +28,7 @@ from dynsal.errors import EvaluationError
 from dynsal.evaluate.reports.as_html import SLIDER_FRAMES
 from dynsal.evaluate.reports.figures import require_matplotlib
 from dynsal.metrics import METRICS
+from dynsal.progress import write_line
 
 METRIC_NAMES = tuple(METRICS)
 #: report option -> (writer(result, path), help); each format is a module of dynsal.evaluate.reports
@@ -74,8 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also score baselines: centre (Gaussian centre bias), chance (uniform noise)")
     parser.add_argument("--sauc-negatives", type=int, default=10, metavar="M",
                         help="frames whose fixations are each frame's sAUC negatives (default 10)")
-    parser.add_argument("--sauc-pool", choices=E.SAUC_POOLS, default="other-videos",
-                        help="draw the sAUC negative frames from other videos (default) or any other frame")
+    parser.add_argument("--sauc-pool", choices=(E.AUTO_POOL,) + E.SAUC_POOLS, default=E.AUTO_POOL,
+                        help="draw the sAUC negative frames from other videos or any other frame (default auto: "
+                        "other videos, or where only one video has fixations its other frames, said on stderr)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="worker processes, 0 = one per CPU core (default 1)")
@@ -126,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs, partial=args.partial, progress=not args.quiet,
         command=shlex.join(getattr(args, "command_line", ["dynsal", "eval"])),
     )
+    if args.sauc_pool == E.AUTO_POOL and result.settings["sauc_pool"] == "other-frames" and "sauc" in result.metrics:
+        write_line("dynsal eval: one video has fixations: sAUC negatives come from its other frames "
+                   "(--sauc-pool other-frames); with two or more videos, from other videos")
     print(E.format_table(result), end="")
     for option, path in reports.items():
         if path:

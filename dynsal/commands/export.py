@@ -10,7 +10,7 @@ Examples:
   dynsal export --net stsmax --weights stsmax.caffemodel -o stsmax.pt --dynamic
   dynsal export deploy.prototxt weights.caffemodel -o net.onnx --opset 13 --precision fp16
   dynsal export deploy.prototxt weights.caffemodel -o net.onnx --shape data=1x3x480x640
-  dynsal predict --net stsconv --engine onnx --weights stsconv.onnx clip.mp4   # run the export
+  dynsal predict --weights stsconv.onnx clip.mp4                   # run the export (its net, precision, size)
 """
 from __future__ import annotations
 
@@ -65,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     saved = model_settings(Path(weights)) if weights else {}
     settings_out = Path(str(out) + MODEL_SETTINGS_SUFFIX)
-    if saved and settings_out.exists() and not args.overwrite:
-        raise DynsalError(f"{settings_out} exists; pass --overwrite to replace it")
+    for path in (out, settings_out) if saved else (out,):
+        if path.exists() and not args.overwrite:
+            raise DynsalError(f"{path} exists; pass --overwrite to replace it")
     result = export(net, weights, out, input_shapes=dict(args.shape) or None, dynamic=args.dynamic,
                     opset=args.opset, precision=args.precision, overwrite=args.overwrite)
     print("\n".join(result.lines()))

@@ -16,6 +16,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import os
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from dynsal.data.flow_folder import finished_flow, write_flow_folder
 from dynsal.data.video import declared_frame_count
 from dynsal.errors import DataError
 from dynsal.progress import progress_bar
-from dynsal.workers import interrupts_ignored
+from dynsal.workers import exit_with, interrupts_ignored
 
 
 def add_flow_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     with bar:
         if args.jobs > 1 and len(jobs) > 1:  # progress by finished video
             with interrupts_ignored():
-                pool = get_context("spawn").Pool(args.jobs)
+                pool = get_context("spawn").Pool(args.jobs, initializer=exit_with, initargs=(os.getpid(),))
             counts = []
             with pool:  # leaving it terminates the workers
                 for count in pool.imap(_write_job, jobs, chunksize=1):

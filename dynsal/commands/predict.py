@@ -22,6 +22,7 @@ Examples:
   dynsal predict --net stsconv @videos.txt -o out --shard 1/4      # the 2nd of 4 processes sharing a list
   dynsal predict --net stsconv DHF1K/video/6*.AVI -o pred --layout dhf1k && dynsal eval pred DHF1K/annotation
   dynsal predict --net stsconv 0 --show --end 300            # the first webcam, live, 300 frames
+  dynsal predict --weights stsconv.onnx clip.mp4              # a `dynsal export` file: its net and precision
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from dynsal.commands import parse_parameter, parse_shard, plural
 from dynsal.data import ground_truth as GT
 from dynsal.data.flow import FlowSettings
 from dynsal.data.video import declared_frame_count
-from dynsal.engines import ENGINES
+from dynsal.engines import ENGINES, is_onnx_file
 from dynsal.errors import DynsalError
 from dynsal.predict.inputs import expand_inputs
 from dynsal.predict.live import LiveWindow
@@ -52,7 +53,8 @@ from dynsal.zoo import NETS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="video files, frame folders, images, globs, @list.txt, a webcam "
                         "index (0) or a stream URL (rtsp://..., http(s)://.../clip.mp4)")
-    parser.add_argument("--net", choices=sorted(NETS), help="zoo net (default stsconv unless --prototxt)")
+    parser.add_argument("--net", choices=sorted(NETS), help="zoo net (default: stsconv, unless --prototxt, or "
+                        "--weights names an .onnx export: the net it records)")
     parser.add_argument("--prototxt", help="any deploy prototxt with inputs data1 [data1_b] and output deconv1")
     parser.add_argument("--weights", help="caffemodel (default: the registered weights of --net), or an .onnx file "
                         "written by `dynsal export` (engine onnx)")
@@ -60,8 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", default="auto", choices=ENGINES,
                         help="auto: caffe where pycaffe is installed, else torch (onnx for an .onnx file)")
     parser.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:<i>")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16", "fp16"),
-                        help="torch/onnx engine arithmetic; fp32 is what parity with Caffe is measured in")
+    parser.add_argument("--precision", choices=("fp32", "tf32", "bf16", "fp16"),
+                        help="torch/onnx engine arithmetic (default: fp32, what parity with Caffe is measured in; "
+                        "an .onnx export's own)")
     parser.add_argument("--batch", type=int, default=1, help="frames per forward pass")
     parser.add_argument("--workers", type=int, help="processes computing optical flow (default: one per core; 0: "
                         "none, the pipeline's threads do it)")
@@ -71,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cuda-graphs", action="store_true", help="torch engine on CUDA: replay each batch shape "
                         "from a CUDA graph")
     parser.add_argument("--resize", help="net input size: fit:512 (default unless the model's settings JSON says "
-                        "otherwise: the authors' script fits frames within 512 pixels), fixed:240x320, native")
+                        "otherwise: the authors' script fits frames within 512 pixels), fixed:240x320, native; an "
+                        ".onnx export without --dynamic: its own size")
     parser.add_argument("--flow-settings", metavar="JSON", help="the flow settings a dataset was built with: its "
                         "manifest, a flow_settings.json of `dynsal flow`, or a model settings JSON")
     parser.add_argument("--flow-method", help="optical flow method (default from --flow-settings or the model's "
@@ -81,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-encoding", help="flow image encoding: middlebury (default) or xy")
     parser.add_argument("--every", type=int, default=1, help="predict every N-th frame")
     parser.add_argument("--start", type=int, default=0, help="first frame (0-based)")
-    parser.add_argument("--end", type=int, help="stop before this frame")
+    parser.add_argument("--end", type=int, help="stop before this frame (default: the input's end)")
     parser.add_argument("--no-png", action="store_true", help="no per-frame PNG maps")
     parser.add_argument("--layout", choices=GT.LAYOUTS, default="flat", help="flat: NAME/<frame>.png (a video "
                         "file's frames 000000, 000001, ...); dhf1k: NAME/maps/<frame>.png with DHF1K's names "
@@ -90,7 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-overlay", action="store_true", help="no overlay MP4")
     parser.add_argument("--side-by-side", action="store_true", help="also write a frame | map MP4")
     parser.add_argument("--show", action="store_true", help="show the overlay live in a window (q or Esc stops the "
-                        "input; needs OpenCV with a GUI, i.e. opencv-python rather than -headless)")
+                        "input; needs OpenCV with a GUI: the headless wheels dynsal installs have none, the error says "
+                        "which wheel to put in place)")
     parser.add_argument("--no-blur", action="store_true", help="skip the Gaussian blur of the maps (default: the "
                         "model's settings JSON, else a 5×5 blur)")
     parser.add_argument("--no-stretch", action="store_true", help="do not stretch each map to a maximum of 255 "
@@ -138,12 +143,14 @@ def run(args: argparse.Namespace) -> int:
                             side_by_side=args.side_by_side, layout=args.layout)
     out_dir = Path(args.out)
     check_outputs(out_dir, inputs, outputs, args.overwrite)
-    net = args.net or (None if args.prototxt else "stsconv")
+    net = args.net or (None if args.prototxt or is_onnx_file(args.weights) else "stsconv")
     predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
                           _flow_settings(args, net), _postprocessing(args, net), args.batch, args.workers,
                           compile=args.compile, cuda_graphs=args.cuda_graphs)
     if predictor.weights_warning:
         write_line(f"dynsal predict: warning: {predictor.weights_warning}")
+    if predictor.notice and not args.quiet:
+        write_line(f"dynsal predict: {predictor.notice}")
     try:
         done, skipped, failed = _predict_all(args, predictor, inputs, outputs, out_dir)
     finally:  # also on Ctrl-C: the flow workers stop here, not in Python's exit hooks (which race on 3.11)

@@ -25,3 +25,8 @@ See docs/data.md for every choice and default.
 Image convention: every image handled here is an OpenCV BGR uint8 H×W×3 array until a dataset
 writer stores it; the writers swap to RGB, the order the nets see (see `dynsal.zoo`).
 """
+from __future__ import annotations
+
+from dynsal.lazy import submodule_loader
+
+__getattr__ = submodule_loader(__name__)  # dynsal.data.<module> after a bare import, loaded on first use

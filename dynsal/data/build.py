@@ -34,7 +34,7 @@ from dynsal.errors import DataError
 from dynsal.files import sha256_file, sync_folder, write_json
 from dynsal.lock import OutputLock
 from dynsal.progress import progress_bar
-from dynsal.workers import interrupts_ignored
+from dynsal.workers import init_worker, interrupts_ignored
 
 MANIFEST_FORMAT = "dynsal-dataset"
 MANIFEST_VERSION = 1
@@ -43,12 +43,6 @@ _BATCH_PER_JOB = 8
 
 def manifest_path(root: Path, split: str, backend: str) -> Path:
     return Path(root) / f"{split}_{backend}_manifest.json"
-
-
-def _init_worker() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
 
 
 class _Runner:
@@ -63,7 +57,7 @@ class _Runner:
         if jobs > 1:
             try:
                 with interrupts_ignored():
-                    self.pool = get_context("spawn").Pool(jobs, initializer=_init_worker)
+                    self.pool = get_context("spawn").Pool(jobs, initializer=init_worker, initargs=(os.getpid(),))
             except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
                 raise DataError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
 

@@ -20,8 +20,11 @@ from dynsal.caffe.io import as_net_param
 from dynsal.engines.base import Net
 from dynsal.engines.pycaffe_probe import pycaffe_installed, pycaffe_problem
 from dynsal.errors import DynsalError, warn
+from dynsal.lazy import submodule_loader
 
 PathLike = Union[str, os.PathLike]
+__getattr__ = submodule_loader(__name__)  # dynsal.engines.torch, .onnx, ... on first use
+
 ENGINES = ("auto", "torch", "caffe", "onnx")
 ONNX_SUFFIX = ".onnx"
 PHASES = ("train", "test")
@@ -55,18 +58,24 @@ def pick_engine(engine: str = "auto") -> str:
     return "torch"
 
 
+def is_onnx_file(weights) -> bool:
+    """Whether `weights` names an `.onnx` file (an export of `dynsal export`) rather than a caffemodel."""
+    return isinstance(weights, (str, os.PathLike)) and str(weights).lower().endswith(ONNX_SUFFIX)
+
+
 def _check_onnxruntime() -> None:
     if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
         raise DynsalError("the onnx engine needs onnx and onnxruntime (pip install dynsal[onnx])")
 
 
 def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", device: str = "cpu",
-             precision: str = "fp32", allow_missing: bool = False, seed: int | None = None, compile: bool = False,
-             cuda_graphs: bool = False) -> Net:
+             precision: str | None = "fp32", allow_missing: bool = False, seed: int | None = None,
+             compile: bool = False, cuda_graphs: bool = False) -> Net:
     """Construct a net from a prototxt (and a caffemodel), run by the chosen engine.
 
     Args:
-        prototxt: path of a net definition, or a `pb.NetParameter`; upgraded like Caffe on load.
+        prototxt: path of a net definition, or a `pb.NetParameter`; upgraded like Caffe on load. None
+            with an `.onnx` file: the net the export recorded.
         weights: path of a caffemodel, or a `pb.NetParameter` with blobs; None fills fresh
             blobs with the layers' Caffe fillers; or an `.onnx` file written by `dynsal export` from
             this net (engine onnx or auto).
@@ -74,7 +83,7 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
         phase: "test" or "train" (include/exclude rules, Dropout, BatchNorm statistics).
         device: "cpu", "cuda", "cuda:<i>" or "auto" (the GPU when the engine sees one, else the CPU).
         precision: "fp32" (default, what parity is measured in), or the opt-in "tf32", "bf16",
-            "fp16" (torch engine; onnx: fp16).
+            "fp16" (torch engine; onnx: fp16); None: an `.onnx` file's own precision, else fp32.
         allow_missing: tolerate net layers with learnable blobs that the caffemodel lacks
             (they keep their filler values); shape mismatches are always errors.
         seed: seed of the filler random numbers (fresh nets).
@@ -93,13 +102,14 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
     if str(phase).lower() not in PHASES:
         raise DynsalError(f"unknown phase {phase!r}; use 'test' or 'train'")
     net_param = as_net_param(prototxt, "net")
-    if isinstance(weights, (str, os.PathLike)) and str(weights).lower().endswith(ONNX_SUFFIX):
+    if is_onnx_file(weights):
         if engine not in ("auto", "onnx"):
             raise DynsalError(f"{weights}: an ONNX file runs on engine 'onnx' only, not {engine!r}")
         _check_onnxruntime()
         from dynsal.engines.onnx import OnnxFileNet
 
         return OnnxFileNet(weights, net_param, device=device, precision=precision)
+    precision = precision or "fp32"
     chosen = pick_engine(engine)
     model = as_net_param(weights, "weights")
     if chosen == "caffe" and (compile or cuda_graphs):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import os
-from typing import Callable, Dict, List, Sequence, Union
+from typing import Callable, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -61,6 +61,8 @@ class Net(abc.ABC):
     #: the caffemodel matched against the net by layer name (`dynsal.caffe.weights.WeightsReport`: its `unused`
     #: layers are those Caffe ignores without a word); None for fresh blobs or an exported ONNX file.
     weights_report = None
+    #: the (height, width) its inputs must have (an export with fixed shapes), None where any size runs.
+    fixed_size: Tuple[int, int] | None = None
 
     @property
     @abc.abstractmethod

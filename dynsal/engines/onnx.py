@@ -15,18 +15,20 @@ from __future__ import annotations
 import abc
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import onnxruntime as ort
+from google.protobuf import text_format
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from dynsal.caffe.graph import build_graph
+from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import infer_shapes
 from dynsal.caffe.weights import match_weights
 from dynsal.engines.base import Arrays, GraphNet
 from dynsal.errors import DynsalError, ExportError, WeightsMismatchError
-from dynsal.export.onnx_model import PRECISIONS, build_model
+from dynsal.export.onnx_model import NET_DEFINITION_KEY, PRECISIONS, build_model
 from dynsal.export.prepared import prepare_net
 from dynsal.export.shapes import export_shapes
 
@@ -91,6 +93,10 @@ class _OnnxRuntimeNet(GraphNet):
     def _shapes_changed(self) -> None:
         """Called after the input shapes changed."""
 
+    def _run(self, session: ort.InferenceSession, names: List[str], feed: Dict[str, np.ndarray]) -> List[np.ndarray]:
+        """The session's outputs `names` for the inputs `feed`."""
+        return session.run(names, feed)
+
     @abc.abstractmethod
     def _current_session(self) -> ort.InferenceSession:
         """The onnxruntime session that runs the net at the current input shapes."""
@@ -114,7 +120,7 @@ class _OnnxRuntimeNet(GraphNet):
             self.reshape(**new_shapes)
         session = self._current_session()
         names = [output.name for output in session.get_outputs()]
-        values = dict(zip(names, session.run(names, feed)))
+        values = dict(zip(names, self._run(session, names, feed)))
         self._results = {blob: values[name] for blob, name in self._names.items()}
         for name, array in feed.items():
             self._results.setdefault(name, array)
@@ -217,21 +223,21 @@ class OnnxNet(_OnnxRuntimeNet):
 
 
 class OnnxFileNet(_OnnxRuntimeNet):
-    """An `.onnx` file written by `dynsal export`, run by onnxruntime; `net_param` is the net it was
-    exported from (its inputs and outputs must be the file's). Only the outputs are readable, and
+    """An `.onnx` file written by `dynsal export`, run by onnxruntime. The file records what it is (its
+    `dynsal.*` metadata: the net definition, precision, inputs, outputs, fixed or dynamic shapes), so
+    `net_param` and `precision` may be left out: they are then the file's. A given `net_param` must
+    have the file's inputs and outputs, a given precision must be the file's. A fixed-shape export
+    whose batch is 1 runs larger batches one item at a time. Only the outputs are readable, and
     `params()` / `set_params()` are not available (the file holds the weights in ONNX's form).
 
     Raises:
-        DynsalError: an unreadable file, not a dynsal export, inputs/outputs that differ from the net's,
-            a precision other than the file's.
+        DynsalError: an unreadable file, not a dynsal export (or one without its net definition and no
+            `net_param`), inputs/outputs that differ from the net's, a precision other than the file's.
     """
 
-    def __init__(self, path, net_param, device: str = "cpu", precision: str = "fp32"):
+    def __init__(self, path, net_param=None, device: str = "cpu", precision: str | None = None):
         self.path = Path(path)
-        self.net_param, self.phase, self.device = net_param, "test", resolve_device(device)
-        self.precision = _check_precision(precision)
-        self.graph = build_graph(net_param, phase="TEST")
-        self.blob_shapes = infer_shapes(self.graph)[0]
+        self.phase, self.device = "test", resolve_device(device)
         if not self.path.is_file():
             raise DynsalError(f"{self.path}: ONNX file not found")
         self.providers = execution_providers(self.device)
@@ -242,25 +248,62 @@ class OnnxFileNet(_OnnxRuntimeNet):
         meta = self._session.get_modelmeta().custom_metadata_map
         if "dynsal.outputs" not in meta:
             raise DynsalError(f"{self.path}: not an ONNX file written by `dynsal export` (no dynsal metadata)")
+        self.net_param = net_param if net_param is not None else self._recorded_net(meta)
+        self.graph = build_graph(self.net_param, phase="TEST")
         self._names, inputs = json.loads(meta["dynsal.outputs"]), json.loads(meta["dynsal.inputs"])
         if inputs != self.inputs or not set(self.outputs) <= set(self._names):
             raise DynsalError(f"{self.path} has inputs {inputs} and outputs {sorted(self._names)}; net "
-                              f"{net_param.name!r} has inputs {self.inputs} and outputs {self.outputs}")
-        if meta["dynsal.precision"] != precision:
-            raise DynsalError(f"{self.path} was exported in {meta['dynsal.precision']}: run it with precision "
-                              f"{meta['dynsal.precision']!r} (--precision {meta['dynsal.precision']})")
+                              f"{self.net_param.name!r} has inputs {self.inputs} and outputs {self.outputs}")
+        recorded = meta["dynsal.precision"]
+        self.precision = _check_precision(precision or recorded)
+        if recorded != self.precision:
+            raise DynsalError(f"{self.path} was exported in {recorded}: run it with precision "
+                              f"{recorded!r} (--precision {recorded}, or leave it out)")
         self._fixed = {i.name: i.shape for i in self._session.get_inputs()}
+        fixed_inputs = {name: tuple(dims) for name, dims in self._fixed.items()
+                        if all(isinstance(d, int) for d in dims)}
+        self.blob_shapes = infer_shapes(self.graph, fixed_inputs)[0]
         self._results = None
+
+    def _recorded_net(self, meta: Dict[str, str]):
+        """The net definition the export recorded (`dynsal.export.onnx_model.record_net_definition`)."""
+        if NET_DEFINITION_KEY not in meta:
+            raise DynsalError(f"{self.path} does not record its net (an older dynsal export): name the net "
+                              "(--net NAME or --prototxt FILE), or export it again")
+        return text_format.Parse(meta[NET_DEFINITION_KEY], pb.NetParameter())
+
+    @property
+    def fixed_size(self) -> Tuple[int, int] | None:
+        """The (height, width) every input must have in a fixed-shape export, None where they are free."""
+        sizes = {tuple(dims[2:]) for dims in self._fixed.values()}
+        if len(sizes) != 1:
+            return None
+        size = sizes.pop()
+        return size if len(size) == 2 and all(isinstance(d, int) for d in size) else None
+
+    def _one_at_a_time(self) -> bool:
+        """Whether every input and output has a batch axis fixed at 1 (larger batches then run item by item)."""
+        return all(list(dims[:1]) == [1] for dims in list(self._fixed.values())
+                   + [output.shape for output in self._session.get_outputs()])
 
     def _accept_shapes(self, shapes, param_shapes) -> None:
         for name, shape in shapes.items():
-            fixed = self._fixed[name]
+            fixed = list(self._fixed[name])
+            if self._one_at_a_time():
+                fixed[0] = shape[0]
             if len(fixed) != len(shape) or any(isinstance(d, int) and d != s for d, s in zip(fixed, shape)):
                 raise DynsalError(f"{self.path} was exported for {name} of shape {tuple(fixed)}, not {tuple(shape)}: "
                                   "export it with --dynamic to run other sizes")
 
     def _current_session(self) -> ort.InferenceSession:
         return self._session
+
+    def _run(self, session: ort.InferenceSession, names: List[str], feed: Dict[str, np.ndarray]) -> List[np.ndarray]:
+        batch = len(next(iter(feed.values())))
+        if batch == 1 or not self._one_at_a_time():
+            return session.run(names, feed)
+        runs = [session.run(names, {name: value[i:i + 1] for name, value in feed.items()}) for i in range(batch)]
+        return [np.concatenate(outputs) for outputs in zip(*runs)]
 
     def params(self) -> Dict[str, List[np.ndarray]]:
         raise DynsalError(f"{self.path}: an exported ONNX file holds its weights in ONNX's form; read the "

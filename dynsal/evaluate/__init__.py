@@ -17,7 +17,9 @@ of those averages (they are counted in the result).
 
 sAUC negatives: for every frame, `sauc_negatives` (M = 10) frames are drawn, seeded, from the frames
 of *other videos* (or, with `sauc_pool="other-frames"`, from any other frame); the union of their
-fixations, rescaled to the frame's size, is the negative map (`dynsal.metrics.auc_shuffled`).
+fixations, rescaled to the frame's size, is the negative map (`dynsal.metrics.auc_shuffled`). The
+default pool, "auto", is other-videos where two or more videos have fixations and other-frames where
+one has (one video has no other videos to draw from); the settings record the pool used.
 
 Baselines scored like a model on the same frames and with the same random draws: `centre` (a
 Gaussian centred on the frame, σ = 0.25 × height and width) and `chance` (i.i.d. uniform noise,
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 from dynsal.data.ground_truth import read_fixations, read_map
 from dynsal.evaluate.baselines import BASELINES, CENTRE_SIGMA, centre_bias_map, chance_map
-from dynsal.evaluate.negatives import SAUC_POOLS, fixation_points, points_to_map, sample_negative_frames
+from dynsal.evaluate.negatives import AUTO_POOL, SAUC_POOLS, fixation_points, points_to_map, sample_negative_frames
 from dynsal.evaluate.pairing import Frame, find_frames
 from dynsal.evaluate.reports import check_report_paths
 from dynsal.evaluate.reports.as_csv import write_csv
@@ -44,7 +46,8 @@ from dynsal.evaluate.result import CONVENTIONS, LABELS, EvaluationResult, FrameS
 from dynsal.evaluate.runner import evaluate
 
 __all__ = [
-    "BASELINES", "CENTRE_SIGMA", "CONVENTIONS", "LABELS", "SAUC_POOLS", "Frame", "FrameScore", "EvaluationResult",
+    "AUTO_POOL", "BASELINES", "CENTRE_SIGMA", "CONVENTIONS", "LABELS", "SAUC_POOLS", "Frame", "FrameScore",
+    "EvaluationResult",
     "read_map", "read_fixations", "find_frames", "fixation_points", "points_to_map", "sample_negative_frames",
     "centre_bias_map", "chance_map", "evaluate", "format_table", "write_csv", "write_json", "write_markdown",
     "format_latex", "write_latex", "format_html", "write_html", "check_report_paths",

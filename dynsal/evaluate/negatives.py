@@ -9,6 +9,8 @@ from dynsal.errors import EvaluationError
 from dynsal.evaluate.pairing import Frame, by_video
 
 SAUC_POOLS = ("other-videos", "other-frames")
+#: the default sAUC pool: other-videos where two or more videos have fixations, else other-frames
+AUTO_POOL = "auto"
 
 Points = Tuple[np.ndarray, np.ndarray, Tuple[int, int]]  # rows, columns, (H, W) of the map
 
@@ -77,9 +79,22 @@ def _draw_outside(candidates: np.ndarray, block: Tuple[int, int], count: int,
     return [int(i) for i in candidates[picks]]
 
 
+def has_fixations(points: Sequence) -> List[bool]:
+    """Whether each frame's fixation points (None: not loaded) hold at least one fixation."""
+    return [p is not None and p[0].size > 0 for p in points]
+
+
+def resolve_pool(pool: str, frames: Sequence[Frame], points: Sequence) -> str:
+    """The sAUC pool to draw from: `pool`, or for "auto" other-videos where two or more videos have frames
+    with fixations, else other-frames (a single video has no other videos to draw negatives from)."""
+    if pool != AUTO_POOL:
+        return pool
+    videos = {frame.video for frame, has in zip(frames, has_fixations(points)) if has}
+    return "other-videos" if len(videos) > 1 else "other-frames"
+
+
 def negative_points(frames: Sequence[Frame], points: Sequence, count: int, pool: str,
                     seed: int) -> List[Tuple[Points, ...]]:
     """Each frame's sAUC negatives as the fixation points of the frames drawn for it."""
-    has = [p is not None and p[0].size > 0 for p in points]
-    chosen = sample_negative_frames(frames, has, count, pool, seed)
+    chosen = sample_negative_frames(frames, has_fixations(points), count, pool, seed)
     return [tuple(points[j] for j in picks) for picks in chosen]

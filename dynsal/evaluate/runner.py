@@ -15,12 +15,20 @@ from dynsal import metrics as M
 from dynsal.data.ground_truth import read_fixations, read_map
 from dynsal.errors import EvaluationError
 from dynsal.evaluate.baselines import BASELINES, CENTRE_SIGMA, centre_bias_map, chance_map
-from dynsal.evaluate.negatives import SAUC_POOLS, Points, fixation_points, negative_points, points_to_map
+from dynsal.evaluate.negatives import (
+    AUTO_POOL,
+    SAUC_POOLS,
+    Points,
+    fixation_points,
+    negative_points,
+    points_to_map,
+    resolve_pool,
+)
 from dynsal.evaluate.pairing import Frame, by_video, find_frames
 from dynsal.evaluate.result import EvaluationResult, FrameScore
 from dynsal.progress import progress_bar
 from dynsal.seeds import frame_seed
-from dynsal.workers import interrupts_ignored
+from dynsal.workers import exit_with, interrupts_ignored
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,7 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
             bar.update(sizes[i])
         return results
     try:
-        pool = ProcessPoolExecutor(max_workers=jobs)
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=exit_with, initargs=(os.getpid(),))
     except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
         raise EvaluationError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
     with pool:
@@ -148,8 +156,8 @@ def _check_options(metrics, baselines, sauc_negatives, sauc_pool, seed, jobs) ->
         raise EvaluationError(f"unknown baseline(s) {', '.join(bad)}; choose from {', '.join(BASELINES)}")
     if "sauc" in metrics and sauc_negatives < 1:
         raise EvaluationError(f"sAUC needs --sauc-negatives ≥ 1, got {sauc_negatives}")
-    if sauc_pool not in SAUC_POOLS:
-        raise EvaluationError(f"unknown sAUC pool {sauc_pool!r}; use one of {', '.join(SAUC_POOLS)}")
+    if sauc_pool not in SAUC_POOLS + (AUTO_POOL,):
+        raise EvaluationError(f"unknown sAUC pool {sauc_pool!r}; use one of {', '.join(SAUC_POOLS + (AUTO_POOL,))}")
     if seed < 0:
         raise EvaluationError(f"seed must be ≥ 0, got {seed}")
     if jobs < 0:
@@ -157,7 +165,7 @@ def _check_options(metrics, baselines, sauc_negatives, sauc_pool, seed, jobs) ->
 
 
 def evaluate(predictions, ground_truth_dir, *, metrics: Sequence[str] = tuple(M.METRICS),
-             baselines: Sequence[str] = (), sauc_negatives: int = 10, sauc_pool: str = "other-videos",
+             baselines: Sequence[str] = (), sauc_negatives: int = 10, sauc_pool: str = AUTO_POOL,
              seed: int = 0, jobs: int = 1, partial: bool = False,
              progress: bool = False, command: Optional[str] = None) -> EvaluationResult:
     """Score one or several models' predicted maps (and optional baselines) against ground truth.
@@ -170,7 +178,8 @@ def evaluate(predictions, ground_truth_dir, *, metrics: Sequence[str] = tuple(M.
         metrics: names from `dynsal.metrics.METRICS`.
         baselines: any of "centre", "chance", scored alongside the prediction.
         sauc_negatives: M, frames whose fixations form each frame's sAUC negatives.
-        sauc_pool: "other-videos" (default) or "other-frames".
+        sauc_pool: "other-videos", "other-frames", or "auto" (default): other-videos where two or more
+            videos have fixations, else other-frames (settings["sauc_pool"] is the pool used).
         seed: seed of every random draw (AUC jitter and splits, sAUC pools, chance maps).
         jobs: worker processes (0 = one per CPU core); the scores do not depend on it.
         partial: score only frames that have a prediction (from every model), ignoring the others.
@@ -200,6 +209,7 @@ def evaluate(predictions, ground_truth_dir, *, metrics: Sequence[str] = tuple(M.
         chunks = [tuple(frames[a:b]) for a, b in videos]
         points = [p for chunk in _stage(_load_fixations, chunks, jobs, sizes, progress, "fixations")
                   for p in chunk]
+    sauc_pool = resolve_pool(sauc_pool, frames, points)
     negatives = _negatives(frames, points, metrics, sauc_negatives, sauc_pool, seed)
     work = [_Job(tuple(frames[a:b]), tuple(points[a:b]), tuple(negatives[a:b]), metrics, tuple(models), baselines,
                  seed)

@@ -11,6 +11,7 @@ ONNX side needs the `onnx` package only (torch only to fill fresh weights withou
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +21,27 @@ import onnx
 
 from dynsal.caffe.io import as_net_param
 from dynsal.errors import DynsalError
-from dynsal.export.onnx_model import DEFAULT_OPSET, PRECISIONS, OnnxExport, build_model, check_options, max_opset
+from dynsal.export.onnx_model import (
+    DEFAULT_OPSET,
+    PRECISIONS,
+    OnnxExport,
+    build_model,
+    check_options,
+    description,
+    max_opset,
+    record_net_definition,
+)
 from dynsal.export.prepared import prepare_net
 from dynsal.files import atomic_output
 
 PathLike = Union[str, os.PathLike]
 #: file suffix -> export format
 FORMATS = {".onnx": "onnx", ".pt": "torchscript"}
+#: the TorchScript extra file holding the export's `dynsal.*` metadata (as the ONNX model's metadata_props)
+TORCHSCRIPT_DESCRIPTION = "dynsal.json"
 
-__all__ = ["DEFAULT_OPSET", "FORMATS", "PRECISIONS", "ExportResult", "OnnxExport", "export", "max_opset",
-           "onnx_export"]
+__all__ = ["DEFAULT_OPSET", "FORMATS", "PRECISIONS", "TORCHSCRIPT_DESCRIPTION", "ExportResult", "OnnxExport", "export",
+           "max_opset", "onnx_export"]
 
 
 def onnx_export(prototxt, weights=None, input_shapes: Dict[str, Sequence[int]] | None = None,
@@ -57,7 +69,9 @@ def onnx_export(prototxt, weights=None, input_shapes: Dict[str, Sequence[int]] |
     net_param = as_net_param(prototxt, "net")
     model = as_net_param(weights, "weights")
     net = prepare_net(net_param, model, input_shapes, dynamic, allow_missing=allow_missing, seed=seed)
-    return build_model(net.graph, net.shapes, net.blobs, opset=opset, precision=precision, outputs=outputs)
+    exported = build_model(net.graph, net.shapes, net.blobs, opset=opset, precision=precision, outputs=outputs)
+    record_net_definition(exported.model, net_param)
+    return exported
 
 
 @dataclass
@@ -83,8 +97,12 @@ class ExportResult:
 
 def _dims(value) -> List:
     """A graph input's or output's dims: ints, the export's symbols (N, H, W, ...), None where computed."""
-    return [d.dim_value if d.HasField("dim_value") else (None if d.dim_param.startswith("unk__") else d.dim_param)
-            for d in value.type.tensor_type.shape.dim]
+    def dim(d):
+        if d.HasField("dim_value"):
+            return d.dim_value
+        return None if not d.dim_param or d.dim_param.startswith("unk__") else d.dim_param  # unnamed: computed
+
+    return [dim(d) for d in value.type.tensor_type.shape.dim]
 
 
 def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
@@ -110,7 +128,7 @@ def export(prototxt, weights, path: PathLike, input_shapes: Dict[str, Sequence[i
     if kind is None:
         raise DynsalError(f"{path}: unknown export format; name the file {' or '.join('*' + s for s in FORMATS)}")
     if path.exists() and not overwrite:
-        raise DynsalError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+        raise DynsalError(f"{path} exists; pass overwrite=True to replace it")
     exported = onnx_export(prototxt, weights, input_shapes=input_shapes, dynamic=dynamic, opset=opset,
                            precision=precision, allow_missing=allow_missing, seed=seed)
     if kind == "onnx":
@@ -118,8 +136,9 @@ def export(prototxt, weights, path: PathLike, input_shapes: Dict[str, Sequence[i
     else:
         from dynsal.export.torchscript import to_torchscript  # TorchScript needs torch; ONNX does not
 
-        module = to_torchscript(exported.model)
-        _write_atomic(path, module.save)
+        module = to_torchscript(exported.model)  # the ONNX metadata travels as an extra file, dynsal.json
+        extra = {TORCHSCRIPT_DESCRIPTION: json.dumps(description(exported.model))}
+        _write_atomic(path, lambda tmp: module.save(tmp, _extra_files=extra))
     graph = exported.model.graph
     return ExportResult(path, kind, opset, precision, {v.name: _dims(v) for v in graph.input},
                         {blob: _dims(next(v for v in graph.output if v.name == name))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
 import onnx
+from google.protobuf import text_format
 from onnx import TensorProto, helper
 
 import dynsal.export.layers  # noqa: F401  (registers the lowerings)
@@ -32,6 +33,10 @@ DEFAULT_OPSET = 17
 PRECISIONS = tuple(FLOAT_TYPES)
 MAX_PROTO_BYTES = 2 ** 31 - 1  # protobuf's limit on one message
 _SYMBOLS = {3: {2: "L"}, 4: {2: "H", 3: "W"}, 5: {2: "D", 3: "H", 4: "W"}}
+
+
+#: the metadata key of the net definition a file export records (prototxt text), read by `dynsal predict`
+NET_DEFINITION_KEY = "dynsal.prototxt"
 
 
 def max_opset() -> int:
@@ -156,6 +161,23 @@ def _prune(builder: GraphBuilder, outputs: Sequence[str]) -> None:
             needed.update(name for name in node.input if name)
     builder.nodes = kept[::-1]
     builder.initializers = [init for init in builder.initializers if init.name in needed]
+
+
+def record_net_definition(model: onnx.ModelProto, net_param) -> None:
+    """Add the net definition (`pb.NetParameter`, as prototxt text) to the model's metadata, so that the
+    file alone says which net it runs (`dynsal.engines.onnx.OnnxFileNet`); learnable blobs are left out."""
+    definition = type(net_param)()
+    definition.CopyFrom(net_param)
+    for layer in definition.layer:
+        layer.ClearField("blobs")
+    props = {p.key: p.value for p in model.metadata_props}
+    props[NET_DEFINITION_KEY] = text_format.MessageToString(definition)
+    helper.set_model_props(model, props)
+
+
+def description(model: onnx.ModelProto) -> Dict[str, str]:
+    """The `dynsal.*` metadata of an export (net, precision, dynamic, inputs, outputs, net definition)."""
+    return {p.key: p.value for p in model.metadata_props if p.key.startswith("dynsal.")}
 
 
 def build_model(graph, shapes: ExportShapes, blobs, opset: int = DEFAULT_OPSET, precision: str = "fp32",

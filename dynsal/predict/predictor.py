@@ -24,7 +24,7 @@ from dynsal.caffe import io
 from dynsal.data.flow import FlowSettings
 from dynsal.data.identity import IDENTITY_KEY, input_identity, unchanged_since
 from dynsal.data.video import ResizePolicy, frame_files, open_stream, read_frames, read_image, video_info
-from dynsal.engines import ONNX_SUFFIX, load_net
+from dynsal.engines import is_onnx_file, load_net
 from dynsal.errors import DynsalError, WeightsMismatchError
 from dynsal.files import sha256_file
 from dynsal.paths import absolute
@@ -132,18 +132,40 @@ def _starting_points(net: Optional[str], entries) -> str:
             f"--weights {path}` (recipes/diem.md)")
 
 
+def _resize_policy(net, weights: Path, given: Optional[str], saved: Optional[str]) -> Tuple[ResizePolicy, str]:
+    """The resize policy and a notice for the user ("" for none): `given`, else the model's saved one, else
+    fit:512; for a net of fixed input size (an export without --dynamic) that size, where `given` agrees.
+
+    Raises:
+        DynsalError: `given` is not the fixed size of the net.
+    """
+    if net.fixed_size is None:
+        return ResizePolicy.parse(given or saved or DEFAULT_RESIZE), ""
+    fixed = ResizePolicy("fixed", net.fixed_size)
+    height, width = net.fixed_size
+    if given is not None and ResizePolicy.parse(given) != fixed:
+        raise DynsalError(f"{weights} takes {height}×{width} inputs only (exported without --dynamic), not --resize "
+                          f"{given}: leave --resize out (frames are then resized to {height}×{width}) or export "
+                          "with --dynamic")
+    return fixed, (f"{weights} takes {height}×{width} inputs only (exported without --dynamic): frames are resized "
+                   f"to {height}×{width} (export with --dynamic for --resize {saved or DEFAULT_RESIZE})")
+
+
 class Predictor:
     """Saliency prediction with one net.
 
     Args:
-        net: a zoo net name (ssnet, tsnet, stsmax, stsconv, early, late), or None with `prototxt`.
+        net: a zoo net name (ssnet, tsnet, stsmax, stsconv, early, late), or None with `prototxt` (or
+            with neither, for an `.onnx` export as the weights).
         prototxt: any deploy prototxt (inputs `data1` [+ `data1_b`], output `deconv1`).
-        weights: caffemodel path, or an `.onnx` file of `dynsal export` (engine onnx); default: the
-            registered weights of `net` in $DYNSAL_MODELS.
+        weights: caffemodel path, or an `.onnx` file of `dynsal export` (engine onnx; with net and
+            prototxt None, the net it records); default: the registered weights of `net` in $DYNSAL_MODELS.
         engine, device, precision: as `dynsal.engines.load_net`; device "auto" (the default) is the GPU
-            when the engine sees one, else the CPU. `settings()` records what ran.
+            when the engine sees one, else the CPU; precision None: an `.onnx` file's own, else fp32.
+            `settings()` records what ran.
         resize: resize policy text (`fit:512`, `fixed:240x320`, `native`); default from the model's
-            settings JSON, else fit:512.
+            settings JSON, else fit:512. An export with fixed shapes takes its own size only (`notice`
+            says so); another `resize` is refused.
         flow: FlowSettings (default from the model's settings JSON, else DIS + Middlebury).
         post: Postprocessing (default: the authors').
         batch: frames per forward pass.
@@ -156,33 +178,38 @@ class Predictor:
     """
 
     def __init__(self, net: Optional[str] = "stsconv", prototxt: Optional[str] = None, weights: Optional[str] = None,
-                 engine: str = "auto", device: str = "auto", precision: str = "fp32", resize: Optional[str] = None,
-                 flow: Optional[FlowSettings] = None, post: Optional[Postprocessing] = None, batch: int = 1,
-                 workers: Optional[int] = None, compile: bool = False, cuda_graphs: bool = False):
-        if (net is None) == (prototxt is None):
-            raise DynsalError("give a zoo net (--net) or a --prototxt, not both")
+                 engine: str = "auto", device: str = "auto", precision: Optional[str] = None,
+                 resize: Optional[str] = None, flow: Optional[FlowSettings] = None,
+                 post: Optional[Postprocessing] = None, batch: int = 1, workers: Optional[int] = None,
+                 compile: bool = False, cuda_graphs: bool = False):
+        from_export = net is None and prototxt is None and is_onnx_file(weights)
+        if (net is not None and prototxt is not None) or (net is None and prototxt is None and not from_export):
+            raise DynsalError("give a zoo net (--net) or a --prototxt, not both (or neither with an .onnx export as "
+                              "the weights)")
         self.weights_path = resolve_weights(net, weights)
         saved = model_settings(self.weights_path)
-        self.net_name, self.prototxt = net, prototxt
-        self.net_param = zoo.deploy(net) if net else io.read_net(prototxt)
-        model = None if str(self.weights_path).lower().endswith(ONNX_SUFFIX) else io.read_net(self.weights_path)
+        self.prototxt = prototxt
+        net_param = zoo.deploy(net) if net else io.read_net(prototxt) if prototxt else None
+        model = None if is_onnx_file(self.weights_path) else io.read_net(self.weights_path)
         #: the zoo net the caffemodel was made for (None: no zoo net's, or an ONNX file)
         self.weights_net = None if model is None else weights_net(model, net)
         try:
-            self.net = load_net(self.net_param, self.weights_path if model is None else model, engine=engine,
+            self.net = load_net(net_param, self.weights_path if model is None else model, engine=engine,
                                 device=device, precision=precision, compile=compile, cuda_graphs=cuda_graphs)
         except WeightsMismatchError as exc:  # the files, not only the nets' names
             target = f"--net {net}" if net else prototxt
             raise WeightsMismatchError(f"{self.weights_path} into {target}: {exc}") from None
+        self.net_param = self.net.net_param
+        self.net_name = zoo.name_of(self.net_param) if from_export else net
         if "deconv1" not in self.net.outputs:
             raise DynsalError(f"the net's outputs are {self.net.outputs}; dynsal predict reads `deconv1`")
         self.two_stream = "data1_b" in self.net.inputs
-        self.temporal_only = net == "tsnet"
-        self.resize = ResizePolicy.parse(resize or saved.get("resize", DEFAULT_RESIZE))
+        self.temporal_only = self.net_name == "tsnet"
+        self.resize, self.notice = _resize_policy(self.net, self.weights_path, resize, saved.get("resize"))
         self.flow = flow or (FlowSettings.from_dict(saved["flow"]) if "flow" in saved else FlowSettings())
         self.post = post or model_postprocessing(self.weights_path)
         self.batch, self.workers = max(1, batch), available_cores() if workers is None else max(0, workers)
-        self.precision = precision
+        self.precision = self.net.precision
         self.compile, self.cuda_graphs = compile, cuda_graphs
         self.weights_sha256 = sha256_file(self.weights_path)
         self.prototxt_sha256 = sha256_file(prototxt) if prototxt else None

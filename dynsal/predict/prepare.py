@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import numpy as np
 from dynsal.data.flow import FlowSettings
 from dynsal.data.preprocess import to_net_order
 from dynsal.errors import warn
+from dynsal.workers import init_worker
 
 #: (t, frame t, first, second) with resized BGR uint8 frames; first and second None for a still image
 FrameJob = Tuple[int, np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]
@@ -82,14 +82,6 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _init_worker() -> None:
-    """In each worker process: Ctrl-C is the parent's to handle, and OpenCV uses one thread (one pair per core)."""
-    import cv2
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    cv2.setNumThreads(1)
-
-
 class InlineExecutor(Executor):
     """Runs each task in the calling thread at submission (for work too small to ship elsewhere)."""
 
@@ -109,7 +101,7 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(["dynsal.predict.prepare"])
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(os.getpid(),))
 
 
 class FrameWorkers:

@@ -12,6 +12,8 @@ from dynsal.caffe import io
 from dynsal.caffe.weights import attach_blobs
 from dynsal.cli import main
 from dynsal.engines import load_net
+from dynsal.errors import DynsalError
+from dynsal.export import export
 from tests.engines.test_net_interface import inputs, random_weights, small_net
 
 torch = pytest.importorskip("torch", reason="TorchScript exports need torch")
@@ -39,7 +41,11 @@ def test_onnx_and_torchscript_files(files, tmp_path, capsys):
     assert session.run(["loss"], inputs())[0] == pytest.approx(expected, rel=1e-6)
     assert main(["export", str(prototxt), str(caffemodel), "-o", str(tmp_path / "net.pt"), "--dynamic"]) == 0
     assert "input  x: N×3×H×W" in capsys.readouterr().out
-    module = torch.jit.load(str(tmp_path / "net.pt"))
+    recorded = {"dynsal.json": ""}  # what the export is, as the ONNX file's metadata
+    module = torch.jit.load(str(tmp_path / "net.pt"), _extra_files=recorded)
+    description = json.loads(recorded["dynsal.json"])
+    assert (description["dynsal.net"], description["dynsal.precision"], description["dynsal.dynamic"]) == (
+        "small", "fp32", "true") and "dynsal.prototxt" in description
     feed = {k: torch.from_numpy(v) for k, v in inputs().items()}
     assert float(module(**feed)["loss"]) == pytest.approx(expected, rel=1e-5)
     assert main(["export", str(prototxt), str(caffemodel), "-o", str(tmp_path / "big.onnx"),
@@ -65,6 +71,8 @@ def test_bad_input_is_one_line_and_nothing_is_overwritten(files, tmp_path, capsy
         assert main(argv) == 1, argv
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    with pytest.raises(DynsalError, match="net.onnx exists; pass overwrite=True to replace it"):
+        export(prototxt, caffemodel, target)  # the API's words, not the command's
     assert target.read_bytes() == b"mine" and not (tmp_path / "a.onnx").exists()
     with pytest.raises(SystemExit) as exit_info:
         main(["export", str(prototxt), "-o", str(tmp_path / "a.onnx"), "--shape", "x=1xthree"])

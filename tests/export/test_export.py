@@ -312,7 +312,7 @@ def test_export_writes_onnx_and_torchscript_files(tmp_path, every_layer):
     out = torch.jit.load(str(tmp_path / "net.pt"))(**{k: torch.from_numpy(v) for k, v in feed.items()})
     assert deviations({k: v.numpy() for k, v in out.items()}, reference) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.onnx", "net.pt"]
-    with pytest.raises(DynsalError, match="net.onnx exists; pass --overwrite"):
+    with pytest.raises(DynsalError, match="net.onnx exists; pass overwrite=True"):
         export(net, model, tmp_path / "net.onnx")
     export(net, model, tmp_path / "net.onnx", overwrite=True, precision="fp32")
     with pytest.raises(DynsalError, match="unknown export format"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.metadata
 import threading
 
 import cv2
@@ -133,7 +134,10 @@ def test_show_needs_a_gui_opencv(ssnet, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(live, "gui_available", lambda: False)
     assert main(["predict", "--net", "ssnet", "--weights", str(ssnet), "--engine", "torch", "0", "--show",
                  "-o", str(tmp_path / "out")]) == 1
-    assert "--show needs OpenCV with a GUI" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    installed = importlib.metadata.version("opencv-contrib-python-headless")  # what the set-up puts in place
+    assert "--show needs OpenCV with a GUI" in err and (
+        f"pip install --force-reinstall --no-deps opencv-contrib-python=={installed}" in err), err
 
 
 def test_show_draws_overlays_and_q_stops_the_stream(webcam, ssnet, tmp_path, monkeypatch, capsys):

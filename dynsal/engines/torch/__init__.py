@@ -8,5 +8,8 @@
 """
 from dynsal.engines.torch.net import TorchNet
 from dynsal.engines.torch.registry import LAYERS, register, supported_types
+from dynsal.lazy import submodule_loader
 
 __all__ = ["LAYERS", "TorchNet", "register", "supported_types"]
+
+__getattr__ = submodule_loader(__name__)  # dynsal.engines.torch.solver etc. after a bare import
