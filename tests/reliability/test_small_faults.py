@@ -95,9 +95,12 @@ def _long_inputs(tmp_path: Path) -> Path:
 def _samples_committed(out: Path) -> bool:
     """Whether a make-lmdb build into `out` has committed samples (computed by its workers)."""
     for folder in out.glob(".*.partial/frames_lmdb"):
-        with lmdb.open(str(folder), readonly=True, lock=False) as env:
-            if env.stat()["entries"]:
-                return True
+        try:
+            with lmdb.open(str(folder), readonly=True, lock=False) as env:
+                if env.stat()["entries"]:
+                    return True
+        except lmdb.Error:  # the writer is still creating the database
+            pass
     return False
 
 
