@@ -5,13 +5,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import threading
 
 import pytest
 
 from dynsal import lock
 from dynsal.errors import OutputError
 from dynsal.lock import LOCK_HEADER, OutputLock
+from tests.interrupting import SAFETY_NET_S
 
 HOLDER = {"command": "dynsal predict", "pid": 4321, "host": "somehost", "since": 0.0}
 
@@ -26,15 +26,22 @@ def taken(tmp_path):
     os.close(fd)
 
 
-def test_a_name_written_after_the_refusal_began_is_reported(taken):
+def test_a_name_written_after_the_refusal_began_is_reported(taken, monkeypatch):
+    """The holder writes its name once the refused run has read the file and found none (seen, not timed)."""
     path, fd = taken
-    writer = threading.Timer(0.2, os.write, (fd, (LOCK_HEADER + json.dumps(HOLDER)).encode()))
-    writer.start()
-    try:
-        with pytest.raises(OutputError) as refused, OutputLock(path, "out/clip", "dynsal predict"):
-            pass
-    finally:
-        writer.join()
+    read, seen = lock._holder, []
+
+    def holder(raw):
+        seen.append(raw)
+        if len(seen) == 1:  # the refused run has found no name yet: the holder writes it now
+            os.write(fd, (LOCK_HEADER + json.dumps(HOLDER)).encode())
+        return read(raw)
+
+    monkeypatch.setattr(lock, "_holder", holder)
+    monkeypatch.setattr(lock, "NAME_WAIT_S", SAFETY_NET_S)  # the refused run waits for the name, not for a time
+    with pytest.raises(OutputError) as refused, OutputLock(path, "out/clip", "dynsal predict"):
+        pass
+    assert seen[0] == "" and len(seen) == 2
     assert str(refused.value).startswith("out/clip is being written by dynsal predict (process 4321 on somehost, ")
     assert path.read_text() == LOCK_HEADER + json.dumps(HOLDER)  # the refused run changed nothing
 

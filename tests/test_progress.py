@@ -3,9 +3,32 @@ from __future__ import annotations
 
 import io
 import re
-import time
+from types import SimpleNamespace
 
+import pytest
+import tqdm.std
+
+from dynsal import progress
 from dynsal.progress import Silent, progress_bar, write_line
+
+
+class Clock:
+    """Seconds that only the test advances, read by tqdm and by dynsal.progress: what a bar prints does not
+    depend on how fast a busy machine runs the test."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr(tqdm.std, "time", fake)
+    monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=fake))
+    return fake
 
 
 def lines_of(stream: io.StringIO):
@@ -14,11 +37,12 @@ def lines_of(stream: io.StringIO):
     return text.splitlines()
 
 
-def test_a_non_terminal_gets_whole_lines_with_count_rate_and_eta(monkeypatch):
+def test_a_non_terminal_gets_whole_lines_with_count_rate_and_eta(monkeypatch, clock):
     monkeypatch.setenv("DYNSAL_PROGRESS_SECONDS", "0")
     stream = io.StringIO()
     with progress_bar(4, "dynsal predict clip", "frames", stream=stream) as bar:
         for _ in range(4):
+            clock.now += 0.1
             bar.update(1)
     lines = lines_of(stream)
     assert lines and all(line.startswith("dynsal predict clip: ") for line in lines)
@@ -28,7 +52,7 @@ def test_a_non_terminal_gets_whole_lines_with_count_rate_and_eta(monkeypatch):
     assert "" not in lines  # Caffe's parse_log.py fails on an empty line
 
 
-def test_a_non_terminal_line_comes_at_most_every_interval(monkeypatch):
+def test_a_non_terminal_line_comes_at_most_every_interval(monkeypatch, clock):
     monkeypatch.setenv("DYNSAL_PROGRESS_SECONDS", "0.2")
     stream = io.StringIO()
     with progress_bar(None, "dynsal flow", "frames", stream=stream) as bar:
@@ -37,7 +61,7 @@ def test_a_non_terminal_line_comes_at_most_every_interval(monkeypatch):
     assert stream.getvalue() == ""
     with progress_bar(None, "dynsal flow", "frames", stream=stream) as bar:
         bar.update(1)
-        time.sleep(0.25)
+        clock.now += 0.25
         bar.update(1)  # past the interval: one line, the total unknown
     lines = lines_of(stream)
     assert lines[0].startswith("dynsal flow: 2 frames, ") and "ETA" not in lines[0]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -45,10 +45,15 @@ def write_video(path: Path, frames: Sequence[np.ndarray], fps: float = 25.0) -> 
     return path
 
 
-def panning_video(path: Path, count: int, height: int = 96, width: int = 128, step: int = 2, seed: int = 0) -> Path:
-    """A video of a texture panning left by `step` pixels per frame (content moves by −step in x)."""
+def panning_frames(count: int, height: int = 96, width: int = 128, step: int = 2, seed: int = 0) -> List[np.ndarray]:
+    """Frames of a texture panning left by `step` pixels per frame (content moves by −step in x)."""
     big = texture(height + 8, width + step * count + 8, seed)
-    return write_video(path, [big[4:4 + height, 4 + step * i:4 + step * i + width] for i in range(count)])
+    return [big[4:4 + height, 4 + step * i:4 + step * i + width] for i in range(count)]
+
+
+def panning_video(path: Path, count: int, height: int = 96, width: int = 128, step: int = 2, seed: int = 0) -> Path:
+    """A video of `panning_frames`."""
+    return write_video(path, panning_frames(count, height, width, step, seed))
 
 
 def diem_row(frame: int, left: Tuple[float, float, int], right: Tuple[float, float, int]) -> str:

@@ -18,6 +18,8 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import pytest
 
+from tests.interrupting import SAFETY_NET_S
+
 REPO = Path(__file__).resolve().parents[2]
 
 _HOLD = """
@@ -52,7 +54,7 @@ class Result(NamedTuple):
 
 
 def run_dynsal(args: Sequence[str], cwd: Optional[Path] = None, memory_bytes: Optional[int] = None,
-               env: Optional[Dict[str, str]] = None, timeout: float = 300) -> Result:
+               env: Optional[Dict[str, str]] = None, timeout: float = SAFETY_NET_S) -> Result:
     """`python -m dynsal ARGS` in a subprocess of this checkout; `memory_bytes` caps its address space
     (RLIMIT_AS), so a regression that allocates from an untrusted size fails instead of eating the machine."""
     def limit():

@@ -13,6 +13,7 @@ from dynsal.data import build as B
 from dynsal.errors import DataError
 from tests.data.readers import lmdb_contents
 from tests.data.synthetic import panning_video, steady_gaze
+from tests.interrupting import SAFETY_NET_S
 from tests.reliability.faults import changed, lock_holder, run_dynsal, tree
 
 
@@ -112,7 +113,7 @@ def test_a_second_build_of_the_split_is_refused_naming_the_first(tmp_path, input
         assert run_dynsal([f"make-{other}", *inputs, "-o", out]).returncode == 0
     finally:
         process.stdin.close()
-        process.wait(timeout=30)
+        process.wait(timeout=SAFETY_NET_S)
     assert result.returncode == 1
     line = result.error_line()
     assert line.startswith(f"dynsal make-{backend}: error: the train {backend} dataset in {out} is being written by "

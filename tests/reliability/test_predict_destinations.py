@@ -8,13 +8,33 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from tests.interrupting import SAFETY_NET_S
 from tests.reliability.predict_setup import frame_folder, maps_of, net_args, predict, snapshot, tiny_model, video
 
 pytest.importorskip("torch", reason="prediction runs the torch engine")
+
+#: `python -c _PARKED_PREDICT N ARGS`: `dynsal ARGS`, parked (it prints "parked", then waits for stdin to close)
+#: after the N-th map is written, so a test kills it at a state it has seen
+_PARKED_PREDICT = """
+import sys
+from dynsal.cli import main
+from dynsal.commands import predict
+
+frame_done, maps = predict._frame_done, []
+
+def parking(*args):
+    maps.append(frame_done(*args))
+    if len(maps) == int(sys.argv[1]):
+        print("parked", flush=True)
+        sys.stdin.read()
+    return maps[-1]
+
+predict._frame_done = parking
+sys.exit(main(sys.argv[2:]))
+"""
 
 
 @pytest.fixture()
@@ -161,20 +181,20 @@ def test_an_interrupted_replacement_is_finished_by_the_next_run(model, tmp_path,
     assert len(maps_of(out / "clip")) == 3
 
 
+@pytest.mark.timing_sensitive
 def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_maps(model, tmp_path, capsys):
-    """A real `kill -9` while maps are being written: nothing looks complete, and the rerun ends equal to a
-    run that was never interrupted."""
+    """A real `kill -9` while maps are being written (the run parked after its third map, so it cannot have
+    ended first): nothing looks complete, and the rerun ends equal to a run that was never interrupted."""
     clip = video(tmp_path / "clip.avi", count=60)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "dynsal", "predict", *net_args(model), str(clip), "-o", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
-    deadline = time.monotonic() + 120
-    while len(list((out / ".clip.partial").glob("*.png"))) < 3 and process.poll() is None:
-        assert time.monotonic() < deadline, "no maps were written within 2 minutes"
-        time.sleep(0.005)
+    command = [sys.executable, "-c", _PARKED_PREDICT, "3", "predict", *net_args(model), str(clip), "-o", str(out)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True, env=os.environ)
+    assert process.stdout.readline() == "parked\n"
+    assert len(list((out / ".clip.partial").glob("*.png"))) == 3
     process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    process.wait(timeout=SAFETY_NET_S)
+    assert process.returncode == -signal.SIGKILL
     assert not (out / "clip").exists() and not (out / "clip_overlay.mp4").exists()
     status, text, err = predict(capsys, *net_args(model), str(clip), "-o", str(out))
     assert status == 0 and "clip: 60 maps" in text, err

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from dynsal.predict.record import read_record
+from tests.interrupting import SAFETY_NET_S
 from tests.reliability.faults import lock_holder
 from tests.reliability.predict_setup import maps_of, net_args, predict, snapshot, tiny_model, video
 
@@ -34,7 +35,7 @@ def test_a_second_run_refuses_the_input_naming_the_holder(model, tmp_path, capsy
         after = snapshot(tmp_path, skip=[out / "other", out / "other_overlay.mp4"])
     finally:
         process.stdin.close()
-        process.wait(timeout=30)
+        process.wait(timeout=SAFETY_NET_S)
     assert status == 1 and len(err.splitlines()) == 1, err
     assert err.startswith(f"dynsal predict: {clip}: {out / 'clip'} is being written by dynsal predict (process "
                           f"{process.pid} on {socket.gethostname()}, since ")
@@ -50,13 +51,14 @@ def test_the_lock_of_a_killed_run_is_free(model, tmp_path, capsys):
     out.mkdir()
     process = lock_holder(out / ".clip.lock", "dynsal predict")
     process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    process.wait(timeout=SAFETY_NET_S)
     assert (out / ".clip.lock").read_text().startswith("dynsal lock ")  # left behind by kill -9
     status, text, err = predict(capsys, *net_args(model), str(clip), "-o", str(out))
     assert status == 0 and "clip: 4 maps" in text, err
     assert sorted(p.name for p in out.iterdir()) == ["clip", "clip_overlay.mp4"]
 
 
+@pytest.mark.timing_sensitive
 def test_concurrent_runs_into_one_folder_never_corrupt(model, tmp_path):
     """Two real processes on the same inputs: each input ends complete exactly once, every refusal is one line."""
     clips = [str(video(tmp_path / f"clip{i}.avi", count=6)) for i in range(3)]
@@ -64,7 +66,8 @@ def test_concurrent_runs_into_one_folder_never_corrupt(model, tmp_path):
     command = [sys.executable, "-m", "dynsal", "predict", *net_args(model), *clips, "-o", str(out)]
     runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
             for _ in range(2)]
-    results = [(run.wait(timeout=300), run.stdout.read(), run.stderr.read()) for run in runs]
+    outputs = [run.communicate(timeout=SAFETY_NET_S) for run in runs]
+    results = [(run.returncode, text, err) for run, (text, err) in zip(runs, outputs)]
     for status, _, err in results:
         assert "Traceback" not in err and status in (0, 1), err
         lines = [line for line in err.splitlines() if line.startswith("dynsal")]

@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests.interrupting import SAFETY_NET_S
 from tests.reliability.faults import REPO
 
 FAKE = r"""#!/usr/bin/env bash
@@ -39,7 +40,7 @@ def _recipe(tmp_path: Path, stop: str = ""):
     (tmp_path / "DIEM" / "video").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, DYNSAL=str(fake), FAKE_LOG=str(tmp_path / "log"), FAKE_STOP=stop)
     result = subprocess.run(["bash", str(REPO / "recipes" / "diem.sh"), str(tmp_path / "DIEM"), str(tmp_path / "work"),
-                             "2"], env=env, capture_output=True, text=True, timeout=60)
+                             "2"], env=env, capture_output=True, text=True, timeout=SAFETY_NET_S)
     log = (tmp_path / "log").read_text().splitlines()
     (tmp_path / "log").unlink()
     return result, [line.split() for line in log]

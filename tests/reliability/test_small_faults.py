@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
+import lmdb
 import numpy as np
 import pytest
 
-from tests.data.synthetic import panning_video, steady_gaze
+from tests.data.synthetic import diem_row, panning_frames, panning_video, write_gaze
+from tests.interrupting import SAFETY_NET_S, ctrl_c, long_frame_folder, start_dynsal, wait_for, wait_until_gone
 from tests.reliability.faults import REPO, changed, run_dynsal, tree
 
+#: frames of each interrupted video: many minutes of flow on any machine
+LONG_VIDEO = 2000
 RECORD = {"iteration": 0, "phase": "train", "loss": 1.0, "lr": 0.1, "outputs": {}}
 
 
@@ -82,44 +82,45 @@ def test_non_finite_mat_fixation_maps_are_refused(tmp_path, values, message):
     assert "0001.mat" in line and message in line
 
 
-def _slow_inputs(tmp_path: Path):
+def _long_inputs(tmp_path: Path) -> Path:
+    """Two frame folders of `LONG_VIDEO` frames with DIEM gaze on each: many minutes of flow on any machine."""
     videos = tmp_path / "video"
-    videos.mkdir()
-    for seed, name in enumerate(("a_256x192", "b_256x192")):
-        panning_video(videos / f"{name}.avi", 60, 192, 256, seed=seed)
-        steady_gaze(tmp_path / "gaze", name, 60, (256, 192))
+    for seed, name in enumerate(("a_128x96", "b_128x96")):
+        long_frame_folder(videos / name, panning_frames(8, 96, 128, seed=seed), LONG_VIDEO)
+        rows = [diem_row(frame, (600.0, 450.0, 1), (602.0, 450.0, 1)) for frame in range(1, LONG_VIDEO + 1)]
+        write_gaze(tmp_path / "gaze", name, "diem0s", rows)
     return videos
 
 
+def _samples_committed(out: Path) -> bool:
+    """Whether a make-lmdb build into `out` has committed samples (computed by its workers)."""
+    for folder in out.glob(".*.partial/frames_lmdb"):
+        try:
+            with lmdb.open(str(folder), readonly=True, lock=False) as env:
+                if env.stat()["entries"]:
+                    return True
+        except lmdb.Error:  # the writer is still creating the database
+            pass
+    return False
+
+
+@pytest.mark.timing_sensitive
 @pytest.mark.parametrize("command", ["make-lmdb", "flow"])
 def test_ctrl_c_with_two_workers_is_one_line(tmp_path, command):
     """Ctrl-C reaches the whole process group: the workers used to print a KeyboardInterrupt traceback each.
-    Now they ignore it, the parent ends the pool and prints one line, exit 130, and no worker is left."""
-    videos = _slow_inputs(tmp_path)
-    argv = {"make-lmdb": ["make-lmdb", "--videos", videos, "--gaze", tmp_path / "gaze", "-o", tmp_path / "out",
+    Now they ignore it, the parent ends the pool and prints one line, exit 130, no worker is left and nothing
+    looks finished. The signal comes once the workers' first results are written (they are busy with flow)."""
+    videos, out = _long_inputs(tmp_path), tmp_path / "out"
+    argv = {"make-lmdb": ["make-lmdb", "--videos", videos, "--gaze", tmp_path / "gaze", "-o", out,
                           "--resize", "native", "--method", "tvl1", "--no-progress", "--jobs", "2"],
-            "flow": ["flow", *sorted(videos.iterdir()), "-o", tmp_path / "out", "--method", "tvl1", "--jobs", "2",
-                     "--quiet"]}
+            "flow": ["flow", *sorted(videos.iterdir()), "-o", out, "--method", "tvl1", "--jobs", "2", "--quiet"]}
+    started = {"make-lmdb": lambda: _samples_committed(out), "flow": lambda: any(out.rglob("*.png"))}
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    process = subprocess.Popen([sys.executable, "-m", "dynsal", *map(str, argv[command])], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not any((tmp_path / "out").rglob("*.png" if command == "flow" else "data.mdb")):
-        time.sleep(0.1)
-    time.sleep(1.0)  # the workers are busy with flow now
-    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-    out, err = process.communicate(timeout=120)
+    process = start_dynsal(argv[command], env=env)
+    wait_for(started[command], "result of the workers", process)
+    ctrl_c(process)
+    out_text, err = process.communicate(timeout=SAFETY_NET_S)
     assert process.returncode == 130, err
     assert err == f"dynsal {command}: interrupted\n"
-    _wait_until_gone(process.pid)  # no worker is left behind
-
-
-def _wait_until_gone(group: int, seconds: float = 20) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"processes of group {group} still run {seconds} s after the parent ended")
+    wait_until_gone(process.pid)  # no worker is left behind
+    assert not list(out.glob("*manifest.json")) and not list(out.glob("*/flow_settings.json"))  # none looks done

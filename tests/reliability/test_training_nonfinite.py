@@ -7,16 +7,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
+from typing import List
 
 import numpy as np
 import pytest
 
 from dynsal.caffe import io
 from dynsal.caffe.blobs import blob_to_array
-from tests.engines.test_solver import tiny_solver
+from tests.engines.test_solver import ENDLESS, tiny_solver
+from tests.interrupting import SAFETY_NET_S, start_dynsal, wait_for
 from tests.reliability.faults import REPO, changed, run_dynsal, tree
 
 TRAIN = ["--engine", "torch", "--no-progress"]
@@ -85,50 +85,70 @@ def test_a_learning_rate_beyond_float32_is_one_line(tmp_path):
     assert "the learning rate of layer 'conv1' blob 1 is 6e+38" in result.error_line()
 
 
-def _start(tmp_path: Path, solver: str, *extra: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "dynsal", "train", solver, *TRAIN, *extra], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _start(tmp_path: Path, solver: str, **popen) -> subprocess.Popen:
+    return start_dynsal(["train", solver, *TRAIN], env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"),
+                        cwd=tmp_path, **popen)
 
 
-def _wait_for(predicate, seconds: float = 120) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline and not predicate():
-        time.sleep(0.05)
-    assert predicate(), "timed out"
+def _logged_iterations(tmp_path: Path) -> List[int]:
+    """The training iterations of the log's complete lines (a stopped run may be writing the next one)."""
+    text = (tmp_path / "snap" / "tiny_log.jsonl").read_text()
+    records = [json.loads(line) for line in text.split("\n")[:-1]]
+    return [r["iteration"] for r in records if r["phase"] == "train"]
 
 
+def _last_snapshot(tmp_path: Path) -> int:
+    states = (tmp_path / "snap").glob("tiny_iter_*.solverstate")
+    return max((int(p.stem.split("_")[-1]) for p in states), default=-1)
+
+
+def _stop_past_a_snapshot(process: subprocess.Popen, tmp_path: Path) -> int:
+    """Freeze `process` (SIGSTOP) once its log holds an iteration past its last snapshot; that snapshot's
+    iteration. The log is checked while the process is frozen, so what was seen is what is left."""
+    while True:
+        count = len(_logged_iterations(tmp_path))
+        process.send_signal(signal.SIGSTOP)
+        last = _last_snapshot(tmp_path)
+        if last > 0 and max(_logged_iterations(tmp_path)) > last:
+            return last
+        process.send_signal(signal.SIGCONT)
+        wait_for(lambda seen=count: len(_logged_iterations(tmp_path)) > seen, "new logged iteration", process)
+
+
+@pytest.mark.timing_sensitive
 def test_killed_and_resumed_training_logs_every_iteration_once(tmp_path):
-    """kill -9 a few iterations after a snapshot, resume from it: the log is truncated to the snapshot's
-    iteration, so it holds iterations 0..max_iter-1 once each (and each test once)."""
-    solver = tmp_path / _solver(tmp_path, "0.001", snapshot=50, max_iter=150)
+    """kill -9 a few iterations after a snapshot (of a run that cannot have ended), resume from it 100
+    iterations further: the log is truncated to the snapshot's iteration, so it holds every iteration once
+    (and each test once)."""
+    solver = tmp_path / _solver(tmp_path, "0.001", snapshot=50, max_iter=ENDLESS)
     solver.write_text(solver.read_text() + " test_iter: 1 test_interval: 25")
-    process = _start(tmp_path, solver.name)
-    log = tmp_path / "snap" / "tiny_log.jsonl"
-    _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) > 58)
+    process = _start(tmp_path, solver.name, stdout=subprocess.DEVNULL)
+    wait_for(lambda: _last_snapshot(tmp_path) > 0, "snapshot", process)
+    last = _stop_past_a_snapshot(process, tmp_path)
     process.kill()
     process.communicate()
-    states = sorted((tmp_path / "snap").glob("tiny_iter_*.solverstate"), key=lambda p: int(p.stem.split("_")[-1]))
-    last = int(states[-1].stem.split("_")[-1])
-    logged = [r["iteration"] for r in _log(tmp_path) if r["phase"] == "train"]
-    assert max(logged) > last  # the log ran past the snapshot: those iterations are redone
-    resumed = run_dynsal(["train", solver.name, *TRAIN, "--resume", states[-1]], cwd=tmp_path)
+    assert max(_logged_iterations(tmp_path)) > last  # the log ran past the snapshot: those iterations are redone
+    end = last + 100
+    solver.write_text(solver.read_text().replace(f"max_iter: {ENDLESS}", f"max_iter: {end}"))
+    resumed = run_dynsal(["train", solver.name, *TRAIN, "--resume", f"snap/tiny_iter_{last}.solverstate"],
+                         cwd=tmp_path, timeout=SAFETY_NET_S)
     assert resumed.returncode == 0, resumed.stderr
     records = _log(tmp_path)
-    assert [r["iteration"] for r in records if r["phase"] == "train"] == list(range(150))
-    assert [r["iteration"] for r in records if r["phase"] == "test"] == [0, 25, 50, 75, 100, 125, 150]
+    assert [r["iteration"] for r in records if r["phase"] == "train"] == list(range(end))
+    assert [r["iteration"] for r in records if r["phase"] == "test"] == list(range(0, end + 1, 25))
 
 
+@pytest.mark.timing_sensitive
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_stop_signals_snapshot_and_exit_non_zero(tmp_path, sig, status):
     """Ctrl-C / SIGTERM: a snapshot is written, then exit 128 + signal (caffe train exits 0), so a script
     with `set -e` stops instead of going on with an interrupted model."""
-    solver = _solver(tmp_path, "0.001", snapshot=0, max_iter=100000)
+    solver = _solver(tmp_path, "0.001", snapshot=0, max_iter=ENDLESS)
     process = _start(tmp_path, solver)
     log = tmp_path / "snap" / "tiny_log.jsonl"
-    _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3)
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3, "third logged iteration", process)
     process.send_signal(sig)
-    out, err = process.communicate(timeout=120)
+    out, err = process.communicate(timeout=SAFETY_NET_S)
     assert process.returncode == status, err
     assert err == ""
     (state,) = (tmp_path / "snap").glob("tiny_iter_*.solverstate")
