@@ -23,6 +23,7 @@ MUST_BE_SELECTED = [
     "tests/reliability/test_training_nonfinite.py::test_killed_and_resumed_training_logs_every_iteration_once",
     "tests/reliability/test_predict_destinations.py::test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_maps",
     "tests/reliability/test_predict_lock.py::test_concurrent_runs_into_one_folder_never_corrupt",
+    "tests/reliability/test_parent_killed.py::test_kill_9_leaves_no_worker[predict]",
 ]
 
 

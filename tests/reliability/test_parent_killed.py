@@ -64,6 +64,7 @@ def _argv(command: str, tmp_path: Path) -> List[str]:
             "--resize", "native", "--method", "tvl1", "--no-progress", "--jobs", "2"]
 
 
+@pytest.mark.timing_sensitive
 @pytest.mark.parametrize("command", sorted(GROUP_SIZE))
 def test_kill_9_leaves_no_worker(tmp_path, command):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
