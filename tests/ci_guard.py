@@ -3,13 +3,14 @@
 Three kinds of test run against something outside this Python: real-Caffe parity (marker
 `caffe_parity`: dynsal's results compared with real Caffe's), other checks inside the oracle chroot
 (fixture `oracle` or `bullseye_oracle` without that marker: dynsal on bullseye's platform, Caffe's
-tools driven by dynsal), dynsal's CUDA + cuDNN Caffe build in CPU mode (fixture `caffe_cuda`), and RAFT
-through torchvision (fixture `torchvision_python`). With CI=true the run fails when
+tools driven by dynsal), dynsal's CUDA + cuDNN Caffe build in CPU mode (fixture `caffe_cuda`), RAFT
+through torchvision (fixture `torchvision_python`), and jobs on a real local SLURM cluster (fixture `slurm`,
+tests/cluster). With CI=true the run fails when
 
 - any module was skipped at collection (a module-level `pytest.importorskip` or `skip`, which reports
   no test at all and so would hide whole oracle modules),
 - any test of the three kinds was skipped, or
-- no real-Caffe parity test, no CUDA Caffe build test or no RAFT test passed.
+- no real-Caffe parity test, no CUDA Caffe build test, no RAFT test or no SLURM test passed.
 
 Outside CI such tests skip with their reason. A `caffe_parity` test must use the `oracle` fixture.
 """
@@ -23,12 +24,12 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: marker -> what its tests run against
 KINDS = {"caffe_parity": "real-Caffe parity tests", "oracle": "tests in the Caffe chroot",
          "torchvision_python": "RAFT tests (torchvision)",
-         "caffe_cuda": "CUDA + cuDNN Caffe build tests (CPU mode)"}
+         "caffe_cuda": "CUDA + cuDNN Caffe build tests (CPU mode)", "slurm": "tests on the local SLURM cluster"}
 #: kinds of which at least one test must pass in CI
-REQUIRED = ("caffe_parity", "caffe_cuda", "torchvision_python")
+REQUIRED = ("caffe_parity", "caffe_cuda", "torchvision_python", "slurm")
 #: fixture -> the kind (marker) of the tests that use it
 FIXTURE_KINDS = {"oracle": "oracle", "bullseye_oracle": "oracle", "torchvision_python": "torchvision_python",
-                 "caffe_cuda": "caffe_cuda"}
+                 "caffe_cuda": "caffe_cuda", "slurm": "slurm"}
 
 _outcomes = {kind: {"passed": 0, "skipped": 0, "failed": 0} for kind in KINDS}
 _collection_skips: list = []

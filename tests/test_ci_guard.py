@@ -28,6 +28,10 @@ def bullseye_oracle():
 @pytest.fixture()
 def caffe_cuda():
     return "a stand-in for the CUDA build's chroot"
+
+@pytest.fixture()
+def slurm():
+    return "a stand-in for the local cluster"
 '''
 PARITY = '''
 import pytest
@@ -71,6 +75,15 @@ def test_bullseye_stack(bullseye_oracle):
 CUDA_BUILD = '''
 def test_cuda_build(caffe_cuda):
     pass
+
+def test_array_job(slurm):
+    pass
+'''
+SKIPPED_CLUSTER_TEST = '''
+import pytest
+
+def test_cluster_job(slurm):
+    pytest.skip("no slurmctld")
 '''
 
 
@@ -103,8 +116,11 @@ def test_a_complete_run_passes(run_suite):
     (dict(test_parity=PARITY, test_cuda=CUDA_BUILD, test_bullseye=SKIPPED_BULLSEYE_CHECK),
      "*CI=true: tests in the Caffe chroot must run*"),
     (dict(test_parity=PARITY), "*CI=true: no CUDA + cuDNN Caffe build tests (CPU mode) passed*"),
+    (dict(test_parity=PARITY), "*CI=true: no tests on the local SLURM cluster passed*"),
+    (dict(test_parity=PARITY, test_cuda=CUDA_BUILD, test_cluster=SKIPPED_CLUSTER_TEST),
+     "*CI=true: tests on the local SLURM cluster must run*"),
 ], ids=["module-skipped-at-collection", "parity-test-skipped", "platform-checks-only", "bullseye-check-skipped",
-        "no-cuda-build-test"])
+        "no-cuda-build-test", "no-cluster-test", "cluster-test-skipped"])
 def test_what_fails_ci(run_suite, modules, line):
     """A module skipped at collection, a skipped parity test, and chroot checks standing in for parity."""
     result = run_suite(True, **modules)
