@@ -9,6 +9,7 @@ it is written last, so a folder without it was interrupted (rerun the command).
 examples:
   dynsal flow clip.mp4 -o flows/
   dynsal flow videos/*.avi -o flows/ --method farneback --encoding xy --flo --jobs 2
+  sbatch --array=0-9 --wrap "dynsal flow videos/*.avi -o flows/ --shard slurm/10"   # 10 parts as an array job
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from dynsal.data.flow_folder import write_flow_folder
 from dynsal.data.video import declared_frame_count
 from dynsal.errors import DataError
 from dynsal.progress import progress_bar
+from dynsal.sharding import parse_shard, select
 from dynsal.workers import interrupts_ignored
 
 
@@ -53,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flow_arguments(parser)
     parser.add_argument("--flo", action="store_true", help="also write the flow fields as .flo files")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="videos processed in parallel")
+    parser.add_argument("--shard", default="0/1", help="i/n: only part i of n (0-based) of the videos, parts balanced "
+                        "by frames (default 0/1: all); slurm: this SLURM array task's part, slurm/n: part "
+                        "$SLURM_ARRAY_TASK_ID of n (docs/cluster.md)")
 
 
 def _write_job(job: tuple) -> int:
@@ -62,11 +67,14 @@ def _write_job(job: tuple) -> int:
 
 def run(args: argparse.Namespace) -> int:
     settings = flow_settings(args).to_json()
+    shard = parse_shard(args.shard)
     names = [Path(v).stem if Path(v).is_file() else Path(v).name for v in args.videos]
     if len(set(names)) != len(names):
         raise DataError("two inputs have the same name; their outputs would collide")
-    jobs = [(v, args.output, settings, args.resize, args.flo) for v in args.videos]
     totals = [(declared_frame_count(v) or (None,))[0] for v in args.videos]
+    weights = [t or 1 for t in totals]
+    videos, totals = select(args.videos, weights, shard), select(totals, weights, shard)
+    jobs = [(v, args.output, settings, args.resize, args.flo) for v in videos]
     bar = progress_bar(None if None in totals else sum(totals), "dynsal flow", "frames", enabled=not args.quiet,
                        leave=True)
     with bar:
@@ -80,6 +88,6 @@ def run(args: argparse.Namespace) -> int:
                     bar.update(count)
         else:
             counts = [write_flow_folder(*job, on_frame=lambda: bar.update(1)) for job in jobs]
-    for video, count in zip(args.videos, counts):
+    for video, count in zip(videos, counts):
         print(f"{video}: {plural(count, 'flow image')}")
     return 0
