@@ -3,8 +3,9 @@
 Everything lives under one folder: slurm.conf, state, spool, logs and pid files. `auth/none` and
 `cred/none` (no munge), `proctrack/linuxproc`, `task/none`; the two nodes are two slurmd processes on
 127.0.0.1 with their own ports (Debian's build has MULTIPLE_SLURMD). `MinJobAge=4` keeps `sbatch --wait`
-polling every 2 s (at the default 300 its back-off waits 42 s and more). The daemons are stopped by the
-PIDs in their pid files, never by name.
+polling every 2 s (at the default 300 its back-off waits 42 s and more); `AuthInfo=cred_expire=5` lets a
+requeued job start again after 6 s instead of 121 s (SLURM waits the credential lifetime). The daemons
+are stopped by the PIDs in their pid files, never by name.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ SlurmctldHost=localhost
 SlurmctldPort={ctld_port}
 SlurmUser=root
 AuthType=auth/none
+AuthInfo=cred_expire=5
 CredType=cred/none
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
