@@ -64,6 +64,7 @@ class ShardReader:
         from dynsal.data.lmdb_writer import KINDS
 
         self.folder, self.videos = folder, set(manifest["videos"])
+        self.shard = tuple(manifest.get("shard") or ())
         self.envs = [lmdb.open(str(folder / f"{split}_{kind}_lmdb"), readonly=True, lock=False) for kind in KINDS]
 
     def samples(self, source: D.VideoSource, items: Sequence[D.PlanItem], variants) -> Iterator[D.Sample]:
@@ -119,10 +120,18 @@ def check_all_held(readers: Dict[str, ShardReader], videos: Sequence[str], done:
     """`--merge-only`: every video still to write must be held by a finished shard.
 
     Raises:
-        DataError: naming the videos no finished shard holds.
+        DataError: naming the videos no finished shard holds, and the shards of the finished shards' count
+            that are not finished (what to resubmit: `sbatch --array=<i> ...`).
     """
     missing = [name for name in videos if name not in readers and name not in done]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise DataError(f"--merge-only: no finished shard holds {shown}; finish those shards (or run without "
-                        "--merge-only to compute them here)")
+        unfinished = _unfinished_shards({reader.shard for reader in readers.values() if len(reader.shard) == 2})
+        raise DataError(f"--merge-only: no finished shard holds {shown}"
+                        + (f" (not finished: shard {', '.join(unfinished)})" if unfinished else "")
+                        + "; finish those shards (or run without --merge-only to compute them here)")
+
+
+def _unfinished_shards(finished) -> List[str]:
+    """`i of n` for every shard i < n not among the finished (i, n) shards."""
+    return [f"{i} of {n}" for n in sorted({n for _, n in finished}) for i in range(n) if (i, n) not in finished]

@@ -100,7 +100,7 @@ def test_a_killed_task_resubmitted_alone_resumes(slurm, diem, tmp_path, capsys):
     assert len(progress["done"]) == 1  # killed after one of its two videos
     assert main(make_lmdb_args(diem, out) + ["--merge-only"]) == 1
     err = capsys.readouterr().err
-    assert "train_1of3: shard not finished" in err and "--merge-only: no finished shard holds" in err
+    assert "train_1of3: shard not finished" in err and "(not finished: shard 1 of 3)" in err
     slurm.run("sbatch", "--wait", "--array=1", str(script), cwd=tmp_path)  # task 1 alone, resuming
     assert main(make_lmdb_args(diem, out) + ["--merge-only"]) == 0
     assert main(make_lmdb_args(diem, tmp_path / "one")) == 0
