@@ -148,9 +148,10 @@ def run(args: argparse.Namespace) -> int:
         return run_caffe(args, solver_param, resume)  # caffe train applies --level / --stage itself
     apply_tool_state(solver_param, args.level, args.stage)
     io.write_text(solver_param, resolved_solver_path(solver_param))
-    if args.gpu and "WORLD_SIZE" not in os.environ and "SLURM_STEP_ID" not in os.environ:
-        return launch_data_parallel(args)
     from dynsal.engines.torch import distributed
+
+    if args.gpu and not distributed.launched_as_rank():
+        return launch_data_parallel(args)
     from dynsal.engines.torch.net import resolve_device
     from dynsal.engines.torch.solver import TorchSolver
 

@@ -25,6 +25,20 @@ from dynsal.errors import DynsalError
 RENDEZVOUS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
+def _step_tasks(environ: MutableMapping[str, str]) -> int:
+    """The task count of the SLURM job step this process is a task of (0 outside a step)."""
+    if "SLURM_STEP_ID" not in environ:
+        return 0
+    return int(environ.get("SLURM_STEP_NUM_TASKS") or environ.get("SLURM_NTASKS", "1"))
+
+
+def launched_as_rank(environ: Optional[MutableMapping[str, str]] = None) -> bool:
+    """Whether a launcher made this process one of several ranks (torchrun's WORLD_SIZE, or an srun step of
+    several tasks)."""
+    environ = os.environ if environ is None else environ
+    return "WORLD_SIZE" in environ or _step_tasks(environ) > 1
+
+
 def slurm_rendezvous(environ: MutableMapping[str, str]) -> Dict[str, str]:
     """The torch.distributed variables of this SLURM step's task ({} outside a step of several tasks or
     where WORLD_SIZE is set already).
@@ -32,14 +46,14 @@ def slurm_rendezvous(environ: MutableMapping[str, str]) -> Dict[str, str]:
     Raises:
         DynsalError: scontrol missing or failing (the first node cannot be found).
     """
-    tasks = environ.get("SLURM_STEP_NUM_TASKS") or environ.get("SLURM_NTASKS", "1")
-    if "WORLD_SIZE" in environ or "SLURM_STEP_ID" not in environ or int(tasks) <= 1:
+    tasks = _step_tasks(environ)
+    if "WORLD_SIZE" in environ or tasks <= 1:
         return {}
     nodes = environ.get("SLURM_STEP_NODELIST") or environ["SLURM_JOB_NODELIST"]
     first = _scontrol("show", "hostnames", nodes).split()[0]
     address = re.search(r"\bNodeAddr=(\S+)", _scontrol("show", "node", "-o", first))
     port = environ.get("MASTER_PORT") or str(20000 + int(environ.get("SLURM_JOB_ID", "0")) % 20000)
-    return {"RANK": environ["SLURM_PROCID"], "WORLD_SIZE": tasks, "LOCAL_RANK": environ.get("SLURM_LOCALID", "0"),
+    return {"RANK": environ["SLURM_PROCID"], "WORLD_SIZE": str(tasks), "LOCAL_RANK": environ.get("SLURM_LOCALID", "0"),
             "MASTER_ADDR": address.group(1) if address else first, "MASTER_PORT": port}
 
 
