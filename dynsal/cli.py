@@ -13,10 +13,11 @@ import errno
 import importlib
 import os
 import sys
+import warnings
 from typing import Sequence
 
 from dynsal import __version__
-from dynsal.errors import DynsalError
+from dynsal.errors import DynsalError, DynsalWarning
 
 #: optional packages -> how to install them (a job that needs one says so in one line)
 INSTALL = {
@@ -135,11 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         return _missing_module(command, exc)
     args = parser.parse_args(argv)
+    args.command_line = ["dynsal"] + argv  # as given, for the records that name the command (eval's reports)
     if args.command is None:
         parser.print_help()
         return 0
     try:
-        status = int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", DynsalWarning)
+            warnings.showwarning = _warning_line
+            status = int(args._run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at exit
         return status
     except DynsalError as exc:
@@ -156,6 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dynsal {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning for a command: a DynsalWarning is one line `dynsal: warning: …`; other warnings
+    (from libraries) keep Python's format."""
+    if issubclass(category, DynsalWarning):
+        print(f"dynsal: warning: {message}", file=sys.stderr if file is None else file)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _missing_module(command: str | None, exc: ModuleNotFoundError) -> int:

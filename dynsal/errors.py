@@ -1,9 +1,12 @@
-"""The exceptions dynsal raises for bad user input.
+"""The exceptions dynsal raises for bad user input, and the warning it gives where it carries on.
 
 Each message is one line that names the file / layer / frame concerned and says what to do; the CLI
-prints it and exits non-zero.
+prints it (`dynsal COMMAND: error: …`) and exits non-zero. Library code warns with `warn` (Python's
+warnings, category `DynsalWarning`), which the CLI prints as one line `dynsal: warning: …`.
 """
 from __future__ import annotations
+
+import warnings
 
 
 class DynsalError(Exception):
@@ -42,3 +45,12 @@ class DataError(DynsalError):
 class OutputError(DynsalError):
     """An output cannot be written safely: it would land on or inside an input, replace what dynsal did not
     create, another run holds its lock, or a write failed."""
+
+
+class DynsalWarning(UserWarning):
+    """dynsal carries on in a way the user should know of (a fallback engine, eager instead of compiled)."""
+
+
+def warn(message: str) -> None:
+    """Warn with `DynsalWarning`, attributed to the caller of the function that warns."""
+    warnings.warn(message, DynsalWarning, stacklevel=3)

@@ -1,6 +1,6 @@
 """Files written safely: a complete file or none, with the user's umask, through exclusive temporary names.
 
-Every file dynsal writes in one piece goes through `write_atomic` (bytes) or `atomic_output` (a
+Every file dynsal writes in one piece goes through `write_atomic` (bytes; `write_json` for JSON) or `atomic_output` (a
 path for libraries that open files by name, such as h5py): the data goes to a new temporary file
 `.<name>.<random>.tmp` beside the target, created with `O_CREAT | O_EXCL | O_NOFOLLOW` (a file or
 symlink planted at that name is never opened or followed) and mode 0666 minus the umask (as any
@@ -10,12 +10,15 @@ one, never an empty or torn file under the new name (ext4, XFS and btrfs may oth
 rename before the data). An error or interruption removes the temporary file, so a partial file never
 appears under the target's name. An OSError raised while writing names the target (`with_path`); the
 CLI reports it in one line. `sync_file` / `sync_folder` do the same for files written by libraries
-(videos, HDF5) and for folders renamed into place.
+(videos, HDF5) and for folders renamed into place. `sha256_file` is dynsal's one checksum of a file (weights,
+inputs, dataset sources), read in chunks.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import json
 import os
 import re
 import secrets
@@ -27,6 +30,7 @@ PathLike = Union[str, os.PathLike]
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _NAME_ROOM = 200  # of a name's 255 bytes, what the temporary name keeps of the target's name
 _NEARLY_FULL = 1 << 20  # bytes free under which a library's I/O error is taken for a full disk
+_HASH_CHUNK = 1 << 20  # bytes read at a time by sha256_file: memory stays flat whatever the file's size
 
 
 def create_exclusive(path: PathLike) -> Tuple[int, Path]:
@@ -64,6 +68,23 @@ def write_atomic(path: PathLike, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def write_json(path: PathLike, value) -> None:
+    """Write `value` as indented, key-sorted JSON, atomically (dynsal's records, manifests and settings)."""
+    write_atomic(path, (json.dumps(value, indent=1, sort_keys=True) + "\n").encode())
+
+
+def sha256_file(path: PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex), read 1 MiB at a time; an OSError names the file."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(_HASH_CHUNK), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise with_path(exc, path) from None
+    return digest.hexdigest()
 
 
 def sync_file(path: PathLike) -> None:

@@ -7,8 +7,10 @@ an environment that cannot be built fails its tests.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,10 @@ from tests.ci_guard import (  # noqa: F401  (pytest finds the hooks here by name
 )
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The tests run as in an activated environment: the console scripts installed beside the interpreter that runs
+# them (dynsal, hadolint, ruff) come first on PATH, also when it is started as `.venv/bin/python -m pytest`.
+os.environ["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
 
 
 def _unavailable(what: str, reason: str):
@@ -105,3 +111,24 @@ def torchvision_python() -> str:
     if result.returncode != 0:
         _unavailable("torchvision environment", result.stderr.strip().splitlines()[-1] if result.stderr else "")
     return result.stdout.strip().splitlines()[-1]
+
+
+def _tool(what: str, names, install: str) -> str:
+    """The path of the first of `names` on PATH; skips (fails in CI) naming how to install it."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    _unavailable(what, f"no {' or '.join(names)} on PATH: {install} (CI: .ci/report_tools.sh)")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, run headless to open `dynsal eval --html` reports."""
+    return _tool("Chromium", ("chromium", "chromium-browser"), "apt-get install chromium")
+
+
+@pytest.fixture(scope="session")
+def pdflatex() -> str:
+    """pdflatex with booktabs, to compile `dynsal eval --latex` tables."""
+    return _tool("pdflatex", ("pdflatex",), "apt-get install texlive-latex-base texlive-latex-recommended")

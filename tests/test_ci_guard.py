@@ -30,6 +30,18 @@ def caffe_cuda():
     return "a stand-in for the CUDA build's chroot"
 
 @pytest.fixture()
+def chromium():
+    return "a stand-in for the browser"
+
+@pytest.fixture()
+def pdflatex():
+    return "a stand-in for pdflatex"
+
+@pytest.fixture()
+def cpu_image():
+    return "a stand-in for the CPU Docker image"
+
+@pytest.fixture()
 def slurm():
     return "a stand-in for the local cluster"
 '''
@@ -78,6 +90,31 @@ def test_cuda_build(caffe_cuda):
 
 def test_array_job(slurm):
     pass
+
+def test_in_the_image(cpu_image):
+    pass
+'''
+IMAGE_SKIPPED = '''
+import pytest
+
+def test_cuda_build(caffe_cuda):
+    pass
+
+def test_in_the_image(cpu_image):
+    pytest.skip("no buildah")
+'''
+REPORT_TOOLS = '''
+def test_html_report(chromium):
+    pass
+
+def test_latex_table(pdflatex):
+    pass
+'''
+SKIPPED_BROWSER = '''
+import pytest
+
+def test_html_report_elsewhere(chromium):
+    pytest.skip("no chromium")
 '''
 SKIPPED_CLUSTER_TEST = '''
 import pytest
@@ -102,7 +139,7 @@ def run_suite(pytester, monkeypatch):
 
 
 def test_a_complete_run_passes(run_suite):
-    result = run_suite(True, test_parity=PARITY, test_cuda=CUDA_BUILD)
+    result = run_suite(True, test_parity=PARITY, test_cuda=CUDA_BUILD, test_reports=REPORT_TOOLS)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["real-Caffe parity tests: 1 passed, 0 skipped, 0 failed"])
 
@@ -116,11 +153,17 @@ def test_a_complete_run_passes(run_suite):
     (dict(test_parity=PARITY, test_cuda=CUDA_BUILD, test_bullseye=SKIPPED_BULLSEYE_CHECK),
      "*CI=true: tests in the Caffe chroot must run*"),
     (dict(test_parity=PARITY), "*CI=true: no CUDA + cuDNN Caffe build tests (CPU mode) passed*"),
+    (dict(test_parity=PARITY, test_cuda=CUDA_BUILD, test_reports=REPORT_TOOLS, test_skip=SKIPPED_BROWSER),
+     "*CI=true: report tests in headless Chromium must run*"),
+    (dict(test_parity=PARITY, test_cuda=CUDA_BUILD), "*CI=true: no report tests in headless Chromium passed*"),
+    (dict(test_parity=PARITY, test_cuda=IMAGE_SKIPPED, test_reports=REPORT_TOOLS),
+     "*CI=true: tests in the CPU Docker image must run*"),
     (dict(test_parity=PARITY), "*CI=true: no tests on the local SLURM cluster passed*"),
-    (dict(test_parity=PARITY, test_cuda=CUDA_BUILD, test_cluster=SKIPPED_CLUSTER_TEST),
+    (dict(test_parity=PARITY, test_cuda=CUDA_BUILD, test_reports=REPORT_TOOLS, test_cluster=SKIPPED_CLUSTER_TEST),
      "*CI=true: tests on the local SLURM cluster must run*"),
 ], ids=["module-skipped-at-collection", "parity-test-skipped", "platform-checks-only", "bullseye-check-skipped",
-        "no-cuda-build-test", "no-cluster-test", "cluster-test-skipped"])
+        "no-cuda-build-test", "browser-test-skipped", "no-browser-test", "image-test-skipped",
+        "no-cluster-test", "cluster-test-skipped"])
 def test_what_fails_ci(run_suite, modules, line):
     """A module skipped at collection, a skipped parity test, and chroot checks standing in for parity."""
     result = run_suite(True, **modules)

@@ -5,11 +5,13 @@ import argparse
 import importlib
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
 from dynsal.cli import COMMANDS, build_parser, main
+from dynsal.errors import warn
 from tests.predict.helpers import zoo_weights
 
 
@@ -69,3 +71,17 @@ def test_a_missing_optional_package_is_one_line_with_the_install_command(tmp_pat
     assert result.stderr.splitlines() == ["dynsal predict: error: this needs torch, which is not installed here: "
                                           "pip install torch (CPU; for a GPU pick the build for your CUDA at "
                                           "pytorch.org/get-started), or pip install \"dynsal[torch]\""]
+
+
+def test_a_library_warning_is_one_line_and_others_keep_their_format(monkeypatch, capsys):
+    """Library code warns with DynsalWarning (dynsal.errors.warn); a command prints it as one line."""
+    def run(args):
+        warn("engine auto runs torch, not caffe: no pycaffe")
+        warnings.warn("a library's own warning", UserWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(importlib.import_module("dynsal.commands.info"), "run", run)
+    assert main(["info", "net.prototxt"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "dynsal: warning: engine auto runs torch, not caffe: no pycaffe"
+    assert "UserWarning: a library's own warning" in err[1]

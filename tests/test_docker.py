@@ -1,5 +1,5 @@
-"""What can be checked of the Docker images without a Docker engine: lint, shared install path,
-and the entrypoint's commands inside the oracle chroot (= the CPU image's Caffe and Python stack)."""
+"""What can be checked of the Docker files without building them: lint, shared install path, the build
+context, and the entrypoint's commands inside the oracle chroot (tests/docker build and run the CPU image)."""
 from __future__ import annotations
 
 import fnmatch
@@ -32,6 +32,20 @@ def test_entrypoint_user_and_volumes(dockerfile):
     text = (REPO / dockerfile).read_text()
     assert 'ENTRYPOINT ["dynsal"]' in text and "USER 1000" in text
     assert 'VOLUME ["/data", "/models", "/out"]' in text and "ENV DYNSAL_MODELS=/models" in text
+
+
+def test_cpu_image_installs_dynsal_from_the_hosts_wheel_without_copying_the_source():
+    """The wheel scripts/build_image.sh makes is bind-mounted into the one RUN that installs it, offline, checked
+    against the SHA-256 build argument that keys buildah's layer cache (tests/docker run the built image)."""
+    text = (REPO / "docker/Dockerfile.cpu").read_text()
+    assert "/src" not in text and "COPY dynsal" not in text and "COPY pyproject.toml" not in text
+    instructions = text.replace("\\\n", " ").splitlines()
+    install = [line for line in instructions if line.startswith("RUN --mount=type=bind,source=build/image-wheel,")]
+    assert len(install) == 1 and "sha256sum --check" in install[0] and "${DYNSAL_WHEEL_SHA256:?" in install[0]
+    assert "pip3 install --no-cache-dir --no-deps --no-index /tmp/wheel/dynsal-*.whl" in install[0]
+    assert "ARG DYNSAL_WHEEL_SHA256" in instructions
+    script = (REPO / "scripts/build_image.sh").read_text()
+    assert "build/image-wheel" in script and "DYNSAL_WHEEL_SHA256=" in script
 
 
 def test_cpu_image_installs_caffe_like_the_oracle():
@@ -109,11 +123,12 @@ def _ignored(path: str, patterns) -> bool:
 def test_dockerignore_lets_in_what_the_images_copy_and_nothing_else(dockerfile):
     patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
-    sources = [src for line in re.findall(r"^COPY (?!--from)(.+)$", (REPO / dockerfile).read_text(), re.MULTILINE)
-               for src in line.split()[:-1]]
+    text = (REPO / dockerfile).read_text()
+    sources = [src for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.MULTILINE) for src in line.split()[:-1]]
+    mounted = re.findall(r"--mount=type=bind,source=([^,\s]+)", text)  # made by scripts/build_image.sh
     assert sources
-    for source in sources:
-        assert (REPO / source).exists(), source
+    for source in sources + mounted:
+        assert source in mounted or (REPO / source).exists(), source
         assert not _ignored(source, patterns), f"{source} is excluded from the build context"
     for unwanted in ("tests/conftest.py", "benchmarks/forward.py", ".git/HEAD", "dynsal/__pycache__/x.pyc"):
         assert _ignored(unwanted, patterns), unwanted

@@ -186,6 +186,69 @@ def test_centre_bias_and_chance_maps():
     assert M.nss(centre, centre == 1.0) > 0
 
 
+# ---------------------------------------------------------------------------------------------- several models
+
+
+def add_model(pred_dir, name, shift):
+    """A second model's folder beside `pred_dir`: the same maps shifted `shift` more pixels to the right."""
+    other = pred_dir.parent / name
+    for path in sorted(pred_dir.rglob("*.png")):
+        _save(other / path.relative_to(pred_dir), np.roll(np.asarray(Image.open(path)), shift, axis=1))
+    return other
+
+
+def test_several_models_are_scored_on_the_same_frames_with_the_same_draws(dataset, tmp_path, capsys):
+    pred, gt = dataset
+    shifted = add_model(pred, "shifted", 5)
+    code, out, err = _run_eval(capsys, "--model", f"good={pred}", "--model", f"shifted={shifted}", gt,
+                               "--baselines", "centre", "--json", tmp_path / "s.json", "--csv", tmp_path / "s.csv")
+    assert code == 0, err
+    models = [line.split()[0] for line in out.splitlines() if line.startswith(("good", "shifted", "centre"))]
+    assert models == ["good", "shifted", "centre"] * 2  # one table per convention: models, then baselines
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["settings"]["models"] == {"good": str(pred), "shifted": str(shifted)}
+    assert list(doc["summary"]) == ["good", "shifted", "centre"] and set(doc["videos"]["shifted"]) == set(VIDEOS)
+    summary = doc["summary"]
+    assert summary["good"]["mean_over_videos"]["nss"] > summary["shifted"]["mean_over_videos"]["nss"]
+    for name, folder in (("good", pred), ("shifted", shifted)):  # alone, each model scores exactly the same
+        alone = E.evaluate(folder, gt, baselines=["centre"])
+        ours = [dict(f) for f in doc["frames"] if f["model"] == name]
+        assert [{"model": name, "video": r.video, "frame": r.frame, **r.scores} for r in alone.rows
+                if r.model == "prediction"] == ours
+    with (tmp_path / "s.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["model"], r["video"]) for r in rows if r["level"] == "video"} == {
+        (m, v) for m in ("good", "shifted", "centre") for v in VIDEOS}
+
+
+def test_a_model_lacking_frames_is_named_and_partial_scores_the_common_frames(dataset, capsys):
+    pred, gt = dataset
+    shifted = add_model(pred, "shifted", 5)
+    (shifted / "v2" / "0002.png").unlink()
+    code, out, err = _run_eval(capsys, "--model", f"good={pred}", "--model", f"shifted={shifted}", gt,
+                               "--metrics", "nss")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "model shifted" in err and "lacks 1 frame(s) that other models have: v2/0002" in err
+    assert "--partial" in err
+    code, out, err = _run_eval(capsys, "--model", f"good={pred}", "--model", f"shifted={shifted}", gt,
+                               "--metrics", "nss", "--partial")
+    assert code == 0, err
+    assert "3 video(s), 9 frame(s)" in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--model", "good"], "--model good: write it as NAME=PRED_DIR"),
+    (["--model", "a={pred}", "--model", "a={pred}"], "--model a is given twice"),
+    (["--model", "centre={pred}"], "model name 'centre' is a baseline's"),
+    (["--model", "a b={pred}"], "model name 'a b': use letters"),
+    (["--model", "a={pred}", "{pred}"], "with --model, give GT_DIR alone"),
+])
+def test_bad_model_options_exit_1(dataset, capsys, argv, words):
+    pred, gt = dataset
+    code, out, err = _run_eval(capsys, *[a.format(pred=pred) for a in argv], gt)
+    assert code == 1 and words in err and err.count("\n") == 1
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 
 

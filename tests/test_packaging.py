@@ -35,7 +35,7 @@ def sdist(tmp_path_factory) -> Path:
     """The sdist built from a copy of this checkout (the checkout itself is left as it is)."""
     root = tmp_path_factory.mktemp("packaging")
     source = root / "src"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", "build",
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", "build",
                                                                  "dist", ".pytest_cache", ".ruff_cache"))
     result = run([sys.executable, "-c", "from setuptools import build_meta; print(build_meta.build_sdist('dist'))"],
                  cwd=source)

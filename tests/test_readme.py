@@ -60,3 +60,14 @@ def test_tour_runs_as_written(tmp_path):
     assert (tmp_path / "saliency" / "clip" / "settings.json").is_file()
     assert "NSS" in (tmp_path / "scores.md").read_text()
     assert "fits" in result.stdout
+
+
+def test_ci_runs_the_readme_setup():
+    """.ci/run installs with the README's first command (plus pip options) and runs exactly its test command;
+    .ci/system_python.sh reads both from the README and runs them with the system's externally managed Python."""
+    install, test = readme_block("## Set-up")
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert test in ci
+    assert any(line.startswith(install + " ") or line == install for line in ci)
+    assert "bash .ci/system_python.sh" in ci
+    assert install == "bash scripts/install_dev.sh" and test.startswith(".venv/bin/python ")

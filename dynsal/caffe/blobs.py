@@ -9,7 +9,6 @@ Caffe facts reproduced here:
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 
@@ -118,11 +117,6 @@ def packed_field(number: int, values: np.ndarray, dtype) -> bytes:
     appending values one by one through the protobuf API is ~100x slower (matters for 500 MB models)."""
     payload = np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def blob_shape_proto(dims: Sequence[int]):
-    """A `pb.BlobShape` with the given dims."""
-    return pb.BlobShape(dim=[int(d) for d in dims])
 
 
 def array_to_datum(array: np.ndarray, label: int = 0, encoded_bytes: bytes | None = None):

@@ -21,7 +21,7 @@ from dynsal.caffe.blobs import array_to_blob, blob_problem, blob_to_array
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.weights import attach_blobs
-from dynsal.errors import FormatError
+from dynsal.errors import DynsalError, FormatError
 from dynsal.files import write_atomic
 
 PathLike = Union[str, os.PathLike]
@@ -127,6 +127,51 @@ def read_net(path: PathLike, upgrade_net: bool = True):
     else:
         net = read_text(path, pb.NetParameter)
     return upgrade.upgrade_net(net, source=str(path)) if upgrade_net else net
+
+
+def as_net_param(source, what: str):
+    """`source` as a `pb.NetParameter`: a path is read (and upgraded) with `read_net`, a message or None is
+    returned as it is; `what` "net" refuses a caffemodel given as the definition."""
+    if source is None or not isinstance(source, (str, os.PathLike)):
+        return source
+    if what == "net" and is_binary_file(source):
+        raise DynsalError(f"{source}: a net definition (prototxt) is needed here, not a caffemodel")
+    return read_net(source)
+
+
+#: suffixes Caffe's text files go by; a file with another suffix that is no prototxt is "not a Caffe file"
+TEXT_SUFFIXES = ("", ".prototxt", ".pbtxt", ".pt", ".txt")
+EXPECTED = ("a net or solver prototxt, a .caffemodel or .solverstate (binary or .h5), or a mean-file "
+            ".binaryproto")
+
+
+def file_kind(path: str) -> str:
+    """'net', 'solver', 'caffemodel', 'solverstate' or 'mean' from suffix and content (`dynsal info`).
+
+    Raises:
+        FormatError: a file with a non-prototxt suffix that is not a Caffe file (one line saying which files
+            are); a prototxt's own syntax errors are left to the net reader.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".solverstate" or str(path).endswith(".solverstate.h5"):
+        return "solverstate"
+    if str(path).endswith(".h5"):
+        return "caffemodel"
+    if suffix == ".binaryproto":
+        return "mean"
+    if is_binary_file(path):
+        return "caffemodel"
+    try:
+        read_text(path, pb.SolverParameter)
+        return "solver"
+    except FormatError:
+        pass
+    if suffix not in TEXT_SUFFIXES:
+        try:
+            read_net(path)
+        except FormatError:
+            raise FormatError(f"{path}: not a Caffe file; dynsal info reads {EXPECTED}") from None
+    return "net"
 
 
 def write_caffemodel(net, weights, path: PathLike, phase: str = "TEST", diffs=None) -> None:

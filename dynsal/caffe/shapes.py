@@ -12,11 +12,11 @@ import math
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
-import numpy as np
-
 from dynsal.caffe import hdf5_data
 from dynsal.caffe.blobs import datum_to_array
+from dynsal.caffe.pooling import pooled_shape, pooling_geometry
 from dynsal.caffe.schema import pb
+from dynsal.caffe.type_table import registrar
 from dynsal.errors import FormatError, NetDefinitionError
 
 Shape = Tuple[int, ...]
@@ -24,13 +24,7 @@ Rule = Callable[[object, List[Shape]], Tuple[List[Shape], List[Shape]]]
 SHAPE_RULES: Dict[str, Rule] = {}
 
 
-def shape_rule(*types: str):
-    """Register a shape rule for one or more Caffe layer types."""
-    def register(fn: Rule) -> Rule:
-        for type_name in types:
-            SHAPE_RULES[type_name] = fn
-        return fn
-    return register
+shape_rule = registrar(SHAPE_RULES)  # @shape_rule(*types): a shape rule for one or more Caffe layer types
 
 
 def canonical_axis(axis: int, ndim: int, layer) -> int:
@@ -108,44 +102,6 @@ def _convolution(layer, bottoms):
 @shape_rule("Deconvolution")
 def _deconvolution(layer, bottoms):
     return _conv_common(layer, bottoms, transposed=True)
-
-
-def pooled_shape(hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int], pad: Sequence[int],
-                 ceil_mode: bool) -> Tuple[int, int]:
-    """Caffe's pooling output (H, W), as PoolingLayer::Reshape computes it.
-
-    Per axis ceil (or floor) of float32 (size + 2·pad − kernel) / stride, plus 1. Then, when either
-    axis has padding (`pad_h || pad_w`), each axis whose last window would start at or beyond
-    size + pad loses that window — on both axes, including one without padding. Without padding no
-    window is removed, so a last window may lie wholly outside the input (Caffe then gives
-    −FLT_MAX for MAX and 0/pool size for AVE).
-    """
-    rounding = math.ceil if ceil_mode else math.floor
-    out = [int(rounding(float(np.float32(size + 2 * p - k) / np.float32(st)))) + 1
-           for size, k, st, p in zip(hw, kernel, stride, pad)]
-    if any(pad):
-        out = [o - 1 if (o - 1) * st >= size + p else o for o, size, st, p in zip(out, hw, stride, pad)]
-    return out[0], out[1]
-
-
-def pooling_geometry(layer, bottom: Shape):
-    """(kernel, stride, pad) per spatial axis (H, W) of a Pooling layer, after global_pooling."""
-    p = layer.pooling_param
-    pad = [p.pad_h, p.pad_w] if (p.HasField("pad_h") or p.HasField("pad_w")) else [p.pad] * 2
-    stride = [p.stride_h, p.stride_w] if p.HasField("stride_h") else [p.stride] * 2
-    if p.global_pooling:
-        if p.HasField("kernel_size") or p.HasField("kernel_h"):
-            raise NetDefinitionError(f"layer {layer.name!r}: global_pooling takes no kernel size")
-        if any(pad) or stride != [1, 1]:
-            raise NetDefinitionError(f"layer {layer.name!r}: global_pooling needs pad 0 and stride 1 (Caffe's "
-                                     f"check), got pad {pad}, stride {stride}")
-        return list(bottom[2:]), [1, 1], [0, 0]
-    if p.HasField("kernel_size") == (p.HasField("kernel_h") or p.HasField("kernel_w")):
-        raise NetDefinitionError(f"layer {layer.name!r}: give kernel_size or kernel_h + kernel_w")
-    kernel = [p.kernel_h, p.kernel_w] if p.HasField("kernel_h") else [p.kernel_size] * 2
-    if any(pd >= k for pd, k in zip(pad, kernel)):
-        raise NetDefinitionError(f"layer {layer.name!r}: pad {pad} must be smaller than kernel {kernel}")
-    return kernel, stride, pad
 
 
 @shape_rule("Pooling")

@@ -6,24 +6,40 @@ writes them); GT_DIR holds <video>/maps/<frame>.png (continuous maps, for CC, SI
 annotation/, Hollywood-2's and UCF-Sports' training/ or testing/ folders as distributed. Frames are
 paired by name. Prints the dataset averages two ways: the mean over videos of per-video means, and the
 mean over all frames. Every random draw is seeded (--seed), and --jobs never changes a score.
+Several models are compared in one run with --model NAME=PRED_DIR (repeated) and GT_DIR alone: they
+are scored on the same frames with the same random draws (sAUC negatives included), one table.
 
 examples:
   dynsal predict --net stsconv DHF1K/video/6*.AVI -o pred --layout dhf1k
   dynsal eval pred DHF1K/annotation --baselines centre,chance --jobs 4 \\
       --csv scores.csv --json scores.json --markdown scores.md
   dynsal predict --net stsconv UCF-Sports/testing/*/images -o ucf && dynsal eval ucf UCF-Sports/testing
+  dynsal eval --model stsconv=out/stsconv --model stsmax=out/stsmax DHF1K/annotation --baselines centre
 """
 from __future__ import annotations
 
 import argparse
 import difflib
-from typing import List
+import shlex
+from typing import Dict, List, Optional
 
 from dynsal import evaluate as E
 from dynsal.errors import EvaluationError
+from dynsal.evaluate.reports.as_html import SLIDER_FRAMES
+from dynsal.evaluate.reports.figures import require_matplotlib
 from dynsal.metrics import METRICS
 
 METRIC_NAMES = tuple(METRICS)
+#: report option -> (writer(result, path), help); each format is a module of dynsal.evaluate.reports
+REPORTS = {
+    "--csv": (E.write_csv, "write per-frame, per-video and dataset scores as CSV"),
+    "--json": (E.write_json, "write settings and all scores as JSON"),
+    "--markdown": (E.write_markdown, "write the summary tables as markdown"),
+    "--html": (E.write_html, "write a self-contained HTML report to look at: scores, distributions, a sortable "
+                             "per-video table, best and worst frames, a frame slider per video (needs matplotlib)"),
+    "--latex": (E.write_latex, "write the dataset scores as a LaTeX booktabs table (DHF1K's metric order, best in "
+                               "bold)"),
+}
 
 
 def _split(values: List[str]) -> List[str]:
@@ -46,8 +62,12 @@ def _choose(values: List[str], known, what: str) -> List[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `dynsal eval`."""
-    parser.add_argument("pred_dir", metavar="PRED_DIR", help="predicted maps: PRED_DIR/<video>/<frame>.png")
+    parser.add_argument("pred_dir", metavar="PRED_DIR", nargs="?",
+                        help="predicted maps: PRED_DIR/<video>/<frame>.png (leave out with --model)")
     parser.add_argument("gt_dir", metavar="GT_DIR", help="ground truth: GT_DIR/<video>/{maps,fixation}/<frame>")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PRED_DIR",
+                        help="a model to compare, by name and prediction folder; repeat it for each model "
+                             "(then give GT_DIR alone)")
     parser.add_argument("--metrics", nargs="+", default=[",".join(METRIC_NAMES)], metavar="NAME",
                         help=f"metrics, comma or space separated (default: all: {','.join(METRIC_NAMES)})")
     parser.add_argument("--baselines", nargs="+", default=[], metavar="NAME",
@@ -60,27 +80,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="worker processes, 0 = one per CPU core (default 1)")
     parser.add_argument("--partial", action="store_true",
-                        help="score only frames with a prediction; ignore ground-truth frames without one")
-    parser.add_argument("--csv", metavar="FILE", help="write per-frame, per-video and dataset scores as CSV")
-    parser.add_argument("--json", metavar="FILE", help="write settings and all scores as JSON")
-    parser.add_argument("--markdown", metavar="FILE", help="write the summary tables as markdown")
+                        help="score only frames with a prediction (from every model); ignore the others")
+    for option, (_, help_text) in REPORTS.items():
+        parser.add_argument(option, metavar="FILE", help=help_text)
+    parser.add_argument("--html-frames", type=int, default=SLIDER_FRAMES, metavar="N",
+                        help="frames per video on the HTML report's slider, evenly spaced (its cost grows with them)")
+
+
+def _models(pred_dir: Optional[str], models: List[str]) -> Dict[str, str]:
+    """{model name: prediction folder} from PRED_DIR or the --model NAME=DIR options."""
+    if not models:
+        if pred_dir is None:
+            raise EvaluationError("give PRED_DIR GT_DIR, or --model NAME=PRED_DIR (once per model) and GT_DIR")
+        return {"prediction": pred_dir}
+    if pred_dir is not None:
+        raise EvaluationError(f"with --model, give GT_DIR alone (got {pred_dir} too): name that folder with "
+                              "--model NAME=DIR")
+    named: Dict[str, str] = {}
+    for value in models:
+        name, sep, folder = value.partition("=")
+        if not sep or not name or not folder:
+            raise EvaluationError(f"--model {value}: write it as NAME=PRED_DIR, e.g. --model stsconv=out/stsconv")
+        if name in named:
+            raise EvaluationError(f"--model {name} is given twice ({named[name]} and {folder}); give each model "
+                                  "its own name")
+        named[name] = folder
+    return named
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the summary table, write the requested files; returns the exit status."""
-    E.check_report_paths({"--csv": args.csv, "--json": args.json, "--markdown": args.markdown}, args.pred_dir,
-                         args.gt_dir)
+    models = _models(args.pred_dir, args.model)
+    reports = {option: getattr(args, option[2:]) for option in REPORTS}
+    E.check_report_paths(reports, *models.values(), args.gt_dir)
+    if args.html:
+        require_matplotlib()
+        if args.html_frames < 1:
+            raise EvaluationError(f"--html-frames must be ≥ 1, got {args.html_frames}")
+    options = {"--html": {"slider_frames": args.html_frames}}
     result = E.evaluate(
-        args.pred_dir, args.gt_dir,
+        models if args.model else args.pred_dir, args.gt_dir,
         metrics=_choose(args.metrics, METRIC_NAMES, "metric"),
         baselines=_choose(args.baselines, E.BASELINES, "baseline"),
         sauc_negatives=args.sauc_negatives, sauc_pool=args.sauc_pool, seed=args.seed,
         jobs=args.jobs, partial=args.partial, progress=not args.quiet,
+        command=shlex.join(getattr(args, "command_line", ["dynsal", "eval"])),
     )
     print(E.format_table(result), end="")
-    writers = ((args.csv, E.write_csv), (args.json, E.write_json), (args.markdown, E.write_markdown))
-    for path, write in writers:
+    for option, path in reports.items():
         if path:
-            write(result, path)
+            REPORTS[option][0](result, path, **options.get(option, {}))
             print(f"wrote {path}")
     return 0

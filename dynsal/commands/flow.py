@@ -3,8 +3,11 @@
 For every video (file or frame folder) writes OUT/<video>/<frame>.png (frame = 6-digit index, the
 flow of frame t is the motion from frame t-1 to t; frame 0 gets the flow from 0 to 1), optional
 OUT/<video>/<frame>.flo, and OUT/<video>/flow_settings.json: {"flow": FlowSettings (method,
-parameters, encoding, normalisation), "resize": policy}, so prediction can reproduce the images;
-it is written last, so a folder without it was interrupted (rerun the command).
+parameters, encoding, normalisation), "resize": policy, "frames", "input_identity": the video's size,
+modification time and SHA-256}, so prediction can reproduce the images; it is written last, so a folder
+without it was interrupted. A rerun (e.g. after Ctrl-C) keeps the folders complete for the same video
+content and settings and makes the others; a folder made from another video under the same name (or
+with other settings) is refused before any work, naming the difference, unless --overwrite.
 
 examples:
   dynsal flow clip.mp4 -o flows/
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from dynsal.commands import parse_parameter, plural
 from dynsal.data.flow import FlowSettings
-from dynsal.data.flow_folder import write_flow_folder
+from dynsal.data.flow_folder import finished_flow, write_flow_folder
 from dynsal.data.video import declared_frame_count
 from dynsal.errors import DataError
 from dynsal.progress import progress_bar
@@ -58,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", default="0/1", help="i/n: only part i of n (0-based) of the videos, parts balanced "
                         "by frames (default 0/1: all); slurm: this SLURM array task's part, slurm/n: part "
                         "$SLURM_ARRAY_TASK_ID of n (docs/cluster.md)")
+    parser.add_argument("--overwrite", action="store_true", help="redo videos whose flow folder was made from other "
+                        "content or settings, replacing the files its record lists")
 
 
 def _write_job(job: tuple) -> int:
@@ -71,10 +76,12 @@ def run(args: argparse.Namespace) -> int:
     names = [Path(v).stem if Path(v).is_file() else Path(v).name for v in args.videos]
     if len(set(names)) != len(names):
         raise DataError("two inputs have the same name; their outputs would collide")
-    totals = [(declared_frame_count(v) or (None,))[0] for v in args.videos]
-    weights = [t or 1 for t in totals]
-    videos, totals = select(args.videos, weights, shard), select(totals, weights, shard)
-    jobs = [(v, args.output, settings, args.resize, args.flo) for v in videos]
+    weights = [(declared_frame_count(v) or (1,))[0] or 1 for v in args.videos]
+    videos = select(args.videos, weights, shard)
+    finished = [finished_flow(v, args.output, settings, args.resize, args.flo, args.overwrite) for v in videos]
+    jobs = [(v, args.output, settings, args.resize, args.flo, identity)
+            for v, (identity, frames) in zip(videos, finished) if frames is None]
+    totals = [(declared_frame_count(job[0]) or (None,))[0] for job in jobs]
     bar = progress_bar(None if None in totals else sum(totals), "dynsal flow", "frames", enabled=not args.quiet,
                        leave=True)
     with bar:
@@ -88,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
                     bar.update(count)
         else:
             counts = [write_flow_folder(*job, on_frame=lambda: bar.update(1)) for job in jobs]
-    for video, count in zip(videos, counts):
-        print(f"{video}: {plural(count, 'flow image')}")
+    made = dict(zip((job[0] for job in jobs), counts))
+    for video, (_, frames) in zip(videos, finished):
+        if video in made:
+            print(f"{video}: {plural(made[video], 'flow image')}")
+        else:
+            print(f"{video}: already complete ({plural(frames, 'flow image')}; --overwrite to redo)")
     return 0

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import numpy as np
 
 from dynsal.caffe import io
 from dynsal.caffe.blobs import blob_shape
 from dynsal.caffe.graph import build_graph
-from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import infer_shapes
 from dynsal.caffe.weights import match_weights
-from dynsal.errors import DynsalError, FormatError
+from dynsal.errors import DynsalError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,41 +44,6 @@ def parse_input_shapes(items) -> dict:
         if not sep or not blob:
             raise DynsalError(f"--input-shape {item!r}: write it as BLOB=N,C,H,W")
     return shapes
-
-
-#: suffixes Caffe's text files go by; a file with another suffix that is no prototxt is "not a Caffe file"
-TEXT_SUFFIXES = ("", ".prototxt", ".pbtxt", ".pt", ".txt")
-EXPECTED = ("a net or solver prototxt, a .caffemodel or .solverstate (binary or .h5), or a mean-file "
-            ".binaryproto")
-
-
-def file_kind(path: str) -> str:
-    """'net', 'solver', 'caffemodel', 'solverstate' or 'mean' from suffix and content.
-
-    Raises:
-        FormatError: a file with a non-prototxt suffix that is not a Caffe file (one line saying what
-            dynsal info reads); a prototxt's own syntax errors are left to the net reader.
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix == ".solverstate" or str(path).endswith(".solverstate.h5"):
-        return "solverstate"
-    if str(path).endswith(".h5"):
-        return "caffemodel"
-    if suffix == ".binaryproto":
-        return "mean"
-    if io.is_binary_file(path):
-        return "caffemodel"
-    try:
-        io.read_text(path, pb.SolverParameter)
-        return "solver"
-    except FormatError:
-        pass
-    if suffix not in TEXT_SUFFIXES:
-        try:
-            io.read_net(path)
-        except FormatError:
-            raise FormatError(f"{path}: not a Caffe file; dynsal info reads {EXPECTED}") from None
-    return "net"
 
 
 def _count(shapes) -> int:
@@ -144,7 +107,7 @@ def describe_mean(path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    kind = file_kind(args.file)
+    kind = io.file_kind(args.file)
     if args.weights and kind != "net":
         raise DynsalError(f"{args.file}: a caffemodel can only be checked against a net prototxt")
     if kind != "net":

@@ -3,9 +3,12 @@
 Outputs per input NAME (under -o, default ./saliency): NAME/<frame>.png (8-bit maps named like the
 input frames; 000000.png ... for video files), NAME/settings.json (everything that determined the
 maps), NAME_overlay.mp4 (heat map on the frames), and on request NAME/maps.npz (float maps) and
-NAME_side_by_side.mp4. An input whose output is complete for the same request (weights, net, frame
-range, flow, post-processing, outputs) is skipped; one made for another request is refused naming the
-difference, unless --overwrite. dynsal never writes on or inside an input and never replaces what it
+NAME_side_by_side.mp4. An input whose output is complete for the same request (the input's content, by
+SHA-256; weights, net, frame range, flow, post-processing, outputs) is skipped; one made for another request
+(a video replaced under the same name, a stream, which cannot be compared) is refused naming the difference,
+unless --overwrite. A video that stops decoding before the frames it declares (truncated) gets maps for
+the frames that decode, a warning, and the shortfall in settings.json and the summary line; the exit
+status stays 0 for it. dynsal never writes on or inside an input and never replaces what it
 did not make (docs/reliability.md). An unreadable input is reported and the others still run (exit
 status 1 at the end). With --layout dhf1k the maps go to NAME/maps/ under DHF1K's names (video
 001.AVI -> 0001/maps/0001.png, 1-based), so `dynsal eval OUT DHF1K/annotation` pairs them directly;
@@ -145,23 +148,32 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
                           _flow_settings(args, net), _postprocessing(args, net), args.batch, args.workers,
                           compile=args.compile, cuda_graphs=args.cuda_graphs)
+    if predictor.weights_warning:
+        write_line(f"dynsal predict: warning: {predictor.weights_warning}")
     try:
         done, skipped, failed = _predict_all(args, predictor, inputs, outputs, out_dir)
     finally:  # also on Ctrl-C: the flow workers stop here, not in Python's exit hooks (which race on 3.11)
         predictor.close()
-    print(f"done: {done} predicted, {skipped} already complete, {len(failed)} failed"
+    print(f"done: {_counted(done, 'predicted')}, {_counted(skipped, 'already complete')}, {len(failed)} failed"
           + (f" ({', '.join(str(p) for p in failed)})" if failed else ""))
     return 1 if failed else 0
 
 
+def _counted(results, what: str) -> str:
+    """`3 predicted`, or `3 predicted (1 truncated)` when the video of one stopped decoding early."""
+    truncated = sum(result.truncated for result in results)
+    return f"{len(results)} {what}" + (f" ({truncated} truncated)" if truncated else "")
+
+
 def _predict_all(args: argparse.Namespace, predictor: Predictor, inputs, outputs: OutputOptions, out_dir: Path):
-    """Predict each input in turn, one line per input; (predicted, already complete, failed paths)."""
+    """Predict each input in turn, one line per input; the InputResults of those predicted and of those already
+    complete, and the paths of those that failed."""
     window = LiveWindow() if args.show else None
     selected = FrameRange(args.start, args.end, args.every)
     totals = [_frames_to_do(item, selected) for item in inputs]
     overall = progress_bar(None if None in totals else sum(totals), "dynsal predict: all inputs", "frames",
                            enabled=not args.quiet and len(inputs) > 1, leave=True, position=0)
-    failed, done, skipped = [], 0, 0
+    failed, done, skipped = [], [], []
     with overall, (closing(window) if window else nullcontext()):
         for item, total in zip(inputs, totals):
             bar = progress_bar(total, f"dynsal predict {item.name}", "frames", enabled=not args.quiet,
@@ -181,12 +193,12 @@ def _predict_all(args: argparse.Namespace, predictor: Predictor, inputs, outputs
             if result.skipped:
                 overall.update(total or 0)
                 write_line(f"{item.name}: already complete in {result.folder} (--overwrite to redo)", sys.stdout)
-                skipped += 1
+                skipped.append(result)
                 continue
             seconds = time.time() - started
             write_line(f"{item.name}: {plural(result.frames, 'map')} in {result.folder} "
                        f"({result.frames / max(seconds, 1e-9):.1f} frames/s)", sys.stdout)
-            done += 1
+            done.append(result)
     return done, skipped, failed
 
 

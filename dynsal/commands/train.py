@@ -33,8 +33,11 @@ from pathlib import Path
 from typing import Optional
 
 from dynsal.caffe import io
+from dynsal.caffe.schema import pb
 from dynsal.engines import pick_engine
+from dynsal.engines.pycaffe_probe import nvidia_gpu_present
 from dynsal.errors import DynsalError
+from dynsal.progress import write_line
 from dynsal.solver.snapshots import latest_snapshot
 
 
@@ -78,10 +81,17 @@ def apply_tool_state(solver_param, level: int, stages: str) -> None:
 
 
 def run_caffe(args: argparse.Namespace, solver_param, resume: Optional[str]) -> int:
-    """Real `caffe train` on the resolved solver (with --max-iter applied), its log passed through."""
+    """Real `caffe train` on the resolved solver (with --max-iter applied), its log passed through. Without
+    --gpu, a solver's `solver_mode: GPU` (the zoo's solvers) trains on the CPU where no NVIDIA GPU is present,
+    as --device auto does, saying so (Caffe would abort: "Cannot use GPU in CPU-only Caffe")."""
     caffe = shutil.which("caffe")
     if caffe is None:
         raise DynsalError("the caffe engine needs Caffe's `caffe` tool on PATH; use --engine torch")
+    if not args.gpu and solver_param.solver_mode == pb.SolverParameter.GPU and not nvidia_gpu_present():
+        solver_param.solver_mode = pb.SolverParameter.CPU  # caffe train would abort: "Cannot use GPU ..."
+        write_line("dynsal train: the solver asks for the GPU (solver_mode: GPU) and there is none here: caffe "
+                   "train runs on the CPU")
+    io.write_text(solver_param, resolved_solver_path(solver_param))
     command = [caffe, "train", f"--solver={resolved_solver_path(solver_param)}"]
     command += [f"--weights={args.weights}"] if args.weights and not resume else []
     command += [f"--snapshot={resume}"] if resume else []
@@ -142,7 +152,6 @@ def run(args: argparse.Namespace) -> int:
     if engine == "caffe" and shutil.which("caffe") is None and args.engine == "auto":
         engine = "torch"
     if engine == "caffe":
-        io.write_text(solver_param, resolved_solver_path(solver_param))
         if args.resume == "latest":
             print(latest_line(resume, solver_param))
         return run_caffe(args, solver_param, resume)  # caffe train applies --level / --stage itself

@@ -9,6 +9,7 @@ Modules (each with one job; none is imported by `import dynsal`):
 | `flow` | optical flow methods behind `compute_flow`; `FlowSettings`; mirroring |
 | `flow_image` | flow → 3-channel image encodings (Middlebury colour wheel, `xy`) |
 | `flow_folder` | a video's flow images and `.flo` files with their settings (`dynsal flow`) |
+| `identity` | what an input was (size, modification time, SHA-256): recorded with outputs, compared on reruns |
 | `gaze` | DIEM `event_data` → fixation points → fixation and density maps |
 | `ground_truth` | dataset layouts and names (DHF1K, Hollywood-2, UCF-Sports); map and fixation readers |
 | `dataset` | video + ground truth → aligned (frame, flow image, map) samples; splits; augmentation |

@@ -5,6 +5,9 @@ files and `progress.json` (settings, source hashes, sample count, finished video
 samples are committed, then the video is recorded as finished; an interrupted build (crash, Ctrl-C)
 rerun with the same inputs and settings redoes only unfinished videos, and since every sample's key
 and position come from the plan alone, it ends with exactly the records of an uninterrupted build.
+The inputs are compared by content (the SHA-256 of every file of every video, taken again by each run):
+a video that changed between the interrupted build and its rerun is refused, naming the video and the
+file, so samples of two contents are never mixed.
 Only when every video is done are the outputs moved to their final names (replacing an older
 dataset when `overwrite`), and the manifest `<root>/<split>_<backend>_manifest.json` (format,
 version, counts, settings, source hashes, flow weights' hashes, keys' video and frame) is written
@@ -26,9 +29,9 @@ from dynsal import __version__
 from dynsal.data import dataset as D
 from dynsal.data import shards as S
 from dynsal.data.flow import FlowSettings
-from dynsal.data.images import write_json
+from dynsal.data.identity import hash_change
 from dynsal.errors import DataError
-from dynsal.files import sync_folder
+from dynsal.files import sha256_file, sync_folder, write_json
 from dynsal.lock import OutputLock
 from dynsal.progress import progress_bar
 from dynsal.workers import interrupts_ignored
@@ -159,8 +162,8 @@ def _build_locked(split: str, sources: Sequence[D.VideoSource], root: Path, sett
     plan = D.make_plan(sources, settings)
     if not plan:
         raise DataError(f"the {split} split has no samples (no frames with fixations in its videos)")
-    hashes = {s.name: {str(p): D.file_hash(p) for p in s.files()} for s in sources}
-    flow_files = {path: D.file_hash(path) for path in FlowSettings.from_dict(settings.flow).files()}
+    hashes = {s.name: {str(p): sha256_file(p) for p in s.files()} for s in sources}
+    flow_files = {path: sha256_file(path) for path in FlowSettings.from_dict(settings.flow).files()}
     state = json.loads(json.dumps({"split": split, "backend": backend, "settings": settings.to_dict(),
                                    "sources": hashes, "flow_files": flow_files, "count": len(plan),
                                    "done": []}))  # as saved
@@ -173,9 +176,11 @@ def _build_locked(split: str, sources: Sequence[D.VideoSource], root: Path, sett
     progress_file = staging / "progress.json"
     if progress_file.exists():
         saved = json.loads(progress_file.read_text())
-        if _identity(saved) != _identity(state):
-            raise DataError(f"{staging}: holds an interrupted build with other inputs or settings; rerun it with "
-                            "the same ones, or delete the folder to start afresh")
+        difference = _resume_difference(saved, state)
+        if difference:
+            raise DataError(f"{staging}: holds an interrupted build with other inputs or settings ({difference}); "
+                            "its samples must not be mixed with new ones: rerun it with the same ones, or delete the "
+                            "folder to start afresh")
         if "moves" in saved:  # interrupted while moving the finished outputs into place
             return _move_outputs(root, staging, saved)
         state["done"] = saved["done"]
@@ -271,6 +276,27 @@ def _discard(created: Optional[Path]) -> None:
 def _identity(state: Dict) -> Dict:
     """What must match for a staging folder to be resumed: inputs, settings, count."""
     return {k: v for k, v in state.items() if k not in ("done", "manifest", "moves")}
+
+
+def _resume_difference(saved: Dict, state: Dict) -> str:
+    """What keeps an interrupted build (`saved`) from being resumed by this one: the first video whose files
+    changed (`the video clip changed: clip.avi: sha256 1a2b… → 9f8e…`), else the other entries that differ;
+    "" when it can be resumed."""
+    old, new = _identity(saved), _identity(state)
+    if old == new:
+        return ""
+    before, now = old.get("sources") or {}, new["sources"]
+    for name in list(now) + [name for name in before if name not in now]:
+        if before.get(name) != now.get(name):
+            return f"the video {name} changed: {_files_changed(before.get(name) or {}, now.get(name) or {})}"
+    return "other " + ", ".join(sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key)))
+
+
+def _files_changed(before: Dict[str, str], now: Dict[str, str]) -> str:
+    """The first of a video's files whose SHA-256 differs (`path: sha256 … → …`), and how many more do."""
+    changed = [path for path in list(now) + [p for p in before if p not in now] if before.get(path) != now.get(path)]
+    more = f" and {len(changed) - 1} more file(s)" if len(changed) > 1 else ""
+    return f"{changed[0]}: {hash_change(before.get(changed[0]), now.get(changed[0]))}{more}"
 
 
 def _finalise(root: Path, split: str, backend: str, staging: Path, writer, state: Dict, plan, wanted, sources,

@@ -28,7 +28,6 @@ samples next to the original:
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
@@ -196,18 +195,6 @@ def make_plan(sources: Sequence[VideoSource], settings: DatasetSettings) -> List
 def sample_key(position: int, video: str, frame: int, variant: Tuple[bool, float, int]) -> str:
     """`%08d_<video>_<frame %06d><variant suffix>`: the record's key (its position fixes Caffe's order)."""
     return f"{position:08d}_{video}_{frame:06d}{variant_suffix(*variant)}"
-
-
-def file_hash(path: Path) -> str:
-    """sha256 of a file's bytes; DataError naming the file when it cannot be read."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------

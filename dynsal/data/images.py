@@ -1,7 +1,6 @@
-"""PNG and JSON files written atomically (a temporary file renamed)."""
+"""PNG files written atomically (a temporary file renamed)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Union
 
@@ -18,9 +17,3 @@ def write_png(image: np.ndarray, path: Union[str, Path]) -> None:
     if not ok:
         raise DataError(f"{path}: cannot encode an image of shape {np.shape(image)} as PNG")
     write_atomic(path, data.tobytes())
-
-
-
-def write_json(path: Union[str, Path], value) -> None:
-    """Write `value` as indented, key-sorted JSON, atomically."""
-    write_atomic(path, (json.dumps(value, indent=1, sort_keys=True) + "\n").encode())

@@ -6,21 +6,20 @@
   forward only); it also runs `.onnx` files written by `dynsal export`, given as the weights.
 
 ``engine="auto"`` picks caffe when pycaffe really imports (`dynsal.engines.pycaffe_probe`), else
-torch (and onnx for an `.onnx` file); a pycaffe that is installed but broken gets one warning line on
-stderr naming why. Importing this module imports no engine (DESIGN.md D2): each is imported when a
-net is loaded.
+torch (and onnx for an `.onnx` file); a pycaffe that is installed but broken gets one `DynsalWarning`
+naming why. Importing this module imports no engine (so `import dynsal` never imports torch): each is
+imported when a net is loaded.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
-import sys
 from typing import Union
 
-from dynsal.caffe import io
+from dynsal.caffe.io import as_net_param
 from dynsal.engines.base import Net
 from dynsal.engines.pycaffe_probe import pycaffe_installed, pycaffe_problem
-from dynsal.errors import DynsalError
+from dynsal.errors import DynsalError, warn
 
 PathLike = Union[str, os.PathLike]
 ENGINES = ("auto", "torch", "caffe", "onnx")
@@ -36,8 +35,8 @@ _warned_broken_pycaffe = False
 def pick_engine(engine: str = "auto") -> str:
     """The concrete engine for a name: "auto" is caffe when `import caffe` works, else torch.
 
-    A `caffe` package that is installed but does not import makes "auto" torch, with one warning
-    line on stderr (once per process) naming why.
+    A `caffe` package that is installed but does not import makes "auto" torch, with one `DynsalWarning`
+    (once per process) naming why.
 
     Raises:
         DynsalError: an unknown engine name.
@@ -52,18 +51,8 @@ def pick_engine(engine: str = "auto") -> str:
         return "caffe"
     if pycaffe_installed() and not _warned_broken_pycaffe:
         _warned_broken_pycaffe = True
-        print(f"dynsal: warning: engine auto runs torch, not caffe: {problem}", file=sys.stderr)
+        warn(f"engine auto runs torch, not caffe: {problem}")
     return "torch"
-
-
-def as_net_param(source, what: str):
-    """`source` as a `pb.NetParameter`: a path is read (and upgraded) with `dynsal.caffe.io.read_net`,
-    a message or None is returned as it is; `what` "net" refuses a caffemodel given as the definition."""
-    if source is None or not isinstance(source, (str, os.PathLike)):
-        return source
-    if what == "net" and io.is_binary_file(source):
-        raise DynsalError(f"{source}: a net definition (prototxt) is needed here, not a caffemodel")
-    return io.read_net(source)
 
 
 def _check_onnxruntime() -> None:

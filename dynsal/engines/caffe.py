@@ -8,7 +8,6 @@ against the net by layer name (`dynsal.caffe.weights`), new input shapes are run
 """
 from __future__ import annotations
 
-import glob
 import os
 import tempfile
 from typing import Dict, List, Sequence
@@ -25,19 +24,8 @@ from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
 from dynsal.caffe.weights import match_weights
 from dynsal.engines.base import Arrays, Net
+from dynsal.engines.pycaffe_probe import nvidia_gpu_present
 from dynsal.errors import DynsalError, WeightsMismatchError
-
-
-def nvidia_gpu_present() -> bool:
-    """Whether an NVIDIA GPU is usable here: a /dev/nvidia<N> device and a control device that opens
-    (a node left by a package in a chroot or image without the driver does not open)."""
-    if not glob.glob("/dev/nvidia[0-9]*"):
-        return False
-    try:
-        os.close(os.open("/dev/nvidiactl", os.O_RDWR))
-    except OSError:
-        return False
-    return True
 
 
 def caffe_has_gpu() -> bool:
@@ -99,7 +87,8 @@ class CaffeNet(Net):
 
     def _check_weights(self, model, allow_missing: bool) -> None:
         shapes = {name: [tuple(p.data.shape) for p in blobs] for name, blobs in self._net.params.items()}
-        match_weights(shapes, model).check(self.net_param.name, model.name, allow_missing)
+        self.weights_report = match_weights(shapes, model)
+        self.weights_report.check(self.net_param.name, model.name, allow_missing)
 
     @property
     def inputs(self) -> List[str]:

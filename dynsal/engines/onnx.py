@@ -23,12 +23,12 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
+from dynsal.caffe.weights import match_weights
 from dynsal.engines.base import Arrays, GraphNet
 from dynsal.errors import DynsalError, ExportError, WeightsMismatchError
 from dynsal.export.onnx_model import PRECISIONS, build_model
-from dynsal.export.registry import check_graph
+from dynsal.export.prepared import prepare_net
 from dynsal.export.shapes import export_shapes
-from dynsal.export.weights import net_blobs
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 #: what onnxruntime raises for a file it cannot load (its exception types share no base but Exception)
@@ -160,11 +160,9 @@ class OnnxNet(_OnnxRuntimeNet):
         self.net_param, self.phase, self.device = net_param, phase, resolve_device(device)
         self.precision = _check_precision(precision)
         self.providers = execution_providers(self.device)
-        self.graph = build_graph(net_param, phase="TEST")
-        check_graph(self.graph)
-        shapes = export_shapes(self.graph, None, dynamic=False)
-        self.blob_shapes = shapes.blobs
-        self._params = net_blobs(self.graph, shapes.params, net_param, model, allow_missing, seed)
+        prepared = prepare_net(net_param, model, allow_missing=allow_missing, seed=seed)
+        self.graph, self.blob_shapes, self._params = prepared.graph, prepared.shapes.blobs, prepared.blobs
+        self.weights_report = None if model is None else match_weights(prepared.shapes.params, model)
         self.dynamic = self._exports_dynamically()
         self._session = None
         self._names, self._results = {}, None

@@ -1,4 +1,5 @@
-"""Is pycaffe usable in this Python? Answered by importing it for real, in a child interpreter.
+"""Is pycaffe usable in this Python? Answered by importing it for real, in a child interpreter. And is there
+an NVIDIA GPU for Caffe to use (`nvidia_gpu_present`)?
 
 A `caffe` package that is found is not yet one that works: its `_caffe` extension may be built
 against another numpy (numpy 1 vs 2), miss a shared library (libcudnn, libboost_python), or abort
@@ -9,6 +10,7 @@ of the process.
 from __future__ import annotations
 
 import functools
+import glob
 import importlib.util
 import os
 import signal
@@ -61,3 +63,15 @@ def _signal_name(number: int) -> str:
 def pycaffe_installed() -> bool:
     """Whether a `caffe` module is found at all (working or not)."""
     return importlib.util.find_spec("caffe") is not None
+
+
+def nvidia_gpu_present() -> bool:
+    """Whether an NVIDIA GPU is usable here: a /dev/nvidia<N> device and a control device that opens
+    (a node left by a package in a chroot or image without the driver does not open)."""
+    if not glob.glob("/dev/nvidia[0-9]*"):
+        return False
+    try:
+        os.close(os.open("/dev/nvidiactl", os.O_RDWR))
+    except OSError:
+        return False
+    return True

@@ -1,4 +1,5 @@
-"""Export any Caffe net dynsal runs to ONNX or TorchScript, with Caffe's semantics (DESIGN.md D10).
+"""Export any Caffe net dynsal runs to ONNX or TorchScript, with Caffe's semantics, checked against real Caffe
+like the engines.
 
     from dynsal.export import export
     export("deploy.prototxt", "weights.caffemodel", "net.onnx", dynamic=True)   # or "net.pt"
@@ -17,13 +18,10 @@ from typing import Callable, Dict, List, Sequence, Union
 
 import onnx
 
-from dynsal.caffe.graph import build_graph
-from dynsal.engines import as_net_param
+from dynsal.caffe.io import as_net_param
 from dynsal.errors import DynsalError
 from dynsal.export.onnx_model import DEFAULT_OPSET, PRECISIONS, OnnxExport, build_model, check_options, max_opset
-from dynsal.export.registry import check_graph
-from dynsal.export.shapes import export_shapes
-from dynsal.export.weights import net_blobs
+from dynsal.export.prepared import prepare_net
 from dynsal.files import atomic_output
 
 PathLike = Union[str, os.PathLike]
@@ -58,11 +56,8 @@ def onnx_export(prototxt, weights=None, input_shapes: Dict[str, Sequence[int]] |
     check_options(opset, precision)
     net_param = as_net_param(prototxt, "net")
     model = as_net_param(weights, "weights")
-    graph = build_graph(net_param, phase="TEST")
-    check_graph(graph)
-    shapes = export_shapes(graph, input_shapes, dynamic)
-    blobs = net_blobs(graph, shapes.params, net_param, model, allow_missing=allow_missing, seed=seed)
-    return build_model(graph, shapes, blobs, opset=opset, precision=precision, outputs=outputs)
+    net = prepare_net(net_param, model, input_shapes, dynamic, allow_missing=allow_missing, seed=seed)
+    return build_model(net.graph, net.shapes, net.blobs, opset=opset, precision=precision, outputs=outputs)
 
 
 @dataclass

@@ -28,9 +28,6 @@ class ExportShapes:
     params: Dict[str, List[Shape]]
     dynamic: Dict[str, Tuple[bool, ...]]
 
-    def free_axes(self, blob: str) -> List[int]:
-        return [axis for axis, free in enumerate(self.dynamic[blob]) if free]
-
 
 def _probe(shape: Shape, batch: int, factor: int) -> Shape:
     return tuple(d + batch if axis == 0 else d if axis == 1 else factor * d for axis, d in enumerate(shape))

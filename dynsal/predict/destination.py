@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from dynsal.data.ground_truth import MAPS_FOLDER
+from dynsal.data.identity import request_difference
 from dynsal.errors import OutputError
 from dynsal.files import sync_folder
 from dynsal.lock import OutputLock, is_dynsal_lock
-from dynsal.predict.record import RECORD_FILE, read_record, request_difference
+from dynsal.predict.record import RECORD_FILE, REQUEST_KEYS, read_record
 
 PARTIAL_MARKER = ".dynsal-partial"
 VIDEO_KINDS = ("overlay", "side_by_side")
@@ -101,7 +102,7 @@ class OutputSlot:
         record = self.record()
         if record is None:
             raise OutputError(f"{self.final}: no finished output (no settings.json of dynsal's)")
-        difference = request_difference(record, request)
+        difference = request_difference(record, request, REQUEST_KEYS)
         if difference:
             raise OutputError(f"{self.final} holds the maps of another request ({difference}); rerun with "
                               "--overwrite to replace them, or choose another output folder (-o)")

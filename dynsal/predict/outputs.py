@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 
 from dynsal.data import ground_truth as GT
-from dynsal.data.images import write_json, write_png
+from dynsal.data.images import write_png
 from dynsal.errors import OutputError
-from dynsal.files import sync_file, write_atomic
+from dynsal.files import sync_file, write_atomic, write_json
 from dynsal.predict.destination import VIDEO_KINDS, OutputSlot
 from dynsal.predict.record import RECORD_FILE, RECORD_FORMAT, RECORD_VERSION
 from dynsal.predict.video_writer import open_video_writer

@@ -21,11 +21,12 @@ import numpy as np
 
 from dynsal import __version__, zoo
 from dynsal.caffe import io
-from dynsal.data.dataset import file_hash
 from dynsal.data.flow import FlowSettings
+from dynsal.data.identity import IDENTITY_KEY, input_identity, unchanged_since
 from dynsal.data.video import ResizePolicy, frame_files, open_stream, read_frames, read_image, video_info
-from dynsal.engines import load_net
+from dynsal.engines import ONNX_SUFFIX, load_net
 from dynsal.errors import DynsalError, WeightsMismatchError
+from dynsal.files import sha256_file
 from dynsal.paths import absolute
 from dynsal.predict.destination import OutputSlot
 from dynsal.predict.inputs import PredictInput, expand_inputs
@@ -33,6 +34,7 @@ from dynsal.predict.outputs import OutputOptions, VideoOutputs
 from dynsal.predict.pipeline import FramePipeline, Prediction, StageTimes
 from dynsal.predict.postprocess import Postprocessing
 from dynsal.predict.prepare import FrameRecipe, FrameWorkers, available_cores
+from dynsal.weights.origin import covering_weights, weights_net
 from dynsal.weights.registry import load_registry, local_path
 
 DEFAULT_RESIZE = "fit:512"
@@ -66,6 +68,7 @@ class InputResult:
     frames: int  # maps in it
     skipped: bool = False  # it was complete already, for the same request
     warning: Optional[str] = None  # e.g. decoding stopped before the last frame the video file declares
+    truncated: bool = False  # decoding stopped before the last frame the video file declares (settings.json says so)
 
 
 def model_settings(weights: Optional[Path]) -> Dict:
@@ -106,12 +109,27 @@ def resolve_weights(net: Optional[str], weights: Optional[str]) -> Path:
     entries = [e for e in registry.values() if e.net == net]
     if not entries:
         published = ", ".join(sorted({e.net for e in registry.values()}))
-        raise DynsalError(f"no published weights for {net!r} (only for {published}); pass --weights FILE.caffemodel")
+        raise DynsalError(f"no published weights for {net!r} (only for {published}); "
+                          + _starting_points(net, list(registry.values())))
     path = local_path(entries[0])
     if not path.is_file():
         raise DynsalError(f"weights for {net} not found at {path}: run `dynsal weights fetch {entries[0].name}` "
                           f"or download {entries[0].url} and put it there")
     return path
+
+
+def _starting_points(net: Optional[str], entries) -> str:
+    """What to do without weights for `net`: a published file that holds every layer of `net` run as `net`
+    (Caffe copies layers by name), or fine-tuned from it; else pass your own caffemodel."""
+    covering = covering_weights(net, entries) if net in zoo.NETS else []
+    if not covering:
+        return "pass --weights FILE.caffemodel"
+    entry, unused = covering[0]
+    path, title, other = local_path(entry), zoo.get(net).title, zoo.get(entry.net).title
+    return (f"either predict with the published {other} weights as {title}: `--weights {path}` (`dynsal weights "
+            f"fetch {entry.name}`; Caffe copies the layers by name and leaves {', '.join(unused)} unused: not a "
+            f"trained {title}), or fine-tune {title} from them first: `dynsal train prototxt/{net}_solver.prototxt "
+            f"--weights {path}` (recipes/diem.md)")
 
 
 class Predictor:
@@ -147,9 +165,12 @@ class Predictor:
         saved = model_settings(self.weights_path)
         self.net_name, self.prototxt = net, prototxt
         self.net_param = zoo.deploy(net) if net else io.read_net(prototxt)
+        model = None if str(self.weights_path).lower().endswith(ONNX_SUFFIX) else io.read_net(self.weights_path)
+        #: the zoo net the caffemodel was made for (None: no zoo net's, or an ONNX file)
+        self.weights_net = None if model is None else weights_net(model, net)
         try:
-            self.net = load_net(self.net_param, self.weights_path, engine=engine, device=device, precision=precision,
-                                compile=compile, cuda_graphs=cuda_graphs)
+            self.net = load_net(self.net_param, self.weights_path if model is None else model, engine=engine,
+                                device=device, precision=precision, compile=compile, cuda_graphs=cuda_graphs)
         except WeightsMismatchError as exc:  # the files, not only the nets' names
             target = f"--net {net}" if net else prototxt
             raise WeightsMismatchError(f"{self.weights_path} into {target}: {exc}") from None
@@ -163,13 +184,25 @@ class Predictor:
         self.batch, self.workers = max(1, batch), available_cores() if workers is None else max(0, workers)
         self.precision = precision
         self.compile, self.cuda_graphs = compile, cuda_graphs
-        self.weights_sha256 = file_hash(self.weights_path)
-        self.prototxt_sha256 = file_hash(Path(prototxt)) if prototxt else None
+        self.weights_sha256 = sha256_file(self.weights_path)
+        self.prototxt_sha256 = sha256_file(prototxt) if prototxt else None
         self.recipe = FrameRecipe(frame_blob=None if self.temporal_only else "data1",
                                   flow_blob=("data1" if self.temporal_only else "data1_b") if self.uses_flow else None,
                                   flow=self.flow if self.uses_flow else None)
         self.frame_workers = FrameWorkers(self.recipe, self.workers)
         self.times = StageTimes()
+
+    @property
+    def weights_warning(self) -> Optional[str]:
+        """One line naming the caffemodel's layers the net does not use (Caffe ignores them without a word), or
+        None when every layer of the file is used."""
+        report = self.net.weights_report
+        if report is None or not report.unused:
+            return None
+        made_for = f" (the file is {zoo.get(self.weights_net).title}'s)" if self.weights_net else ""
+        target = f"net {self.net_name}" if self.net_name else str(self.prototxt)
+        return (f"{self.weights_path}{made_for}: {target} does not use its layer(s) {', '.join(report.unused)}; "
+                "they are ignored, as Caffe does")
 
     def __enter__(self) -> Predictor:
         return self
@@ -188,17 +221,19 @@ class Predictor:
     def settings(self) -> Dict:
         """Everything that determined the maps (saved as settings.json beside every output)."""
         return {"dynsal": __version__, "net": self.net_name, "prototxt": self.prototxt,
-                "weights": str(self.weights_path), "engine": self.net.engine, "device": self.net.device_name,
-                "precision": self.net.precision, "resize": str(self.resize),
+                "weights": str(self.weights_path), "weights_net": self.weights_net, "engine": self.net.engine,
+                "device": self.net.device_name, "precision": self.net.precision, "resize": str(self.resize),
                 "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
                 "inputs": list(self.net.inputs), "batch": self.batch, "compile": self.compile,
                 "cuda_graphs": self.cuda_graphs}
 
     def request(self, item: PredictInput, outputs: OutputOptions, selected: FrameRange) -> Dict:
-        """What determines one input's outputs (`dynsal.predict.record.REQUEST_KEYS`): a rerun compares it."""
+        """What determines one input's outputs (`dynsal.predict.record.REQUEST_KEYS` and the input's identity,
+        `dynsal.data.identity`: this reads the whole input once to hash it): a rerun compares it."""
         source = str(absolute(item.path)) if isinstance(item.path, Path) else str(item.path)  # streams: the URL
-        return {"input": source, "net": self.net_name, "prototxt_sha256": self.prototxt_sha256,
-                "weights_sha256": self.weights_sha256, "precision": self.precision, "resize": str(self.resize),
+        return {"input": source, IDENTITY_KEY: input_identity(item.path, stream=item.kind == "stream"),
+                "net": self.net_name, "prototxt_sha256": self.prototxt_sha256, "weights_sha256": self.weights_sha256,
+                "precision": self.precision, "resize": str(self.resize),
                 "flow": self.flow.to_dict() if self.uses_flow else None, "postprocessing": self.post.to_dict(),
                 "frame_range": {"start": selected.start, "end": selected.end, "every": selected.every},
                 "outputs": outputs.to_dict()}
@@ -258,8 +293,10 @@ class Predictor:
                       on_frame: Optional[Callable[[Prediction], Optional[bool]]] = None) -> InputResult:
         """Predict one input into `out_dir/<name>/`, safely (see `dynsal.predict.destination`).
 
-        Holding the input's lock: an output finished for the same request is kept (skipped); one made for
-        another request is refused unless `overwrite`; otherwise the maps are made and replace it.
+        Holding the input's lock: an output finished for the same request, input content included, is kept
+        (skipped); one made for another request or from other content (a replaced video, a stream) is refused
+        unless `overwrite`; otherwise the maps are made and replace it. An input that changes while it is
+        decoded is refused (nothing of it kept).
         `on_frame(prediction)` is called after each frame's outputs are written (progress, a live window);
         when it returns False the input ends there, its outputs complete up to that frame (a stream the
         user stops).
@@ -271,14 +308,14 @@ class Predictor:
         """
         outputs, selected = outputs or OutputOptions(), selected or FrameRange()
         slot = OutputSlot(out_dir, outputs.video_name(item.name), outputs.videos(still=item.kind == "image"))
-        request = self.request(item, outputs, selected)
         with slot.lock():
             slot.check(overwrite)
             slot.recover()
+            request = self.request(item, outputs, selected)
             if slot.record() is not None and not overwrite:
                 recorded = slot.finished_for(request)
                 return InputResult(slot.final, int(recorded.get("frames", 0)), skipped=True,
-                                   warning=_shortfall_warning(recorded))
+                                   warning=_shortfall_warning(recorded), truncated="declared_frames" in recorded)
             return self._predict_into(slot, item, outputs, selected, request, on_frame)
 
     def _predict_into(self, slot: OutputSlot, item: PredictInput, outputs: OutputOptions, selected: FrameRange,
@@ -297,13 +334,14 @@ class Predictor:
                     break
             if count == 0:
                 raise DynsalError(f"{item.path}: no frame selected (check --start/--end/--every)")
+            unchanged_since(item.path, request[IDENTITY_KEY])
             settings = dict(self.settings(), **request, frames=count, zero_motion_flow=zero_motion,
                             **frames.shortfall())
             folder = writer.finish(settings)
         except BaseException:
             writer.abort()
             raise
-        return InputResult(folder, count, warning=_shortfall_warning(settings))
+        return InputResult(folder, count, warning=_shortfall_warning(settings), truncated="declared_frames" in settings)
 
 
 class DecodedFrames:

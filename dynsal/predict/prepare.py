@@ -11,7 +11,7 @@ image) gets the zero-motion flow image.
 `frame_executor` gives the executor a pipeline hands chunks to: worker processes, one per core, each
 computing one pair at a time (OpenCV single-threaded there: DIS, Farnebäck, TV-L1 scale by processes,
 not threads); threads for methods that share one model (RAFT), and where processes cannot be made
-(one warning line); the calling thread for nets without a flow stream (nothing worth shipping) or
+(one `DynsalWarning`); the calling thread for nets without a flow stream (nothing worth shipping) or
 `workers=0`.
 """
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import sys
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import numpy as np
 
 from dynsal.data.flow import FlowSettings
 from dynsal.data.preprocess import to_net_order
+from dynsal.errors import warn
 
 #: (t, frame t, first, second) with resized BGR uint8 frames; first and second None for a still image
 FrameJob = Tuple[int, np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]
@@ -133,8 +133,8 @@ class FrameWorkers:
             try:
                 self._pool = process_pool(self.workers)
             except (OSError, ImportError) as exc:  # no working semaphores (e.g. a chroot without /dev/shm)
-                print(f"dynsal: warning: no worker processes here ({type(exc).__name__}: {exc}); optical flow "
-                      f"runs in {self.workers} threads", file=sys.stderr)
+                warn(f"no worker processes here ({type(exc).__name__}: {exc}); optical flow runs in "
+                     f"{self.workers} threads")
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers)
         return self._pool

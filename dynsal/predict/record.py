@@ -3,21 +3,23 @@
 It is written last into the output folder, so a folder holding it is complete; `format:
 dynsal-predict` marks the folder as dynsal's own, and its `files` and `videos` lists are all that
 dynsal may ever remove there (`dynsal.predict.destination`). The request (`REQUEST_KEYS`) is what a
-rerun compares: an output made for another request is not taken as done.
+rerun compares (`dynsal.data.identity.request_difference`): an output made for another request is not taken
+as done. The request includes the input's identity (`input_identity`: size, modification time and SHA-256 of
+a file, one hash over a frame folder's frames), so a video replaced under the same name is another request,
+and a stream, which cannot be compared, never answers the same request twice.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 RECORD_FILE = "settings.json"
 RECORD_FORMAT = "dynsal-predict"
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: the input's identity (input_identity)
 #: what determines the maps: a rerun whose values differ does not count the output as done
 REQUEST_KEYS = ("input", "net", "prototxt_sha256", "weights_sha256", "precision", "resize", "flow",
                 "postprocessing", "frame_range", "outputs")
-_SHOWN = 12  # characters of a long value (a checksum) shown in a difference
 
 
 def read_record(folder: Path) -> Optional[Dict[str, Any]]:
@@ -34,34 +36,3 @@ def read_record(folder: Path) -> Optional[Dict[str, Any]]:
     if not all(isinstance(record.get(key), list) for key in ("files", "videos")):
         return None
     return record
-
-
-def _flat(value: Any, prefix: str) -> Dict[str, Any]:
-    if isinstance(value, dict):
-        flat: Dict[str, Any] = {}
-        for key in sorted(value):
-            flat.update(_flat(value[key], f"{prefix}.{key}"))
-        return flat
-    return {prefix: value}
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value)
-    return text[:_SHOWN + 1] + "…\"" if isinstance(value, str) and len(value) > 2 * _SHOWN else text
-
-
-def request_difference(recorded: Dict[str, Any], wanted: Dict[str, Any]) -> str:
-    """What differs between a recorded request and a new one, as `key old → new, …`; "" when equal.
-
-    Args:
-        recorded: a record (read_record).
-        wanted: the new request, {key: JSON value} for every key of REQUEST_KEYS.
-    """
-    wanted = json.loads(json.dumps(wanted))  # tuples → lists, as the record holds them
-    old, new = {}, {}
-    for key in REQUEST_KEYS:
-        old.update(_flat(recorded.get(key), key))
-        new.update(_flat(wanted.get(key), key))
-    changes: List[str] = [f"{key} {_shown(old.get(key))} → {_shown(new.get(key))}"
-                          for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
-    return ", ".join(changes)

@@ -17,7 +17,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,14 +27,12 @@ import urllib.request
 from pathlib import Path
 from typing import NamedTuple, Optional, Tuple
 
-from dynsal import zoo
 from dynsal.caffe import io
-from dynsal.caffe.graph import build_graph
-from dynsal.caffe.shapes import infer_shapes
 from dynsal.caffe.weights import WeightsReport, match_weights
 from dynsal.errors import DynsalError, WeightsMismatchError
-from dynsal.files import atomic_output, write_atomic
+from dynsal.files import atomic_output, sha256_file, write_atomic
 from dynsal.progress import progress_bar
+from dynsal.weights.origin import zoo_param_shapes
 from dynsal.weights.registry import WeightsEntry
 
 CHUNK = 1 << 20
@@ -147,14 +144,6 @@ def download(url: str, target: Path, timeout: float = 60, offline_hint: str = ""
     return target
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(entry: WeightsEntry, path: Path, digest: Optional[str] = None) -> WeightsReport:
     """Check a weights file: SHA-256 when registered, and the layer structure of `entry.net` always.
 
@@ -164,11 +153,10 @@ def verify(entry: WeightsEntry, path: Path, digest: Optional[str] = None) -> Wei
     Raises:
         WeightsMismatchError: checksum or structure wrong (names the file and what differs).
     """
-    if entry.sha256 and (digest or sha256(path)) != entry.sha256:
+    if entry.sha256 and (digest or sha256_file(path)) != entry.sha256:
         raise WeightsMismatchError(f"{path}: SHA-256 differs from the registry's {entry.sha256}; "
                                    "delete it and fetch again")
-    _, params = infer_shapes(build_graph(zoo.deploy(entry.net)))
-    report = match_weights(params, io.read_net(path))
+    report = match_weights(zoo_param_shapes(entry.net), io.read_net(path))
     if not report.ok:
         raise WeightsMismatchError(f"{path} does not have the structure of {entry.net}: " + "; ".join(report.lines()))
     return report
@@ -193,7 +181,7 @@ def check_unchanged(path: Path) -> str:
     Raises:
         WeightsMismatchError: the file changed since it was fetched.
     """
-    digest, recorded = sha256(path), recorded_sha256(path)
+    digest, recorded = sha256_file(path), recorded_sha256(path)
     if recorded is not None and recorded != digest:
         raise WeightsMismatchError(f"{path}: SHA-256 {digest} differs from {recorded}, recorded in "
                                    f"{checksum_path(path)} when it was fetched; the file changed: delete it and "
@@ -226,7 +214,7 @@ def fetch(entry: WeightsEntry, folder: Path, url: Optional[str] = None, progress
     hint = (f"; offline? download {address} elsewhere, then import it: dynsal weights fetch {entry.name} "
             f"--file DOWNLOADED_FILE --dir {folder}")
     staging = download(address, target.with_name(target.name + ".unverified"), offline_hint=hint, progress=progress)
-    digest = sha256(staging)
+    digest = sha256_file(staging)
     try:
         verify(entry, staging, digest)
     except WeightsMismatchError:
@@ -267,7 +255,7 @@ def import_file(entry: WeightsEntry, source: Path, folder: Path) -> Tuple[Path, 
     target = Path(folder) / entry.file
     with atomic_output(target) as tmp:
         shutil.copyfile(source, tmp)
-        digest = sha256(tmp)
+        digest = sha256_file(tmp)
         verify(entry, tmp, digest)
     _record(target, digest)
     return target, digest

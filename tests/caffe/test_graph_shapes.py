@@ -5,8 +5,9 @@ import pytest
 from google.protobuf import text_format
 
 from dynsal.caffe.graph import build_graph
+from dynsal.caffe.pooling import pooled_shape
 from dynsal.caffe.schema import pb
-from dynsal.caffe.shapes import infer_shapes, pooled_shape
+from dynsal.caffe.shapes import infer_shapes
 from dynsal.errors import NetDefinitionError
 
 NET = """

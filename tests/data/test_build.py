@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from pathlib import Path
 
@@ -146,6 +147,31 @@ def test_resume_with_other_settings_is_refused(tmp_path, diem):
         build(tmp_path / "out", sources, writer=make)
     with pytest.raises(DataError, match="interrupted build with other inputs or settings"):
         build(tmp_path / "out", sources, DatasetSettings(resize="fixed:48x64", sigma="9px"))
+
+
+@pytest.mark.parametrize("backend", ["lmdb", "hdf5"])
+def test_a_video_changed_before_the_resume_is_refused_naming_it(tmp_path, diem, backend):
+    """Issue 30: the samples of a video replaced (same name, same frame count, other content) between a killed
+    build and its rerun must not be mixed with those of the old one."""
+    sources = diem_sources([diem[0]], diem[1])
+    writer_class = LmdbWriter if backend == "lmdb" else functools.partial(Hdf5Writer, rows_per_file=4)
+    make, _ = _interrupting(writer_class, after=8)  # clipA's 6 frames are done, clipB's are not
+    with pytest.raises(Interrupt):
+        build(tmp_path / "out", sources, backend=backend, writer=make)
+    staging = tmp_path / "out" / f".train_{backend}.partial"
+    progress = (staging / "progress.json").read_bytes()
+    clip = diem[0] / "clipA_128x96.avi"
+    old = hashlib.sha256(clip.read_bytes()).hexdigest()
+    panning_video(clip, 6, seed=9)
+    new = hashlib.sha256(clip.read_bytes()).hexdigest()
+    with pytest.raises(DataError) as refused:
+        build(tmp_path / "out", sources, backend=backend)
+    assert str(refused.value) == (
+        f"{staging}: holds an interrupted build with other inputs or settings (the video clipA_128x96 changed: "
+        f"{clip}: sha256 {old[:12]}… → {new[:12]}…); its samples must not be mixed with new ones: rerun it with the "
+        "same ones, or delete the folder to start afresh")
+    assert (staging / "progress.json").read_bytes() == progress
+    assert not manifest_path(tmp_path / "out", "train", backend).exists()
 
 
 def test_torn_hdf5_file_is_rewritten(tmp_path, diem):

@@ -1,7 +1,9 @@
 """`dynsal flow`, `dynsal make-lmdb`, `dynsal make-hdf5` and the scripts/ wrappers, end to end."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +40,44 @@ def test_flow_command_writes_images_flo_and_settings(tmp_path, capsys):
     assert np.array_equal(cv2.imread(str(folder / "000002.png")), settings.image(flow))
     assert np.median(flow[8:-8, 8:-8, 0]) < -2.5  # content moves left by 3 px a frame
     assert np.array_equal(read_flo(folder / "000000.flo"), compute_flow(frames[0], frames[1], "farneback", winsize=9))
+
+
+def test_flow_rerun_keeps_what_is_complete_and_refuses_a_changed_video(tmp_path, capsys):
+    """Issue 30: a flow folder records its video's identity. A rerun keeps a complete folder of the same video
+    (a killed run resumes), refuses one made from a video since replaced under the same name, naming the
+    change, and --overwrite replaces it wholly (no flow image of the old, longer video left behind)."""
+    video = panning_video(tmp_path / "pan.avi", 4, 48, 64, step=3)
+    out = tmp_path / "flows"
+    assert main(["flow", str(video), "-o", str(out), "--flo"]) == 0
+    folder = out / "pan"
+    record = json.loads((folder / "flow_settings.json").read_text())
+    old = hashlib.sha256(video.read_bytes()).hexdigest()
+    assert record["frames"] == 4 and record["input_identity"]["sha256"] == old
+    capsys.readouterr()
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert main(["flow", str(video), "-o", str(out), "--flo"]) == 0
+    assert capsys.readouterr().out == f"{video}: already complete (4 flow images; --overwrite to redo)\n"
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps
+    panning_video(tmp_path / "pan.avi", 3, 48, 64, step=2, seed=5)
+    new = hashlib.sha256(video.read_bytes()).hexdigest()
+    assert main(["flow", str(video), "-o", str(out), "--flo"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"dynsal flow: error: {folder} holds the flow of another request (input content: sha256 "
+                          f"{old[:12]}… → {new[:12]}… (size ") and err.endswith(
+        "; rerun with --overwrite to replace it, or choose another output folder (-o)\n"), err
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps
+    assert main(["flow", str(video), "-o", str(out), "--flo", "--overwrite"]) == 0
+    assert "3 flow images" in capsys.readouterr().out
+    assert sorted(p.name for p in folder.iterdir()) == [f"{i:06d}{s}" for i in range(3) for s in (".flo", ".png")] + [
+        "flow_settings.json"]
+    assert main(["flow", str(video), "-o", str(tmp_path / "fresh"), "--flo"]) == 0
+    assert all((folder / name).read_bytes() == (tmp_path / "fresh" / "pan" / name).read_bytes()
+               for name in os.listdir(folder) if name != "flow_settings.json")
+    (folder / "000001.png").unlink()  # a file lost since: the folder is made again, not taken as complete
+    assert main(["flow", str(video), "-o", str(out), "--flo"]) == 0 and "3 flow images" in capsys.readouterr().out
+    assert (folder / "000001.png").read_bytes() == (tmp_path / "fresh" / "pan" / "000001.png").read_bytes()
+    assert main(["flow", str(video), "-o", str(out), "--method", "farneback"]) == 1
+    assert 'flow.method "dis" → "farneback"' in capsys.readouterr().err
 
 
 def test_flow_command_errors(tmp_path, capsys):

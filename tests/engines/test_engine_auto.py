@@ -7,13 +7,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import pytest
 
 from dynsal import engines
 from dynsal.engines import load_net, pick_engine
 from dynsal.engines.pycaffe_probe import pycaffe_problem
-from dynsal.errors import DynsalError
+from dynsal.errors import DynsalError, DynsalWarning
 from tests.engines.test_net import _net
 
 BROKEN_EXTENSION = "from ._caffe import Net  # the compiled extension, here a file that is no ELF object\n"
@@ -52,28 +53,30 @@ def caffe_on_path(tmp_path, monkeypatch):
     return install
 
 
-def test_auto_falls_back_to_torch_when_the_extension_does_not_load(caffe_on_path, capsys):
+def test_auto_falls_back_to_torch_when_the_extension_does_not_load(caffe_on_path):
     root = caffe_on_path(BROKEN_EXTENSION, extension=b"not a shared object\n")
-    assert pick_engine("auto") == "torch"
-    assert pick_engine("auto") == "torch"
-    warning = capsys.readouterr().err.splitlines()
-    assert len(warning) == 1, warning  # one line, once per process
-    assert warning[0].startswith("dynsal: warning: engine auto runs torch, not caffe: `import caffe`")
-    assert str(root / "caffe") in warning[0] and "ImportError" in warning[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert pick_engine("auto") == "torch"
+        assert pick_engine("auto") == "torch"
+    assert [w.category for w in caught] == [DynsalWarning]  # once per process
+    message = str(caught[0].message)
+    assert message.startswith("engine auto runs torch, not caffe: `import caffe`") and "\n" not in message
+    assert str(root / "caffe") in message and "ImportError" in message
 
 
-def test_auto_falls_back_when_the_import_crashes(caffe_on_path, capsys):
+def test_auto_falls_back_when_the_import_crashes(caffe_on_path):
     caffe_on_path(CRASHING)
-    assert pick_engine("auto") == "torch"
-    assert "killed by signal SIGSEGV" in capsys.readouterr().err
+    with pytest.warns(DynsalWarning, match="killed by signal SIGSEGV"):
+        assert pick_engine("auto") == "torch"
 
 
-def test_auto_loads_a_torch_net_past_a_broken_pycaffe(caffe_on_path, capsys):
+def test_auto_loads_a_torch_net_past_a_broken_pycaffe(caffe_on_path):
     pytest.importorskip("torch", reason="the torch engine needs torch")
     caffe_on_path(BROKEN_EXTENSION, extension=b"\x7fELF broken")
-    net = load_net(_net(), engine="auto", seed=0)
+    with pytest.warns(DynsalWarning, match="engine auto runs torch, not caffe"):
+        net = load_net(_net(), engine="auto", seed=0)
     assert type(net).__name__ == "TorchNet"
-    assert len(capsys.readouterr().err.splitlines()) == 1
 
 
 def test_explicit_caffe_engine_names_why_it_cannot_run(caffe_on_path):

@@ -5,6 +5,7 @@ pooling size rule computed in the graph; names, refusals, opsets, fp16, the file
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import onnx
@@ -13,14 +14,13 @@ import pytest
 from google.protobuf import text_format
 
 from dynsal.caffe.graph import build_graph
+from dynsal.caffe.pooling import pooled_size
 from dynsal.caffe.schema import pb
-from dynsal.caffe.shapes import pooled_shape
 from dynsal.caffe.weights import attach_blobs
 from dynsal.engines import load_net
 from dynsal.errors import DynsalError, ExportError, WeightsMismatchError
 from dynsal.export import export, max_opset, onnx_export
 from dynsal.export.builder import GraphBuilder
-from dynsal.export.layers.vision import pooled_size
 from dynsal.export.registry import DATA_LAYERS, exportable_types
 from dynsal.export.torchscript import to_torchscript
 from tests.engines.nets import every_layer_inputs, every_layer_net
@@ -90,10 +90,17 @@ def test_dynamic_inputs_are_named_axes():
     assert dims == {"a": ["N", 3, "H", "W"], "b": ["N", 2, "H", "W"], "c": ["N", 1, "H_c", "W"], "v": ["N", 4]}
 
 
+def caffe_pooled_size(size: int, kernel: int, stride: int, pad: int, ceil: bool, clip: bool) -> int:
+    """PoolingLayer::Reshape as Caffe writes it: float32 division, ceil or floor, + 1, then the clip."""
+    rounding = math.ceil if ceil else math.floor
+    out = int(rounding(float(np.float32(size + 2 * pad - kernel) / np.float32(stride)))) + 1
+    return out - 1 if clip and (out - 1) * stride >= size + pad else out
+
+
 def test_pooled_size_computed_in_the_graph_is_caffes():
-    """pooled_size on a size read from the graph equals dynsal.caffe.shapes.pooled_shape for every size
-    1..40 and geometry (the integer arithmetic is not frozen at the export's size), with the clip of the
-    last window both from this axis's pad and from the other axis's alone (Caffe: pad_h || pad_w)."""
+    """dynsal.caffe.pooling.pooled_size, on an int and on a size read from the graph, equals Caffe's formula
+    for every size 1..40 and geometry (the integer arithmetic is not frozen at the export's size), with the
+    clip of the last window both from this axis's pad and from the other axis's alone (Caffe: pad_h || pad_w)."""
     cases = [(k, s, p, ceil, clip) for k, s, p, ceil, clip
              in itertools.product((1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (True, False), (True, False))
              if p < k and (clip or not p)]
@@ -110,9 +117,9 @@ def test_pooled_size_computed_in_the_graph_is_caffes():
         got = session.run(None, {"x": np.zeros((1, 1, height, 1), np.float32)})
         for (kernel, stride, pad, ceil, clip), value in zip(cases, got):
             if height + 2 * pad >= kernel:
-                other_pad = 1 if clip else 0  # a padded second axis makes Caffe clip this one too
-                expected = pooled_shape((height, 4), (kernel, 2), (stride, 1), (pad, other_pad), ceil)[0]
+                expected = caffe_pooled_size(height, kernel, stride, pad, ceil, clip)
                 assert int(value[0]) == expected, (height, kernel, stride, pad, ceil, clip)
+                assert pooled_size(height, kernel, stride, pad, ceil, clip) == expected
 
 
 def test_blob_names_with_slashes_and_an_input_changed_in_place():

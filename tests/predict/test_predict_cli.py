@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,6 +15,7 @@ from tests.data.synthetic import panning_video
 from tests.predict.helpers import FRAME_SIZE, make_inputs, zoo_weights
 from tests.predict.test_video_writer import codec_and_frames
 
+REPO = Path(__file__).resolve().parents[2]
 torch = pytest.importorskip("torch", reason="prediction tests run the torch engine")
 
 
@@ -108,6 +110,37 @@ def test_missing_weights_say_what_to_do(tmp_path, monkeypatch, capsys):
     assert "dynsal weights fetch stsconvnet-diem" in err and str(tmp_path / "models") in err
     assert main(["predict", "--net", "ssnet", str(video), "-o", str(tmp_path / "o")]) == 1
     assert "no published weights for 'ssnet'" in capsys.readouterr().err
+
+
+def test_stsmax_without_weights_names_both_ways_from_the_published_stsconvnet(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DYNSAL_MODELS", str(tmp_path / "models"))
+    video, _ = make_inputs(tmp_path)
+    assert main(["predict", "--net", "stsmax", str(video), "-o", str(tmp_path / "o")]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    published = tmp_path / "models" / "stsconvnet.caffemodel"
+    assert len(lines) == 1 and "no published weights for 'stsmax'" in lines[0]
+    assert f"--weights {published}`" in lines[0] and "leaves conv_fuse unused" in lines[0]
+    assert f"dynsal train prototxt/stsmax_solver.prototxt --weights {published}" in lines[0]
+    recipe = (REPO / "recipes" / "diem.md").read_text()
+    assert "dynsal train prototxt/stsmax_solver.prototxt --weights" in recipe and "--net stsmax --weights" in recipe
+
+
+def test_stsconvnet_weights_run_as_stsmax_with_a_warning_and_their_origin_recorded(weights, tmp_path, capsys):
+    """Caffe copies layers by name: STSConvNet's file fits STSMaxNet, whose layers are STSConvNet's minus conv_fuse."""
+    video, _ = make_inputs(tmp_path, frames=2)
+    out = tmp_path / "out"
+    assert main(["predict", "--net", "stsmax", "--weights", str(weights["stsconv"]), "--engine", "torch",
+                 str(video), "-o", str(out), "--no-overlay"]) == 0
+    err = capsys.readouterr().err
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "conv_fuse" in warning[0] and "STSConvNet's" in warning[0], err
+    settings = json.loads((out / "clip" / "settings.json").read_text())
+    assert (settings["net"], settings["weights_net"]) == ("stsmax", "stsconv")
+    assert main(["predict", "--net", "stsmax", "--weights", str(weights["stsmax"]), "--engine", "torch",
+                 str(video), "-o", str(tmp_path / "own"), "--no-overlay"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    settings = json.loads((tmp_path / "own" / "clip" / "settings.json").read_text())
+    assert (settings["net"], settings["weights_net"]) == ("stsmax", "stsmax")
 
 
 def test_shards_split_the_inputs(weights, tmp_path, capsys):

@@ -75,6 +75,23 @@ def test_webcam_index_on_the_command_line(webcam, ssnet, tmp_path, capsys):
     assert len(list((out / "webcam0").glob("*.png"))) == 8
 
 
+def test_a_stream_is_never_already_complete(webcam, ssnet, tmp_path, capsys):
+    """What a webcam or URL gives now cannot be compared with an earlier reading: a rerun into its finished output
+    is refused (not skipped as complete), and --overwrite reads it again."""
+    out = tmp_path / "out"
+    command = ["predict", "--net", "ssnet", "--weights", str(ssnet), "--engine", "torch", "0", "-o", str(out),
+               "--no-overlay", "--end", "2"]
+    assert main(command) == 0
+    capsys.readouterr()
+    assert main(command) == 1
+    captured = capsys.readouterr()
+    assert "already complete" not in captured.out.replace("0 already complete", "")
+    assert captured.err == (f"dynsal predict: {out / 'webcam0'} holds the maps of another request (input: a stream, "
+                            "which cannot be compared with what it gave before); rerun with --overwrite to replace "
+                            "them, or choose another output folder (-o)\n")
+    assert main(command + ["--overwrite"]) == 0 and "webcam0: 2 maps in" in capsys.readouterr().out
+
+
 @pytest.fixture
 def http_clip(tmp_path):
     """A small H.264 MP4 served by a local HTTP server on 127.0.0.1: its URL."""

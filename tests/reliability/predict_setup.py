@@ -57,10 +57,10 @@ def frame_folder(folder: Path, count: int = 4, suffix: str = ".png", names: Opti
     return folder
 
 
-def video(path: Path, count: int = 4) -> Path:
-    """An MJPG AVI of `count` frames of a panning texture."""
+def video(path: Path, count: int = 4, seed: int = 0) -> Path:
+    """An MJPG AVI of `count` frames of a panning texture (`seed`: another texture, the same frame count)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return panning_video(path, count, *FRAME_SIZE)
+    return panning_video(path, count, *FRAME_SIZE, seed=seed)
 
 
 def snapshot(root: Path, skip: Sequence[Path] = ()) -> Dict[str, Tuple]:

@@ -14,12 +14,11 @@ convolutions stay eager inside the graph (`layers.vision`). Compiled code is cac
 "aot_eager" to tell a tracing problem from a code-generation one; "eager" traces only, for quick
 dry runs); Inductor is the default. Where torch cannot compile — no C++ compiler for the CPU backend, no
 Triton for CUDA, a Python torch.compile does not support, a backend error — the net runs eager from
-then on, after one warning line on stderr naming why.
+then on, after one `DynsalWarning` naming why.
 """
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from typing import Dict, List, Sequence, Tuple
 
@@ -27,7 +26,7 @@ import torch
 
 from dynsal.engines.torch.fastpath import use_compile_cache
 from dynsal.engines.torch.module import Blobs, CaffeModule
-from dynsal.errors import DynsalError
+from dynsal.errors import DynsalError, warn
 
 Tensors = Dict[str, torch.Tensor]
 #: compiled shapes per net before torch.compile gives up compiling new ones (torch's default is 8; batch
@@ -102,5 +101,4 @@ class CompiledPass:
     def _fall_back(self, exc: BaseException) -> None:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         self.failure = f"{type(exc).__name__}: {lines[0] if lines else 'no message'}"[:300]
-        print(f"dynsal: warning: torch.compile cannot compile net {self.name!r} ({self.failure}); it runs eager",
-              file=sys.stderr)
+        warn(f"torch.compile cannot compile net {self.name!r} ({self.failure}); it runs eager")

@@ -8,18 +8,17 @@ replayed kernels are the captured ones, so the numbers are the pass's own. Each 
 own memory pool (graphs replayed in any order must not share one); at most `limit` shapes are kept,
 the least recently used one is dropped first. A graph's outputs are overwritten by its next replay.
 A pass that cannot be captured (one that waits for the GPU, e.g. to copy a host value) runs without
-graphs from then on, after one warning line on stderr naming why.
+graphs from then on, after one `DynsalWarning` naming why.
 """
 from __future__ import annotations
 
-import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Dict, Tuple
 
 import torch
 
-from dynsal.errors import DynsalError
+from dynsal.errors import DynsalError, warn
 
 Tensors = Dict[str, torch.Tensor]
 #: passes run before a capture, so that nothing initialises itself while capturing
@@ -76,8 +75,7 @@ class GraphedPasses:
             except Exception as exc:
                 outputs = self.run(feed)  # the net's own errors are raised here
                 self.failure = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-                print(f"dynsal: warning: CUDA graphs cannot capture net {self.name!r} ({self.failure[:300]}); it runs "
-                      "without them", file=sys.stderr)
+                warn(f"CUDA graphs cannot capture net {self.name!r} ({self.failure[:300]}); it runs without them")
                 return outputs
             self.captures += 1
         self.passes[key] = captured

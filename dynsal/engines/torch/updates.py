@@ -18,6 +18,7 @@ from typing import Callable, Dict, List
 
 import torch
 
+from dynsal.caffe.type_table import registrar
 from dynsal.errors import DynsalError
 
 Rule = Callable[..., torch.Tensor]
@@ -25,11 +26,7 @@ RULES: Dict[str, Rule] = {}
 HISTORY_BLOBS = {"SGD": 1, "Nesterov": 1, "AdaGrad": 1, "RMSProp": 1, "AdaDelta": 2, "Adam": 2}
 
 
-def rule(name: str):
-    def register(fn: Rule) -> Rule:
-        RULES[name] = fn
-        return fn
-    return register
+rule = registrar(RULES, "solver type")  # @rule(type): the update rule of one Caffe solver type
 
 
 @rule("SGD")

@@ -4,7 +4,7 @@
   groups, dilation, per-axis pad/stride; ConvTranspose's default output size is Caffe's
   s(in − 1) + d(k − 1) + 1 − 2p). Plain convolution: the torch engine's FFT path is an
   implementation detail of its CPU inference and has no place in an exported graph.
-- Pooling: Caffe's output size (`dynsal.caffe.shapes.pooled_shape`: ceil or floor, then — when either
+- Pooling: Caffe's output size (`dynsal.caffe.pooling.pooled_size`: ceil or floor, then — when either
   axis is padded — the clip that drops a last window starting at or beyond input + pad, on both axes)
   is computed as `Size`s, so a dynamic export
   keeps it at every input size. The input is padded by exactly pad on the left and
@@ -25,8 +25,9 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto
 
+from dynsal.caffe.pooling import ave_pool_sizes, lrn_unsupported, pooled_size, pooling_geometry, pooling_unsupported
 from dynsal.caffe.schema import pb
-from dynsal.caffe.shapes import conv_geometry, pooling_geometry
+from dynsal.caffe.shapes import conv_geometry
 from dynsal.export.builder import Size
 from dynsal.export.registry import LayerExport, lowering
 
@@ -54,24 +55,9 @@ def deconvolution(ctx: LayerExport) -> None:
     _convolution(ctx, "ConvTranspose")
 
 
-def pooled_size(size: Size, kernel: int, stride: int, pad: int, ceil_mode: bool, clip: bool) -> Size:
-    """Caffe's pooling output size along one axis as a Size: (in + 2p − k) / s rounded (ceil or floor)
-    + 1, minus one when `clip` (Caffe: pad_h || pad_w, so also on an unpadded axis) and the last
-    window would start at or beyond in + pad."""
-    out = (size + (2 * pad - kernel + (stride - 1 if ceil_mode else 0))) // stride + 1
-    if clip:
-        out = out - ((out - 1) * stride).at_least(size + pad)
-    return out
-
-
-def _caffe_counts(size: int, out: int, kernel: int, stride: int, pad: int) -> np.ndarray:
-    """Caffe's AVE pool size per output position along one axis: min(o·s − p + k, in + p) − (o·s − p)."""
-    starts = np.arange(out) * stride - pad
-    return np.minimum(starts + kernel, size + pad) - starts
-
-
 def _window_counts(ctx: LayerExport, size: Size, out: Size, kernel: int, stride: int, pad: int) -> str:
-    """`_caffe_counts` computed in the graph from dynamic sizes: a 1-D float tensor of length out."""
+    """`dynsal.caffe.pooling.ave_pool_sizes` computed in the graph from dynamic sizes: a 1-D float tensor of
+    length out."""
     b = ctx.builder
     positions = b.op("Range", [b.scalar(b.size(0)), b.scalar(out), b.scalar(b.size(1))], hint=f"{ctx.name}/o")
     starts = b.op("Sub", [b.op("Mul", [positions, b.ints([stride])]), b.ints([pad])])
@@ -85,7 +71,7 @@ def _ave_factor(ctx: LayerExport, sizes, outs, kernel, stride, pad) -> str | Non
     full = kernel[0] * kernel[1]
     geometry = list(zip(sizes, outs, kernel, stride, pad))
     if all(s.known for s in sizes):
-        area = np.outer(*(_caffe_counts(s.static, o.static, k, st, p) for s, o, k, st, p in geometry))
+        area = np.outer(*(np.array(ave_pool_sizes(s.static, o.static, k, st, p)) for s, o, k, st, p in geometry))
         if (area == full).all():
             return None
         with np.errstate(divide="ignore"):  # a window beyond in + pad has pool size 0: Caffe's 0/0 is NaN too
@@ -128,11 +114,10 @@ def _global_pooling(ctx: LayerExport, is_max: bool) -> None:
 @lowering("Pooling")
 def pooling(ctx: LayerExport) -> None:
     b, p = ctx.builder, ctx.param.pooling_param
-    if p.pool not in (pb.PoolingParameter.MAX, pb.PoolingParameter.AVE):
-        raise ctx.refuse("STOCHASTIC pooling draws random windows; only MAX and AVE export")
+    problem = pooling_unsupported(ctx.param)
+    if problem:
+        raise ctx.refuse(problem)
     is_max = p.pool == pb.PoolingParameter.MAX
-    if len(ctx.tops) > 1 and not is_max:
-        raise ctx.refuse("only MAX pooling has a second (mask) top")
     if len(ctx.tops) > 1 and b.float_type == TensorProto.FLOAT16:
         raise ctx.refuse("its mask top holds indices up to H·W, which fp16 does not represent exactly; "
                          "export with --precision fp32")
@@ -172,8 +157,9 @@ def pooling(ctx: LayerExport) -> None:
 def lrn(ctx: LayerExport) -> None:
     b, p = ctx.builder, ctx.param.lrn_param
     size = int(p.local_size)
-    if size % 2 == 0:
-        raise ctx.refuse(f"LRN local_size must be odd, got {size}")
+    problem = lrn_unsupported(ctx.param)
+    if problem:
+        raise ctx.refuse(problem)
     if p.norm_region == pb.LRNParameter.ACROSS_CHANNELS:
         b.op("LRN", [ctx.bottoms[0]], out=ctx.tops[0], size=size, alpha=float(p.alpha), beta=float(p.beta),
              bias=float(p.k))

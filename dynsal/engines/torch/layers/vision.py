@@ -7,7 +7,7 @@
   inside `torch.compile`d passes, which convolve directly.
 - Deconvolution: the transposed convolution with weight (C_in, num_output/group, *kernel) and
   output size s(in − 1) + d(k − 1) + 1 − 2p (no output padding).
-- Pooling: MAX / AVE with Caffe's output size (`dynsal.caffe.shapes.pooled_shape`: ceil or floor,
+- Pooling: MAX / AVE with Caffe's rules from `dynsal.caffe.pooling` (output size: ceil or floor,
   then — when either axis is padded — the clip that keeps each axis's last window starting inside
   input + pad). The input is padded explicitly (−inf for MAX, so padding never wins; 0 for AVE) to
   exactly the extent the windows cover; AVE divides each window's sum by Caffe's pool size: the
@@ -26,8 +26,16 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from dynsal.caffe.pooling import (
+    ave_pool_sizes,
+    lrn_unsupported,
+    pooled_shape,
+    pooling_geometry,
+    pooling_unsupported,
+    unpadded_plane_index,
+)
 from dynsal.caffe.schema import pb
-from dynsal.caffe.shapes import conv_geometry, pooled_shape, pooling_geometry
+from dynsal.caffe.shapes import conv_geometry
 from dynsal.engines.torch import fftconv
 from dynsal.engines.torch.registry import CaffeLayer, FunctionLayer, LayerContext, register
 from dynsal.errors import NetDefinitionError
@@ -92,7 +100,7 @@ def deconvolution(ctx: LayerContext) -> CaffeLayer:
 def _pool_plan(size: int, kernel: int, stride: int, pad: int, out: int, ceil_mode: bool):
     """(right padding, Caffe's AVE pool sizes, torch's own rule agrees) along one axis of `out` windows."""
     right = max(0, (out - 1) * stride + kernel - size - pad)
-    counts = tuple(min(o * stride - pad + kernel, size + pad) - (o * stride - pad) for o in range(out))
+    counts = ave_pool_sizes(size, out, kernel, stride, pad)
     native = 2 * pad <= kernel and _torch_pooled_size(size, kernel, stride, pad, ceil_mode) == out
     return right, counts, native
 
@@ -116,13 +124,11 @@ class PoolingLayer(CaffeLayer):
     def __init__(self, ctx: LayerContext):
         super().__init__(ctx)
         p = ctx.param.pooling_param
-        if p.pool not in (pb.PoolingParameter.MAX, pb.PoolingParameter.AVE):
-            raise NetDefinitionError(f"layer {ctx.name!r}: STOCHASTIC pooling is not supported (Caffe has no CPU "
-                                     "implementation either); use MAX or AVE")
+        problem = pooling_unsupported(ctx.param)
+        if problem:
+            raise NetDefinitionError(f"layer {ctx.name!r}: {problem}")
         self.is_max = p.pool == pb.PoolingParameter.MAX
         self.with_mask = len(ctx.param.top) > 1
-        if self.with_mask and not self.is_max:
-            raise NetDefinitionError(f"layer {ctx.name!r}: only MAX pooling has a second (mask) top")
         self.ceil_mode = p.round_mode == pb.PoolingParameter.CEIL
         # read from the LayerParameter once: forward stays free of protobuf access, which torch.compile cannot trace
         self.geometry = pooling_geometry(ctx.param, tuple(ctx.bottom_shapes[0]))
@@ -163,8 +169,7 @@ class PoolingLayer(CaffeLayer):
             return (pooled.clamp_min(torch.finfo(pooled.dtype).min),)
         values, index = (t[..., :oh, :ow] for t in pooled)
         if padded is not None:
-            padded_width, top, left, width = padded
-            index = (index // padded_width - top) * width + index % padded_width - left
+            index = unpadded_plane_index(index, *padded)
         start = torch.finfo(values.dtype).min  # -FLT_MAX in fp32, the lowest finite value in other precisions
         return values.clamp_min(start), index.to(values.dtype).masked_fill(values <= start, -1.0)
 
@@ -193,8 +198,9 @@ def _lrn_within(x, size: int, alpha: float, beta: float):
 def lrn(ctx: LayerContext) -> CaffeLayer:
     p = ctx.param.lrn_param
     size, alpha, beta, k = p.local_size, p.alpha, p.beta, p.k
-    if size % 2 == 0:
-        raise NetDefinitionError(f"layer {ctx.name!r}: LRN local_size must be odd, got {size}")
+    problem = lrn_unsupported(ctx.param)
+    if problem:
+        raise NetDefinitionError(f"layer {ctx.name!r}: {problem}")
     if p.norm_region == pb.LRNParameter.WITHIN_CHANNEL:
         return FunctionLayer(ctx, lambda x: _lrn_within(x, size, alpha, beta))
     return FunctionLayer(ctx, lambda x: _lrn_across(x, size, alpha, beta, k))

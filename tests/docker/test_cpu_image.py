@@ -1,0 +1,182 @@
+"""The CPU Docker image, built from docker/Dockerfile.cpu and run as `docker run --rm` runs it
+(scripts/build_image.sh, scripts/run_image.sh): the card's three commands with the image's real Caffe,
+checked against the host's dynsal, and what the image must not hold."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import cv2
+import lmdb
+import numpy as np
+
+from dynsal import zoo
+from dynsal.caffe import io
+from dynsal.caffe.blobs import blob_to_array
+from dynsal.cli import main
+from dynsal.engines import load_net
+from tests.docker.conftest import REPO, docker_daemon
+from tests.oracle.datasets import write_zoo_lmdbs
+from tests.predict.helpers import make_inputs, zoo_weights
+from tests.test_recipe_diem import miniature_diem
+
+SCRIPTS = ("_checkout.py", "train.py", "make_lmdb.py")
+
+
+def copy_scripts(folder: Path) -> None:
+    """The checkout's scripts/ wrappers (what `python scripts/train.py` runs): _checkout puts /data ahead of
+    the installed dynsal, and /data holds no dynsal, so the image's own dynsal runs."""
+    (folder / "scripts").mkdir()
+    for name in SCRIPTS:
+        shutil.copy(REPO / "scripts" / name, folder / "scripts" / name)
+
+
+def test_run_image_gives_docker_run_semantics(cpu_image, image_folder):
+    """ENTRYPOINT dynsal (CMD --help without arguments), USER 1000, WORKDIR /data = the current folder, the
+    models folder at /models; the bind mount is there on every one of six runs (an earlier trial saw buildah
+    race the image's VOLUME /data in 3 of 6; run_image.sh drops the VOLUMEs, so it cannot)."""
+    assert "usage: dynsal" in cpu_image.run([], image_folder).stdout
+    for attempt in range(6):
+        (image_folder / "marker.txt").write_text(f"{attempt}\n")
+        shown = cpu_image.run(["-c", "id -u; pwd; cat marker.txt; echo $DYNSAL_MODELS; touch made.txt"],
+                              image_folder, entrypoint="sh").stdout.split()
+        assert shown == ["1000", "/data", str(attempt), "/models"]
+        assert (image_folder / "made.txt").is_file()
+    (image_folder / "models" / "a.caffemodel").write_bytes(b"")
+    assert cpu_image.run(["-c", "ls /models"], image_folder, entrypoint="sh").stdout.split() == ["a.caffemodel"]
+
+
+def test_an_output_folder_the_image_user_cannot_write_is_one_line(cpu_image, image_folder):
+    locked = image_folder / "locked"
+    locked.mkdir(mode=0o755)  # root's: uid 1000 may read, not write
+    shutil.copy(REPO / "prototxt" / "ssnet_deploy.prototxt", image_folder)
+    make_inputs(image_folder, frames=2)
+    zoo_weights("ssnet", image_folder)
+    result = cpu_image.run(["predict", "--net", "ssnet", "--weights", "ssnet.caffemodel", "shots", "-o",
+                            "locked/out"], image_folder, check=False)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "locked" in lines[0], result.stderr
+
+
+def test_predict_stsmax_with_stsconvnet_weights_matches_the_host_torch_engine(cpu_image, image_folder, tmp_path):
+    """The card's command with the image's real Caffe: the random STSConvNet caffemodel (the published file's
+    stand-in) run as STSMaxNet; the frame folder's maps equal the host's torch engine's within one grey level
+    given the same frames and flow images, and the video gives a map per frame. Same flow images: Farnebäck's
+    (identical from the image's OpenCV 4.5.1 and the host's); DIS's differ between the two OpenCV releases (up
+    to 18 grey levels in a flow image, test_make_lmdb_script_in_the_image_builds_the_hosts_dataset's data)."""
+    _, frames = make_inputs(image_folder, frames=3)
+    weights = zoo_weights("stsconv", image_folder)
+    result = cpu_image.run(["predict", "--net", "stsmax", "--weights", weights.name, "--engine", "caffe", "clip.mp4",
+                            "shots", "-o", "out", "--npz", "--flow-method", "farneback"], image_folder)
+    assert "conv_fuse" in result.stderr and "Traceback" not in result.stderr
+    host_out = tmp_path / "host"
+    assert main(["predict", "--net", "stsmax", "--weights", str(weights), "--engine", "torch", str(frames), "-o",
+                 str(host_out), "--npz", "--no-overlay", "-q", "--flow-method", "farneback"]) == 0
+    for name in ("clip", "shots"):
+        settings = json.loads((image_folder / "out" / name / "settings.json").read_text())
+        assert (settings["engine"], settings["net"], settings["weights_net"]) == ("caffe", "stsmax", "stsconv")
+        assert len(list((image_folder / "out" / name).glob("*.png"))) == 3
+    image_maps = np.load(image_folder / "out" / "shots" / "maps.npz")["maps"]
+    host_maps = np.load(host_out / "shots" / "maps.npz")["maps"]
+    assert image_maps.shape == host_maps.shape == (3, 60, 76)
+    assert np.abs(image_maps - host_maps).max() < 2e-3
+    for png in sorted((host_out / "shots").glob("*.png")):
+        image_png = cv2.imread(str(image_folder / "out" / "shots" / png.name), cv2.IMREAD_UNCHANGED)
+        host_png = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+        assert np.abs(image_png.astype(int) - host_png.astype(int)).max() <= 1, png.name
+
+
+def test_train_script_fine_tunes_stsmax_from_stsconvnet_with_caffe_train(cpu_image, image_folder):
+    """`python scripts/train.py SOLVER --weights STSCONV.caffemodel` in the image runs its `caffe train` for 10
+    iterations; the host reads Caffe's snapshot (STSMaxNet's layers, changed by training) and solverstate."""
+    copy_scripts(image_folder)
+    (image_folder / "prototxt").mkdir()
+    for name in ("stsmax_solver.prototxt", "stsmax_train_val_lmdb.prototxt"):
+        shutil.copy(REPO / "prototxt" / name, image_folder / "prototxt" / name)
+    (image_folder / "data").mkdir()
+    write_zoo_lmdbs(image_folder / "data", 32, 48, count=4)
+    (image_folder / "snapshots").mkdir()
+    for path in [image_folder / "snapshots", *(image_folder / "data").rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o666)  # uid 1000's Caffe opens an LMDB's lock.mdb for writing
+    start = zoo_weights("stsconv", image_folder)
+    result = cpu_image.run(["scripts/train.py", "prototxt/stsmax_solver.prototxt", "--weights", start.name,
+                            "--engine", "caffe", "--max-iter", "10"], image_folder, entrypoint="python3")
+    assert "Snapshotting to binary proto file snapshots/stsmax_iter_10.caffemodel" in result.stderr  # glog at INFO
+    assert "Optimization Done." in result.stderr
+    snapshot = io.read_net(image_folder / "snapshots" / "stsmax_iter_10.caffemodel")
+    trained = {layer.name: [blob_to_array(b) for b in layer.blobs] for layer in snapshot.layer if len(layer.blobs)}
+    initial = {layer.name: [blob_to_array(b) for b in layer.blobs] for layer in io.read_net(start).layer
+               if len(layer.blobs)}
+    assert set(trained) == set(initial) - {"conv_fuse"}
+    assert any(not np.array_equal(trained[name][0], initial[name][0]) for name in trained)
+    state = io.read_solverstate(image_folder / "snapshots" / "stsmax_iter_10.solverstate")
+    assert state.iter == 10 and state.learned_net.endswith("stsmax_iter_10.caffemodel")
+    net = load_net(zoo.deploy("stsmax"), image_folder / "snapshots" / "stsmax_iter_10.caffemodel", engine="torch")
+    assert net.weights_report.ok and not net.weights_report.unused
+
+
+def lmdb_records(path: Path):
+    with lmdb.open(str(path), readonly=True, lock=False) as env, env.begin() as txn:
+        return list(txn.cursor())
+
+
+def test_make_lmdb_script_in_the_image_builds_the_hosts_dataset(cpu_image, image_folder, tmp_path):
+    """`python scripts/make_lmdb.py` on a miniature DIEM folder: the image's LMDBs hold the host's records (flow by
+    Farnebäck: DIS's flow images differ between the image's OpenCV 4.5.1 and the host's, by up to 18 grey levels
+    on this data, while frames and maps are identical either way)."""
+    copy_scripts(image_folder)
+    miniature_diem(image_folder / "DIEM")
+    args = ["--videos", "DIEM/video", "--gaze", "DIEM/event_data", "--split-preset", "diem", "--resize",
+            "fixed:32x48", "--splits", "train", "--method", "farneback"]
+    cpu_image.run(["scripts/make_lmdb.py", *args, "-o", "dataset"], image_folder, entrypoint="python3")
+    host = tmp_path / "host"
+    host_args = [str(image_folder / a) if a.startswith("DIEM") else a for a in args]
+    assert main(["make-lmdb", *host_args, "-o", str(host), "-q"]) == 0
+    built = sorted(p.name for p in (image_folder / "dataset").glob("*_lmdb"))
+    assert built == sorted(p.name for p in host.glob("*_lmdb")) and len(built) == 3
+    for name in built:
+        records = lmdb_records(image_folder / "dataset" / name)
+        assert records and records == lmdb_records(host / name), name
+
+
+def _image_layers(name: str, folder: Path):
+    """The image's layer tarballs, as `buildah push … dir:` (or `docker save`) writes them."""
+    if docker_daemon():
+        subprocess.run(["docker", "save", "-o", str(folder / "image.tar"), name], check=True)
+        with tarfile.open(folder / "image.tar") as archive:
+            archive.extractall(folder)
+        manifest = json.loads((folder / "manifest.json").read_text())[0]
+        return [folder / layer for layer in manifest["Layers"]]
+    subprocess.run(["buildah", "--storage-driver", "overlay", "push", "-q", name, f"dir:{folder}"], check=True,
+                   capture_output=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return [folder / layer["digest"].split(":")[1] for layer in manifest["layers"]]
+
+
+def test_no_ca_bundle_pip_config_wheel_or_source_in_any_layer(cpu_image, tmp_path):
+    """Nothing of the build's inputs stays in a layer: no pip.conf, no copy of the host's CA bundle, no mount
+    point left by a RUN --mount, no wheel and no source tree (dynsal only as installed under dist-packages)."""
+    host_ca = Path("/etc/ssl/certs/ca-certificates.crt")
+    ca_digest = hashlib.sha256(host_ca.read_bytes()).hexdigest() if host_ca.is_file() else None
+    found, layers = [], _image_layers(cpu_image.name, tmp_path)
+    assert len(layers) > 3
+    for layer in layers:
+        with tarfile.open(layer) as archive:
+            for member in archive:
+                path = "/" + member.name.lstrip("./")
+                if member.isdir():
+                    continue  # an empty mount point stays as a folder (/tmp/wheel); nothing in it
+                if (path.endswith(("pip.conf", "pip.ini")) or "/dynsal-" in path and path.endswith(".whl")
+                        or path.startswith(("/src/", "/tmp/wheel/", "/run/secrets/"))
+                        or (path.endswith("/dynsal/__init__.py") and "/dist-packages/" not in path)):
+                    found.append(path)
+                elif ca_digest and member.isfile() and member.size == host_ca.stat().st_size:
+                    if hashlib.sha256(archive.extractfile(member).read()).hexdigest() == ca_digest:
+                        found.append(f"{path} (the host's CA bundle)")
+    assert not found
