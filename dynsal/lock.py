@@ -1,12 +1,18 @@
 """An exclusive lock on one output, so two runs never write the same output at once.
 
-The lock is `fcntl.flock` on a small lock file that names its holder (command, process id, host, start
-time). The kernel releases it when the holder exits in any way (kill -9 included), so a lock is never
-stale; a second run that finds it held fails at once with one line naming the holder (no waiting, no
-timeout to tune). The holder writes its name just after it takes the lock, so a run refused in between
-re-reads the file for up to `NAME_WAIT_S` seconds to name it. The holder removes the lock file while still
-holding the lock; a run that opened the old file before the removal sees that the path no longer refers to
-its file and starts again.
+The lock is a POSIX record lock (fcntl) on the whole of a small lock file that names its holder (command,
+process id, host, start time): the kind NFS (v3 through NLM, v4 natively) and Lustre pass on to the server, so
+runs on different cluster nodes sharing a folder exclude each other (`flock` is not shared between clients
+everywhere). Where Linux has them (3.15+) it is an open-file-description lock (F_OFD_SETLK): owned by the open
+file like flock's, so a process that opens and closes the same file elsewhere (or takes a second OutputLock on
+it) does not drop or share it, as classic per-process fcntl locks would; elsewhere `fcntl.lockf`. A file
+system that cannot lock at all (Lustre mounted without `flock`, some FUSE and SMB mounts) gets one line saying
+so. The kernel (or the server) releases the lock when the holder exits in any way (kill -9 included), so a
+lock is never stale; a second run that finds it held fails at once with one line naming the holder (no
+waiting, no timeout to tune). The holder writes its name just after it takes the lock, so a run refused in
+between re-reads the file for up to `NAME_WAIT_S` seconds to name it. The holder removes the lock file while
+still holding the lock; a run that opened the old file before the removal sees that the path no longer refers
+to its file and starts again.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import fcntl
 import json
 import os
 import socket
+import struct
 import time
 from pathlib import Path
 from typing import Optional
@@ -25,6 +32,31 @@ from dynsal.errors import OutputError
 LOCK_HEADER = "dynsal lock "
 #: how long a refused run waits for the holder to write its name (it does so right after taking the lock)
 NAME_WAIT_S = 2.0
+
+
+#: fcntl's open-file-description lock command where the platform has it (Linux), else None (fcntl.lockf)
+_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)
+#: errors meaning "held by someone else" (EACCES: some systems answer a conflicting F_SETLK so)
+_HELD = (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
+
+
+def try_lock(fd: int) -> bool:
+    """Take an exclusive record lock on the whole file open at `fd` without waiting; False when another open
+    file (any process, any NFS client) holds it.
+
+    Raises:
+        OSError: the file system cannot lock (ENOLCK, ENOSYS, EOPNOTSUPP, ...).
+    """
+    try:
+        if _OFD_SETLK is not None:  # struct flock: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks)
+            fcntl.fcntl(fd, _OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0))
+        else:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in _HELD:
+            return False
+        raise
+    return True
 
 
 def _holder(raw: str) -> Optional[dict]:
@@ -97,11 +129,14 @@ class OutputLock:
                 raise OutputError(f"{self.path}: cannot create the lock file ({exc.strerror or exc}); check that "
                                   f"{self.path.parent} is a folder you can write to") from None
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = try_lock(fd)
             except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    os.close(fd)
-                    raise
+                os.close(fd)
+                raise OutputError(f"{self.path}: the file system of {self.path.parent} cannot lock files "
+                                  f"({exc.strerror or exc}), so dynsal cannot keep two runs from writing "
+                                  f"{self.what} at once; write to a folder on a file system with POSIX locks (NFS "
+                                  "with lockd, Lustre mounted with -o flock, a local disk)") from None
+            if not locked:
                 try:
                     holder = _holder_text(fd)
                 finally:

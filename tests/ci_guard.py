@@ -7,13 +7,14 @@ tools driven by dynsal), dynsal's CUDA + cuDNN Caffe build in CPU mode (fixture 
 through torchvision (fixture `torchvision_python`); and two tools CI installs (.ci/report_tools.sh):
 Debian's headless Chromium, which opens `dynsal eval --html` reports (fixture `chromium`), and pdflatex,
 which compiles `--latex` tables (fixture `pdflatex`); and the CPU Docker image built from
-docker/Dockerfile.cpu (fixture `cpu_image`). With CI=true the run fails when
+docker/Dockerfile.cpu (fixture `cpu_image`); and jobs on a real local SLURM cluster (fixture `slurm`,
+tests/cluster). With CI=true the run fails when
 
 - any module was skipped at collection (a module-level `pytest.importorskip` or `skip`, which reports
   no test at all and so would hide whole oracle modules),
 - any test of the three kinds was skipped, or
-- no real-Caffe parity test, no CUDA Caffe build test, no RAFT test, no Chromium, no pdflatex or no CPU image
-  test passed.
+- no real-Caffe parity test, no CUDA Caffe build test, no RAFT test, no Chromium, no pdflatex, no CPU image
+  or no SLURM test passed.
 
 Outside CI such tests skip with their reason. A `caffe_parity` test must use the `oracle` fixture.
 """
@@ -29,13 +30,13 @@ KINDS = {"caffe_parity": "real-Caffe parity tests", "oracle": "tests in the Caff
          "torchvision_python": "RAFT tests (torchvision)",
          "caffe_cuda": "CUDA + cuDNN Caffe build tests (CPU mode)",
          "chromium": "report tests in headless Chromium", "pdflatex": "LaTeX table tests (pdflatex)",
-         "docker_image": "tests in the CPU Docker image"}
+         "docker_image": "tests in the CPU Docker image", "slurm": "tests on the local SLURM cluster"}
 #: kinds of which at least one test must pass in CI
-REQUIRED = ("caffe_parity", "caffe_cuda", "torchvision_python", "chromium", "pdflatex", "docker_image")
+REQUIRED = ("caffe_parity", "caffe_cuda", "torchvision_python", "chromium", "pdflatex", "docker_image", "slurm")
 #: fixture -> the kind (marker) of the tests that use it
 FIXTURE_KINDS = {"oracle": "oracle", "bullseye_oracle": "oracle", "torchvision_python": "torchvision_python",
                  "caffe_cuda": "caffe_cuda", "chromium": "chromium", "pdflatex": "pdflatex",
-                 "cpu_image": "docker_image"}
+                 "cpu_image": "docker_image", "slurm": "slurm"}
 
 _outcomes = {kind: {"passed": 0, "skipped": 0, "failed": 0} for kind in KINDS}
 _collection_skips: list = []

@@ -40,6 +40,10 @@ def pdflatex():
 @pytest.fixture()
 def cpu_image():
     return "a stand-in for the CPU Docker image"
+
+@pytest.fixture()
+def slurm():
+    return "a stand-in for the local cluster"
 '''
 PARITY = '''
 import pytest
@@ -84,6 +88,9 @@ CUDA_BUILD = '''
 def test_cuda_build(caffe_cuda):
     pass
 
+def test_array_job(slurm):
+    pass
+
 def test_in_the_image(cpu_image):
     pass
 '''
@@ -108,6 +115,12 @@ import pytest
 
 def test_html_report_elsewhere(chromium):
     pytest.skip("no chromium")
+'''
+SKIPPED_CLUSTER_TEST = '''
+import pytest
+
+def test_cluster_job(slurm):
+    pytest.skip("no slurmctld")
 '''
 
 
@@ -145,8 +158,12 @@ def test_a_complete_run_passes(run_suite):
     (dict(test_parity=PARITY, test_cuda=CUDA_BUILD), "*CI=true: no report tests in headless Chromium passed*"),
     (dict(test_parity=PARITY, test_cuda=IMAGE_SKIPPED, test_reports=REPORT_TOOLS),
      "*CI=true: tests in the CPU Docker image must run*"),
+    (dict(test_parity=PARITY), "*CI=true: no tests on the local SLURM cluster passed*"),
+    (dict(test_parity=PARITY, test_cuda=CUDA_BUILD, test_reports=REPORT_TOOLS, test_cluster=SKIPPED_CLUSTER_TEST),
+     "*CI=true: tests on the local SLURM cluster must run*"),
 ], ids=["module-skipped-at-collection", "parity-test-skipped", "platform-checks-only", "bullseye-check-skipped",
-        "no-cuda-build-test", "browser-test-skipped", "no-browser-test", "image-test-skipped"])
+        "no-cuda-build-test", "browser-test-skipped", "no-browser-test", "image-test-skipped",
+        "no-cluster-test", "cluster-test-skipped"])
 def test_what_fails_ci(run_suite, modules, line):
     """A module skipped at collection, a skipped parity test, and chroot checks standing in for parity."""
     result = run_suite(True, **modules)

@@ -5,16 +5,6 @@ import argparse
 import json
 from typing import Any, Tuple
 
-from dynsal.errors import DynsalError
-
-
-def parse_shard(text: str) -> Tuple[int, int]:
-    """`--shard i/n` -> (i, n) with 0 <= i < n (shared by predict and the dataset builds)."""
-    index, sep, count = text.partition("/")
-    if not (sep and index.isdigit() and count.isdigit() and int(index) < int(count)):
-        raise DynsalError(f"--shard {text!r}: write it as i/n with 0 <= i < n, e.g. 0/4")
-    return int(index), int(count)
-
 
 def plural(number: int, noun: str) -> str:
     """A count with its noun: "1 map", "2 maps", "0 maps"."""

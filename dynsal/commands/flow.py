@@ -12,6 +12,7 @@ with other settings) is refused before any work, naming the difference, unless -
 examples:
   dynsal flow clip.mp4 -o flows/
   dynsal flow videos/*.avi -o flows/ --method farneback --encoding xy --flo --jobs 2
+  sbatch --array=0-9 --wrap "dynsal flow videos/*.avi -o flows/ --shard slurm/10"   # 10 parts as an array job
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from dynsal.data.flow_folder import finished_flow, write_flow_folder
 from dynsal.data.video import declared_frame_count
 from dynsal.errors import DataError
 from dynsal.progress import progress_bar
+from dynsal.sharding import parse_shard, select
 from dynsal.workers import exit_with, interrupts_ignored
 
 
@@ -57,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flow_arguments(parser)
     parser.add_argument("--flo", action="store_true", help="also write the flow fields as .flo files")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="videos processed in parallel")
+    parser.add_argument("--shard", default="0/1", help="i/n: only part i of n (0-based) of the videos, parts balanced "
+                        "by frames (default 0/1: all); slurm: this SLURM array task's part, slurm/n: part "
+                        "$SLURM_ARRAY_TASK_ID of n (docs/cluster.md)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose flow folder was made from other "
                         "content or settings, replacing the files its record lists")
 
@@ -68,12 +73,15 @@ def _write_job(job: tuple) -> int:
 
 def run(args: argparse.Namespace) -> int:
     settings = flow_settings(args).to_json()
+    shard = parse_shard(args.shard)
     names = [Path(v).stem if Path(v).is_file() else Path(v).name for v in args.videos]
     if len(set(names)) != len(names):
         raise DataError("two inputs have the same name; their outputs would collide")
-    finished = [finished_flow(v, args.output, settings, args.resize, args.flo, args.overwrite) for v in args.videos]
+    weights = [(declared_frame_count(v) or (1,))[0] or 1 for v in args.videos]
+    videos = select(args.videos, weights, shard)
+    finished = [finished_flow(v, args.output, settings, args.resize, args.flo, args.overwrite) for v in videos]
     jobs = [(v, args.output, settings, args.resize, args.flo, identity)
-            for v, (identity, frames) in zip(args.videos, finished) if frames is None]
+            for v, (identity, frames) in zip(videos, finished) if frames is None]
     totals = [(declared_frame_count(job[0]) or (None,))[0] for job in jobs]
     bar = progress_bar(None if None in totals else sum(totals), "dynsal flow", "frames", enabled=not args.quiet,
                        leave=True)
@@ -89,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             counts = [write_flow_folder(*job, on_frame=lambda: bar.update(1)) for job in jobs]
     made = dict(zip((job[0] for job in jobs), counts))
-    for video, (_, frames) in zip(args.videos, finished):
+    for video, (_, frames) in zip(videos, finished):
         if video in made:
             print(f"{video}: {plural(made[video], 'flow image')}")
         else:

@@ -11,17 +11,19 @@ examples:
   dynsal make-lmdb --layout UCF-Sports -o data --method farneback --mirror
   dynsal make-lmdb ... -o data --shard 0/3     # part 0 of 3 (on machine A; 1/3, 2/3 elsewhere), then
   dynsal make-lmdb ... -o data                 # puts data/shards/* together into the dataset
+  sbatch --array=0-7 --wrap "dynsal make-lmdb ... -o data --shard slurm/8"   # 8 parts as a SLURM array job
 """
 from __future__ import annotations
 
 import argparse
 
-from dynsal.commands import parse_shard, plural
+from dynsal.commands import plural
 from dynsal.commands.flow import add_flow_arguments, flow_settings
 from dynsal.data.dataset import DatasetSettings
 from dynsal.data.lmdb_writer import LmdbWriter
 from dynsal.data.make_dataset import make_dataset, save_ground_truth, sources_by_split
 from dynsal.errors import DataError
+from dynsal.sharding import parse_shard
 
 
 def _pair(text: str, sep: str, cast=float):
@@ -74,8 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes for optical flow")
     run.add_argument("--shard", metavar="i/n", help="build only part i of n (0-based) of each split into "
-                     "OUT/shards, e.g. on n machines sharing OUT; a later run without --shard puts the finished "
-                     "shards together (and computes what no shard holds)")
+                     "OUT/shards, e.g. on n machines sharing OUT (parts balanced by samples); slurm: this SLURM "
+                     "array task's part, slurm/n: part $SLURM_ARRAY_TASK_ID of n (docs/cluster.md); a later run "
+                     "without --shard puts the finished shards together (and computes what no shard holds)")
     run.add_argument("--merge-only", action="store_true", help="only put finished shards together; fail, naming "
                      "them, if some videos are in no finished shard (instead of computing them here)")
     run.add_argument("--overwrite", action="store_true", help="replace a finished dataset")

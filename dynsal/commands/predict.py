@@ -20,6 +20,7 @@ Examples:
   dynsal predict --net stsmax --weights stsmax.caffemodel videos/*.mp4 -o out --batch 8 --device cuda
   dynsal predict --prototxt my_deploy.prototxt --weights my.caffemodel frames_folder/ --npz --side-by-side
   dynsal predict --net stsconv @videos.txt -o out --shard 1/4      # the 2nd of 4 processes sharing a list
+  sbatch --array=0-3 --wrap "dynsal predict --net stsconv @videos.txt -o out --shard slurm/4"   # as an array job
   dynsal predict --net stsconv DHF1K/video/6*.AVI -o pred --layout dhf1k && dynsal eval pred DHF1K/annotation
   dynsal predict --net stsconv 0 --show --end 300            # the first webcam, live, 300 frames
   dynsal predict --weights stsconv.onnx clip.mp4              # a `dynsal export` file: its net and precision
@@ -34,7 +35,7 @@ from contextlib import closing, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
-from dynsal.commands import parse_parameter, parse_shard, plural
+from dynsal.commands import parse_parameter, plural
 from dynsal.data import ground_truth as GT
 from dynsal.data.flow import FlowSettings
 from dynsal.data.video import declared_frame_count
@@ -47,6 +48,7 @@ from dynsal.predict.plan import check_outputs
 from dynsal.predict.postprocess import Postprocessing
 from dynsal.predict.predictor import FrameRange, Predictor, model_postprocessing, model_settings, resolve_weights
 from dynsal.progress import progress_bar, write_line
+from dynsal.sharding import parse_shard, select
 from dynsal.zoo import NETS
 
 
@@ -102,8 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: the model's settings JSON, else stretch)")
     parser.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete, replacing "
                         "them (only ever what dynsal wrote)")
-    parser.add_argument("--shard", default="0/1", help="i/n: predict only inputs i, i+n, i+2n, ... (0-based) so n "
-                        "processes or machines share a list (default 0/1: all)")
+    parser.add_argument("--shard", default="0/1", help="i/n: predict only part i of n (0-based) of the inputs, parts "
+                        "balanced by frames, so n processes or machines share a list (default 0/1: all); slurm: this "
+                        "SLURM array task's part, slurm/n: part $SLURM_ARRAY_TASK_ID of n (docs/cluster.md)")
 
 
 def _flow_settings(args, net) -> FlowSettings | None:
@@ -137,8 +140,11 @@ def _postprocessing(args, net) -> Postprocessing | None:
 def run(args: argparse.Namespace) -> int:
     if args.every < 1 or args.start < 0 or args.batch < 1 or (args.workers or 0) < 0:
         raise DynsalError("--every and --batch must be at least 1, --start and --workers at least 0")
-    shard, shards = parse_shard(args.shard)
-    inputs = expand_inputs(args.inputs)[shard::shards]
+    shard = parse_shard(args.shard)
+    inputs = expand_inputs(args.inputs)
+    if shard[1] > 1:
+        selected = FrameRange(args.start, args.end, args.every)
+        inputs = select(inputs, [_frames_to_do(item, selected) or 1 for item in inputs], shard)
     outputs = OutputOptions(png=not args.no_png, npz=args.npz, overlay=not args.no_overlay,
                             side_by_side=args.side_by_side, layout=args.layout)
     out_dir = Path(args.out)

@@ -11,9 +11,8 @@ same inputs and settings from that shard instead of computing it, and writes exa
 unsharded build writes, record for record; videos no finished shard holds are computed there.
 Shards are left in place: delete `<root>/shards` once the dataset is built.
 
-Assignment: videos sorted by sample count (largest first, then by position in the split) go one
-by one to the shard with the fewest samples so far (lowest index on ties), so shards get similar
-work whatever the videos' lengths.
+Assignment: videos are balanced by sample count (`dynsal.sharding.balance`: largest first onto the
+shard with the fewest samples so far), so shards get similar work whatever the videos' lengths.
 """
 from __future__ import annotations
 
@@ -26,6 +25,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 from dynsal.caffe.blobs import datum_to_array
 from dynsal.data import dataset as D
 from dynsal.errors import DataError
+from dynsal.sharding import balance
 
 SHARD_BACKEND = "lmdb"
 _SHARD_FOLDER = re.compile(r"^(?P<split>.+)_(?P<index>\d+)of(?P<count>\d+)$")
@@ -41,16 +41,11 @@ def shard_root(root, split: str, shard: Tuple[int, int]) -> Path:
 
 
 def assign_videos(plan: Sequence[D.PlanItem], video_count: int, shards: int) -> List[int]:
-    """The shard of every video (module docstring: largest first onto the least loaded shard)."""
+    """The shard of every video, balanced by sample count (`dynsal.sharding.balance`)."""
     counts = [0] * video_count
     for item in plan:
         counts[item.video] += 1
-    load, owner = [0] * shards, [0] * video_count
-    for video in sorted(range(video_count), key=lambda v: (-counts[v], v)):
-        target = min(range(shards), key=lambda s: (load[s], s))
-        owner[video] = target
-        load[target] += counts[video]
-    return owner
+    return balance(counts, shards)
 
 
 def same_plan(manifest: Dict, state: Dict) -> bool:
@@ -69,6 +64,7 @@ class ShardReader:
         from dynsal.data.lmdb_writer import KINDS
 
         self.folder, self.videos = folder, set(manifest["videos"])
+        self.shard = tuple(manifest.get("shard") or ())
         self.envs = [lmdb.open(str(folder / f"{split}_{kind}_lmdb"), readonly=True, lock=False) for kind in KINDS]
 
     def samples(self, source: D.VideoSource, items: Sequence[D.PlanItem], variants) -> Iterator[D.Sample]:
@@ -124,10 +120,18 @@ def check_all_held(readers: Dict[str, ShardReader], videos: Sequence[str], done:
     """`--merge-only`: every video still to write must be held by a finished shard.
 
     Raises:
-        DataError: naming the videos no finished shard holds.
+        DataError: naming the videos no finished shard holds, and the shards of the finished shards' count
+            that are not finished (what to resubmit: `sbatch --array=<i> ...`).
     """
     missing = [name for name in videos if name not in readers and name not in done]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise DataError(f"--merge-only: no finished shard holds {shown}; finish those shards (or run without "
-                        "--merge-only to compute them here)")
+        unfinished = _unfinished_shards({reader.shard for reader in readers.values() if len(reader.shard) == 2})
+        raise DataError(f"--merge-only: no finished shard holds {shown}"
+                        + (f" (not finished: shard {', '.join(unfinished)})" if unfinished else "")
+                        + "; finish those shards (or run without --merge-only to compute them here)")
+
+
+def _unfinished_shards(finished) -> List[str]:
+    """`i of n` for every shard i < n not among the finished (i, n) shards."""
+    return [f"{i} of {n}" for n in sorted({n for _, n in finished}) for i in range(n) if (i, n) not in finished]

@@ -11,6 +11,8 @@
 - The SHA-256 of every fetched or imported file is printed and recorded beside it as
   `<file>.sha256` (`sha256sum -c` reads it); a later fetch or verify of a file that no longer has it
   is an error.
+- A `file:` URL (a lab's mirror on a shared file system; cluster nodes often have no internet) is
+  copied and verified like an imported file, with no network.
 - Progress goes to stderr (tqdm when installed).
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import re
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import NamedTuple, Optional, Tuple
@@ -205,6 +208,9 @@ def fetch(entry: WeightsEntry, folder: Path, url: Optional[str] = None, progress
             _record(target, digest)
         return target, digest
     address = url or entry.url
+    local = local_file(address)
+    if local is not None:  # a lab's mirror on a shared file system: copied and verified, no network
+        return import_file(entry, local, folder)
     hint = (f"; offline? download {address} elsewhere, then import it: dynsal weights fetch {entry.name} "
             f"--file DOWNLOADED_FILE --dir {folder}")
     staging = download(address, target.with_name(target.name + ".unverified"), offline_hint=hint, progress=progress)
@@ -217,6 +223,22 @@ def fetch(entry: WeightsEntry, folder: Path, url: Optional[str] = None, progress
     staging.replace(target)
     _record(target, digest)
     return target, digest
+
+
+def local_file(address: str) -> Optional[Path]:
+    """The path of a `file:` URL (`file:///shared/models/x.caffemodel`, `file://localhost/...`); None for other
+    schemes.
+
+    Raises:
+        DynsalError: a `file:` URL naming another host (mount its folder and give the local path).
+    """
+    parts = urllib.parse.urlsplit(address)
+    if parts.scheme != "file":
+        return None
+    if parts.netloc not in ("", "localhost"):
+        raise DynsalError(f"{address}: a file URL on host {parts.netloc!r}; mount that folder here and write "
+                          "file:///PATH (or set DYNSAL_MODELS to a shared folder holding the weights)")
+    return Path(urllib.request.url2pathname(parts.path))
 
 
 def import_file(entry: WeightsEntry, source: Path, folder: Path) -> Tuple[Path, str]:

@@ -90,6 +90,17 @@ def test_flow_command_errors(tmp_path, capsys):
     assert "unknown parameter(s) colour" in capsys.readouterr().err
 
 
+def test_flow_shards_are_balanced_by_frames(tmp_path, capsys, monkeypatch):
+    videos = [str(panning_video(tmp_path / f"{name}.avi", n, 32, 32)) for name, n in (("a", 5), ("b", 2), ("c", 3))]
+    for index in range(2):
+        assert main(["flow", *videos, "-o", str(tmp_path / f"o{index}"), "--shard", f"{index}/2", "--no-progress"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{videos[0]}: 5 flow images", f"{videos[1]}: 2 flow images",
+                                                    f"{videos[2]}: 3 flow images"]  # 5 | 2 + 3, not a + c | b
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+    assert main(["flow", *videos, "-o", str(tmp_path / "o"), "--shard", "slurm"]) == 1
+    assert "--shard slurm: SLURM_ARRAY_TASK_ID" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
 def _diem(tmp_path):
     videos, gaze = tmp_path / "video", tmp_path / "gaze"
     videos.mkdir()

@@ -95,7 +95,8 @@ def test_unfinished_and_foreign_shards_are_computed_here(tmp_path, diem, monkeyp
 def test_merge_only_names_the_videos_no_finished_shard_holds(tmp_path, diem):
     sources = diem_sources([diem[0]], diem[1])
     build(tmp_path / "out", sources, shard=(0, 2))
-    with pytest.raises(DataError, match="--merge-only: no finished shard holds b_64x48, c_64x48; finish those"):
+    with pytest.raises(DataError, match=r"--merge-only: no finished shard holds b_64x48, c_64x48 \(not finished: "
+                                        r"shard 1 of 2\); finish those"):
         build_split("train", sources, tmp_path / "out", SETTINGS, LmdbWriter, "lmdb", progress=False, merge_only=True)
     assert not (tmp_path / "out" / "train_lmdb_manifest.json").exists()
     build(tmp_path / "out", sources, shard=(1, 2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -141,6 +142,36 @@ def test_offline_and_missing_file_messages(tmp_path, capsys):
     assert f"dynsal weights fetch w --file DOWNLOADED_FILE --dir {tmp_path}" in capsys.readouterr().err
     assert main(["weights", "verify", "w", "--registry", str(registry), "--dir", str(tmp_path)]) == 1
     assert "run `dynsal weights fetch w`" in capsys.readouterr().err
+
+
+def test_a_file_url_is_copied_and_verified_without_network(tmp_path, capsys, monkeypatch):
+    """A registry entry pointing at a shared folder (file:///...): fetched without any socket, verified."""
+    payload = ssnet_caffemodel()
+    mirror = tmp_path / "shared mirror" / "ssnet.caffemodel"
+    mirror.parent.mkdir()
+    mirror.write_bytes(payload)
+    registry = tmp_path / "registry.json"
+    entry = {"name": "ssnet-lab", "net": "ssnet", "file": "ssnet.caffemodel", "url": mirror.as_uri(),
+             "sha256": hashlib.sha256(payload).hexdigest()}
+    registry.write_text(json.dumps({"weights": [entry]}))
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a file URL opened a connection")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    args = ["weights", "fetch", "ssnet-lab", "--registry", str(registry), "--dir", str(tmp_path / "models")]
+    assert main(args) == 0
+    assert (tmp_path / "models" / "ssnet.caffemodel").read_bytes() == payload
+    assert hashlib.sha256(payload).hexdigest() in capsys.readouterr().out
+    entry.update(url="file://labserver/models/ssnet.caffemodel", file="other.caffemodel")
+    registry.write_text(json.dumps({"weights": [entry]}))
+    assert main(args) == 1
+    assert "a file URL on host 'labserver'; mount that folder here" in capsys.readouterr().err
+    mirror.write_bytes(payload[:-4] + b"\x00\x00\x00\x00")
+    entry.update(url=mirror.as_uri())
+    registry.write_text(json.dumps({"weights": [entry]}))
+    assert main(args) == 1
+    assert "SHA-256 differs" in capsys.readouterr().err and not (tmp_path / "models" / "other.caffemodel").exists()
 
 
 def test_shipped_registry_has_the_published_stsconvnet(capsys, tmp_path):

@@ -12,9 +12,12 @@ Data layers (HDF5Data, Data/LMDB, ImageData) read their sources like Caffe's lay
 (`dynsal.data.caffe_sources`); test nets share the train net's blobs by layer name. Snapshots are
 Caffe's files: `<prefix>_iter_<N>.caffemodel` + `.solverstate` (history blobs in Caffe's order), or
 `.caffemodel.h5` + `.solverstate.h5` with `snapshot_format: HDF5` (`snapshot_diff` adds gradients),
-readable by `caffe train --snapshot` and the other way round. SIGINT/SIGTERM: snapshot, then stop;
-SIGHUP: snapshot and go on. A non-finite loss, or non-finite weights at a snapshot, stops training and
-names the last good snapshot: one whose weights were finite and whose own loss (the forward pass of the
+readable by `caffe train --snapshot` and the other way round. SIGINT/SIGTERM/SIGUSR1: snapshot, then
+stop; SIGHUP: snapshot and go on (data parallel: every rank acts on the signal any rank caught, after the
+same iteration). After such a stop the solver keeps catching those three signals, so that a repeated one
+(srun passes scancel's SIGTERM on to tasks SLURM signals itself) cannot kill a rank while it shuts down.
+A non-finite loss, or non-finite weights at a snapshot, stops training and names the last good
+snapshot: one whose weights were finite and whose own loss (the forward pass of the
 iteration it was taken at) was finite too (`FiniteSnapshots`). Resuming truncates the JSON-lines log to
 the snapshot's iteration, so a killed and resumed run's log has each iteration once.
 Resuming also moves the data layers to where the interrupted run was (Caffe restarts them at the
@@ -55,7 +58,9 @@ from dynsal.solver.lr_policy import learning_rate
 from dynsal.solver.training_log import truncate_log
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # snapshot, then stop (SIGHUP: snapshot and go on)
+#: snapshot, then stop (SIGUSR1: SLURM's warning before a job's time limit, `sbatch --signal=USR1@120`);
+#: SIGHUP: snapshot and go on
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
 
 
 class LearnableBlob:
@@ -350,10 +355,11 @@ class TorchSolver:
                     bar.update(1)
                     if self.solver.snapshot and self.iter % self.solver.snapshot == 0:
                         last_snapshot = self.snapshot()
-                    if self._signal == signal.SIGHUP:
+                    caught = self._agreed_signal()
+                    if caught == signal.SIGHUP:
                         last_snapshot, self._signal = self.snapshot(), None
-                    if self._signal in STOP_SIGNALS:
-                        self.stopped_by = self._signal
+                    if caught in STOP_SIGNALS:
+                        self.stopped_by = caught
                         snapshot = self.snapshot()
                         self.console.done(stopped_early=True)
                         return snapshot
@@ -367,7 +373,8 @@ class TorchSolver:
         finally:
             bar.close()
             for sig, handler in handlers.items():
-                signal.signal(sig, handler)
+                if self.stopped_by is None or sig == signal.SIGHUP:
+                    signal.signal(sig, handler)
         return last_snapshot
 
     def _final_display(self) -> None:
@@ -395,6 +402,15 @@ class TorchSolver:
     def _write_tests(self, log) -> None:
         for record in self._test():
             self._append(log, record)
+
+    def _agreed_signal(self) -> Optional[int]:
+        """The signal every rank acts on after this iteration: the highest caught by any rank (so a SIGTERM
+        that reached the ranks at different iterations stops them all at the same one, snapshotted once)."""
+        if self.world == 1:
+            return self._signal
+        flag = torch.tensor([self._signal or 0], dtype=torch.int64, device=self.learnable[0].tensor.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return int(flag) or None
 
     def _install_signals(self) -> dict:
         def caught(signum, frame):
