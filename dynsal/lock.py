@@ -30,8 +30,9 @@ from dynsal.errors import OutputError
 
 #: the first bytes of every lock file dynsal writes; a file at the lock's path without them is not dynsal's
 LOCK_HEADER = "dynsal lock "
-#: how long a refused run waits for the holder to write its name (it does so right after taking the lock)
-NAME_WAIT_S = 2.0
+#: how long a refused run waits at most for the holder to write its name (it does so right after taking the lock;
+#: a busy machine or a file server can delay that write by seconds, and the wait ends as soon as the name is there)
+NAME_WAIT_S = 10.0
 
 
 #: fcntl's open-file-description lock command where the platform has it (Linux), else None (fcntl.lockf)
