@@ -69,7 +69,7 @@ def exit_with(parent: int) -> None:
     """
     if os.getppid() == parent and sys.platform.startswith("linux"):
         _set_parent_death_signal()
-    if not _alive(parent):
+    if not process_alive(parent):
         os._exit(1)
     threading.Thread(target=_exit_when_gone, args=(parent,), name="dynsal-parent-watch", daemon=True).start()
 
@@ -82,7 +82,8 @@ def _set_parent_death_signal() -> None:
         os._exit(1)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (signal 0 reaches it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -98,6 +99,6 @@ def _exit_when_gone(parent: int) -> None:
     if handle is not None:
         select.select([handle], [], [])  # readable when the process has ended
     else:
-        while _alive(parent):
+        while process_alive(parent):
             time.sleep(POLL_SECONDS)
     os._exit(1)

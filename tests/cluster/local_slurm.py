@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
+from dynsal.workers import process_alive
+
 DAEMONS = ("slurmctld", "slurmd", "sbatch", "srun", "sinfo", "scontrol")
 NODES = ("n1", "n2")
 CPUS_PER_NODE = 2
@@ -122,7 +124,7 @@ class LocalSlurm:
             _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while pids and time.monotonic() < deadline:
-            pids = [pid for pid in pids if _alive(pid)]
+            pids = [pid for pid in pids if process_alive(pid)]
             time.sleep(0.1)
         for pid in pids:
             _signal(pid, signal.SIGKILL)
@@ -133,14 +135,6 @@ class LocalSlurm:
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
         return result
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _signal(pid: int, number: int) -> None:
