@@ -114,17 +114,9 @@ def _flow_settings(args, net) -> FlowSettings | None:
     over it; None when no flow option is given (the Predictor then uses the model's)."""
     if not (args.flow_settings or args.flow_method or args.flow_param or args.flow_encoding):
         return None
-    if args.flow_settings:
-        base = FlowSettings.from_file(args.flow_settings)
-    else:
-        saved = model_settings(resolve_weights(net, args.weights)).get("flow")
-        base = FlowSettings.from_dict(saved) if saved else FlowSettings()
-    values = base.to_dict()
-    if args.flow_method and args.flow_method != values["method"]:
-        values.update(method=args.flow_method, params={})
-    values["params"].update(dict(args.flow_param))
-    values["encoding"] = args.flow_encoding or values["encoding"]
-    return FlowSettings.from_dict(values)
+    base = (FlowSettings.from_file(args.flow_settings) if args.flow_settings
+            else FlowSettings.of_model(model_settings(resolve_weights(net, args.weights))))
+    return base.overridden(args.flow_method, dict(args.flow_param), args.flow_encoding)
 
 
 def _postprocessing(args, net) -> Postprocessing | None:

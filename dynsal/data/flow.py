@@ -253,6 +253,22 @@ class FlowSettings:
         return cls(**values)
 
     @classmethod
+    def of_model(cls, settings: Dict[str, Any]) -> FlowSettings:
+        """A model's flow: `flow` of its settings (`<file>.caffemodel.json`), else the default (DIS, Middlebury)."""
+        return cls.from_dict(settings["flow"]) if settings.get("flow") else cls()
+
+    def overridden(self, method: str | None = None, params: Dict[str, Any] | None = None,
+                   encoding: str | None = None) -> FlowSettings:
+        """These settings with another `method` (its parameters then start empty), `params` set over them and
+        another `encoding` (None: keep)."""
+        values = self.to_dict()
+        if method and method != values["method"]:
+            values.update(method=method, params={})
+        values["params"].update(params or {})
+        values["encoding"] = encoding or values["encoding"]
+        return FlowSettings.from_dict(values)
+
+    @classmethod
     def from_json(cls, text: str) -> FlowSettings:
         return cls.from_dict(json.loads(text))
 

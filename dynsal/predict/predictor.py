@@ -206,7 +206,7 @@ class Predictor:
         self.two_stream = "data1_b" in self.net.inputs
         self.temporal_only = self.net_name == "tsnet"
         self.resize, self.notice = _resize_policy(self.net, self.weights_path, resize, saved.get("resize"))
-        self.flow = flow or (FlowSettings.from_dict(saved["flow"]) if "flow" in saved else FlowSettings())
+        self.flow = flow or FlowSettings.of_model(saved)
         self.post = post or model_postprocessing(self.weights_path)
         self.batch, self.workers = max(1, batch), available_cores() if workers is None else max(0, workers)
         self.precision = self.net.precision

@@ -118,3 +118,16 @@ def test_contrib_methods_without_opencv_contrib_say_how_to_install_it(monkeypatc
                                         r"install \"dynsal\[contrib\]\" && pip install --force-reinstall"):
         compute_flow(frame, frame, "tvl1")
     assert "tvl1" not in available_methods() and "dis" in available_methods()
+
+
+def test_a_models_flow_and_overrides_over_it():
+    """FlowSettings.of_model: the model's settings JSON's `flow`, else DIS + Middlebury; overridden: a new method
+    drops the old method's parameters, given parameters and encoding replace the old ones."""
+    assert FlowSettings.of_model({}) == FlowSettings()
+    model = FlowSettings.of_model({"flow": {"method": "farneback", "params": {"levels": 2}, "encoding": "xy"}})
+    assert (model.method, model.params, model.encoding) == ("farneback", {"levels": 2}, "xy")
+    same_method = model.overridden("farneback", {"winsize": 9})
+    assert same_method.params == {"levels": 2, "winsize": 9} and same_method.encoding == "xy"
+    other = model.overridden("dis", encoding="middlebury")
+    assert (other.method, other.params, other.encoding) == ("dis", {}, "middlebury")
+    assert model.params == {"levels": 2}  # the settings overridden are left as they are
