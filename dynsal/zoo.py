@@ -52,6 +52,14 @@ class ZooNet:
     two_stream: bool
     build: Callable  # (NetSpec, spatial Top, temporal Top or None) -> None; adds layers up to deconv1
     description: str
+    #: what its first input (data1) reads: "frames" (RGB frames) or "flows" (optical-flow images); a two-stream
+    #: net's second input (data1_b) reads flows
+    first_input: str = "frames"
+
+    @property
+    def inputs_read(self) -> Tuple[str, ...]:
+        """What each input blob (`input_names`) reads, in order: "frames" or "flows"."""
+        return (self.first_input, "flows") if self.two_stream else (self.first_input,)
 
 
 def conv_block(n: NetSpec, bottom, index: int, suffix: str = "", relu: bool = True):
@@ -121,7 +129,7 @@ def _late(n, spatial, temporal):
 
 NETS: Dict[str, ZooNet] = {z.name: z for z in (
     ZooNet("ssnet", "SSNet", False, _single, "spatial stream: one RGB frame"),
-    ZooNet("tsnet", "TSNet", False, _single, "temporal stream: one optical-flow image"),
+    ZooNet("tsnet", "TSNet", False, _single, "temporal stream: one optical-flow image", first_input="flows"),
     ZooNet("stsmax", "STSMaxNet", True, _sts_max, "two streams fused by element-wise max after conv5"),
     ZooNet("stsconv", "STSConvNet", True, _sts_conv, "two streams fused by concat + 1×1 conv after conv5"),
     ZooNet("early", "EarlyFusion", True, _early, "two streams fused by concat + 1×1 conv after conv4"),
@@ -176,8 +184,7 @@ def _phase_rule(phase: str):
 def lmdb_layers(net: ZooNet, data_root: str, phase: str, batch: int):
     """Data layers (one per LMDB: frames, flows, maps) for one phase; split = train|val."""
     split = "train" if phase == "train" else "val"
-    frame_db = "flows" if net.name == "tsnet" else "frames"
-    sources = [("data1", frame_db), ("data1_b", "flows")][:len(input_names(net))] + [("label", "maps")]
+    sources = list(zip(input_names(net), net.inputs_read)) + [("label", "maps")]
     layers = []
     for top, kind in sources:
         layer = pb.LayerParameter(name=f"{top}_{split}" if top != "label" else f"label_{split}", type="Data", top=[top])

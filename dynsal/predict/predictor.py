@@ -204,7 +204,7 @@ class Predictor:
         if "deconv1" not in self.net.outputs:
             raise DynsalError(f"the net's outputs are {self.net.outputs}; dynsal predict reads `deconv1`")
         self.two_stream = "data1_b" in self.net.inputs
-        self.temporal_only = self.net_name == "tsnet"
+        self.temporal_only = self.net_name in zoo.NETS and zoo.get(self.net_name).inputs_read == ("flows",)
         self.resize, self.notice = _resize_policy(self.net, self.weights_path, resize, saved.get("resize"))
         self.flow = flow or FlowSettings.of_model(saved)
         self.post = post or model_postprocessing(self.weights_path)
