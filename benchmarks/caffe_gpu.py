@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.forward import random_weights, time_passes, timing  # noqa: E402
 from dynsal import zoo  # noqa: E402
 from dynsal.caffe import io  # noqa: E402
-from dynsal.caffe.weights import attach_blobs  # noqa: E402
+from dynsal.caffe.caffemodel import attach_blobs  # noqa: E402
 from tests.engines.nets import zoo_loss_net  # noqa: E402
 from tests.engines.parity import compare, decision_flips  # noqa: E402
 

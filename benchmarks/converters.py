@@ -37,10 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dynsal import zoo  # noqa: E402
 from dynsal.caffe import io  # noqa: E402
+from dynsal.caffe.caffemodel import attach_blobs  # noqa: E402
 from dynsal.caffe.graph import build_graph  # noqa: E402
 from dynsal.caffe.schema import pb  # noqa: E402
 from dynsal.caffe.shapes import infer_shapes  # noqa: E402
-from dynsal.caffe.weights import attach_blobs  # noqa: E402
 from dynsal.errors import DynsalError  # noqa: E402
 from dynsal.oracle import Oracle  # noqa: E402
 from tests.engines.nets import every_layer_inputs, every_layer_net  # noqa: E402

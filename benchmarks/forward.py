@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dynsal import zoo  # noqa: E402
 from dynsal.caffe import io  # noqa: E402
+from dynsal.caffe.caffemodel import attach_blobs  # noqa: E402
 from dynsal.caffe.graph import build_graph  # noqa: E402
 from dynsal.caffe.shapes import infer_shapes  # noqa: E402
-from dynsal.caffe.weights import attach_blobs  # noqa: E402
 from dynsal.engines import load_net  # noqa: E402
 
 CAFFE_TIMER = """

@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dynsal import zoo  # noqa: E402
-from dynsal.caffe.weights import attach_blobs  # noqa: E402
+from dynsal.caffe.caffemodel import attach_blobs  # noqa: E402
 
 RANGE = "layer "  # prefix of the per-layer ranges
 

@@ -6,9 +6,9 @@ import pytest
 
 from dynsal import zoo
 from dynsal.caffe import io
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import attach_blobs
 from dynsal.cli import main
 from dynsal.errors import DynsalError, WeightsMismatchError
 from dynsal.init_weights import fuse_identity, read_blobs, two_stream_weights

@@ -18,9 +18,9 @@ from google.protobuf import text_format
 
 from dynsal.caffe import hdf5, upgrade
 from dynsal.caffe.blobs import array_to_blob, blob_problem, blob_to_array
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
-from dynsal.caffe.weights import attach_blobs
 from dynsal.errors import DynsalError, FormatError
 from dynsal.files import write_atomic
 

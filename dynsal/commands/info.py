@@ -19,9 +19,9 @@ import numpy as np
 
 from dynsal.caffe import io
 from dynsal.caffe.blobs import blob_shape
+from dynsal.caffe.caffemodel import match_weights
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import match_weights
 from dynsal.errors import DynsalError
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dynsal.errors import DynsalError
 from dynsal.files import write_atomic
-from dynsal.solver.training_log import read_log
+from dynsal.training.training_log import read_log
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -38,7 +38,7 @@ from dynsal.engines import pick_engine
 from dynsal.engines.pycaffe_probe import nvidia_gpu_present
 from dynsal.errors import DynsalError
 from dynsal.progress import write_line
-from dynsal.solver.snapshots import latest_snapshot
+from dynsal.training.snapshots import latest_snapshot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

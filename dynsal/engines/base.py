@@ -58,7 +58,7 @@ class Net(abc.ABC):
     device_name: str
     #: the arithmetic it runs in ("fp32", "tf32", "bf16", "fp16").
     precision: str
-    #: the caffemodel matched against the net by layer name (`dynsal.caffe.weights.WeightsReport`: its `unused`
+    #: the caffemodel matched against the net by layer name (`dynsal.caffe.caffemodel.WeightsReport`: its `unused`
     #: layers are those Caffe ignores without a word); None for fresh blobs or an exported ONNX file.
     weights_report = None
     #: the (height, width) its inputs must have (an export with fixed shapes), None where any size runs.

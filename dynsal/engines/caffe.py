@@ -3,7 +3,7 @@
 Runs wherever `import caffe` works (the Docker images, the oracle chroot, a user's own build).
 Caffe aborts the whole process on a shape error (glog FATAL), so everything Caffe would abort on
 is checked here first with dynsal's own rules and reported as a DynsalError: weights are matched
-against the net by layer name (`dynsal.caffe.weights`), new input shapes are run through
+against the net by layer name (`dynsal.caffe.caffemodel`), new input shapes are run through
 `dynsal.caffe.shapes` before `Net::Reshape`.
 """
 from __future__ import annotations
@@ -20,9 +20,9 @@ import caffe  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dynsal.caffe import io
+from dynsal.caffe.caffemodel import match_weights
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import match_weights
 from dynsal.engines.base import Arrays, Net
 from dynsal.engines.pycaffe_probe import nvidia_gpu_present
 from dynsal.errors import DynsalError, WeightsMismatchError

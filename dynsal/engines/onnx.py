@@ -22,10 +22,10 @@ import onnxruntime as ort
 from google.protobuf import text_format
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
+from dynsal.caffe.caffemodel import match_weights
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import match_weights
 from dynsal.engines.base import Arrays, GraphNet
 from dynsal.errors import DynsalError, ExportError, WeightsMismatchError
 from dynsal.export.onnx_model import NET_DEFINITION_KEY, PRECISIONS, build_model

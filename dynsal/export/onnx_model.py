@@ -187,7 +187,7 @@ def build_model(graph, shapes: ExportShapes, blobs, opset: int = DEFAULT_OPSET, 
     Args:
         graph: `dynsal.caffe.graph.build_graph(net, "TEST")`.
         shapes: `dynsal.export.shapes.export_shapes` of it.
-        blobs: {layer name: [array, ...]} learnable blobs (`dynsal.export.weights.net_blobs`).
+        blobs: {layer name: [array, ...]} learnable blobs (`dynsal.export.net_blobs.net_blobs`).
         opset: default-domain opset, 13 to the newest the onnx package knows.
         precision: "fp32" or "fp16" (computation and weights; inputs and outputs stay float32).
         outputs: the blobs the graph returns (default: Caffe's net outputs).

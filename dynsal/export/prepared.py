@@ -7,9 +7,9 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from dynsal.caffe.graph import build_graph
+from dynsal.export.net_blobs import net_blobs
 from dynsal.export.registry import check_graph
 from dynsal.export.shapes import ExportShapes, export_shapes
-from dynsal.export.weights import net_blobs
 
 
 @dataclass
@@ -34,4 +34,4 @@ def prepare_net(net_param, model=None, input_shapes: Dict[str, Sequence[int]] | 
     graph = build_graph(net_param, phase="TEST")
     check_graph(graph)
     shapes = export_shapes(graph, input_shapes, dynamic)
-    return PreparedNet(graph, shapes, net_blobs(graph, shapes.params, net_param, model, allow_missing, seed))
+    return PreparedNet(graph, shapes, net_blobs(graph, shapes.params, model, allow_missing, seed))

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import NamedTuple, Optional, Tuple
 
 from dynsal.caffe import io
-from dynsal.caffe.weights import WeightsReport, match_weights
+from dynsal.caffe.caffemodel import WeightsReport, match_weights
 from dynsal.errors import DynsalError, WeightsMismatchError
 from dynsal.files import atomic_output, sha256_file, write_atomic
 from dynsal.progress import progress_bar

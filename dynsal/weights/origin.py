@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple
 
 from dynsal import zoo
+from dynsal.caffe.caffemodel import match_weights
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import match_weights
 from dynsal.weights.registry import WeightsEntry
 
 Shape = Tuple[int, ...]

@@ -7,8 +7,8 @@ import pytest
 
 from dynsal.caffe import hdf5, io
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.schema import pb
-from dynsal.caffe.weights import attach_blobs
 from dynsal.errors import FormatError
 
 NET = """

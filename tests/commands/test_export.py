@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from dynsal.caffe import io
-from dynsal.caffe.weights import attach_blobs
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.cli import main
 from dynsal.engines import load_net
 from dynsal.errors import DynsalError

@@ -9,10 +9,10 @@ import pytest
 
 from dynsal import zoo
 from dynsal.caffe import hdf5, io
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import attach_blobs
 from dynsal.cli import main
 
 

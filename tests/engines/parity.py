@@ -16,10 +16,10 @@ from typing import Dict, List
 import numpy as np
 
 from dynsal.caffe import io
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.pooling import pooling_geometry
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import attach_blobs
 
 RELATIVE_TOLERANCE = 1e-4  # max|Δ| ≤ 1e-4·max|ref| per blob (fp32)
 

@@ -11,8 +11,8 @@ from google.protobuf import text_format
 from dynsal import zoo
 from dynsal.caffe import io
 from dynsal.caffe.blobs import array_to_blob
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.schema import pb
-from dynsal.caffe.weights import attach_blobs
 from dynsal.engines import load_net, pick_engine
 from dynsal.errors import DynsalError, FormatError, NetDefinitionError, WeightsMismatchError
 
@@ -149,6 +149,21 @@ def test_weights_load_by_name_with_shape_checks(tmp_path):
         load_net(deploy, model, engine="torch")
     partial = load_net(deploy, model, engine="torch", allow_missing=True, seed=2)
     assert partial.weights_report.missing == ["conv2"]
+
+
+def test_layers_a_caffemodel_lacks_keep_their_filler_values():
+    """allow_missing: as Net::Init then CopyTrainedLayersFrom, a layer the caffemodel lacks holds the fresh net's
+    filler values for the same seed (not zeros); the layers it has hold its values."""
+    net = _net(TWO_CONV.replace('param { name: "w" } ', ""))
+    fresh = load_net(net, None, engine="torch", seed=3).params()
+    given = {"b": [np.full((3, 3, 3, 3), 0.5, np.float32), np.full(3, 0.25, np.float32)]}
+    model = attach_blobs(net, given)
+    del model.layer[[layer.name for layer in model.layer].index("a")]
+    partial = load_net(net, model, engine="torch", allow_missing=True, seed=3)
+    assert partial.weights_report.missing == ["a"]
+    np.testing.assert_array_equal(partial.params()["a"][0], fresh["a"][0])
+    assert np.abs(fresh["a"][0]).max() > 0  # xavier
+    np.testing.assert_array_equal(partial.params()["b"][0], given["b"][0])
 
 
 def test_legacy_4d_inner_product_weights_load():

@@ -12,10 +12,10 @@ import pytest
 from google.protobuf import text_format
 
 from dynsal.caffe import io
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import attach_blobs
 from dynsal.engines import load_net
 from dynsal.errors import DynsalError, NetDefinitionError, WeightsMismatchError
 

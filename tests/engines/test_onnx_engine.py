@@ -8,8 +8,8 @@ import pytest
 from google.protobuf import text_format
 
 from dynsal.caffe import io
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.schema import pb
-from dynsal.caffe.weights import attach_blobs
 from dynsal.engines import load_net
 from dynsal.errors import DynsalError, ExportError, WeightsMismatchError
 from dynsal.export import export

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import subprocess
+import sys
 
 import numpy as np
 import onnx
@@ -13,10 +15,10 @@ import onnxruntime as ort
 import pytest
 from google.protobuf import text_format
 
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.pooling import pooled_size
 from dynsal.caffe.schema import pb
-from dynsal.caffe.weights import attach_blobs
 from dynsal.engines import load_net
 from dynsal.errors import DynsalError, ExportError, WeightsMismatchError
 from dynsal.export import export, max_opset, onnx_export
@@ -287,6 +289,32 @@ def test_fresh_and_shared_weights_are_the_engines():
                for name in ("a", "b")}
     model = attach_blobs(net, weights)
     assert deviations(run_onnxruntime(onnx_export(net, model), feed), _reference(net, model, feed)) == []
+
+
+def test_fresh_blobs_need_no_torch_and_partial_weights_are_the_engines():
+    """The exporter's fresh blobs come from `dynsal.caffe.fillers` (no torch imported), equal to the torch
+    engine's for the same seed, also for the layers a caffemodel lacks (allow_missing)."""
+    code = ("import sys; from dynsal.caffe.graph import build_graph; from dynsal.caffe.shapes import infer_shapes; "
+            "from dynsal import zoo; from dynsal.export.net_blobs import net_blobs; "
+            "g = build_graph(zoo.deploy('ssnet', (1, 3, 64, 64)), phase='TEST'); "
+            "b = net_blobs(g, infer_shapes(g)[1], seed=1); print(len(b), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[1] == "False" and int(out.split()[0]) > 0
+    net = text_format.Parse("""
+    layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 2 dim: 5 dim: 5 } } }
+    layer { name: "a" type: "Convolution" bottom: "x" top: "a"
+      convolution_param { num_output: 2 kernel_size: 3 pad: 1 weight_filler { type: "gaussian" std: 0.5 } } }
+    layer { name: "b" type: "Convolution" bottom: "a" top: "b"
+      convolution_param { num_output: 2 kernel_size: 3 pad: 1 weight_filler { type: "xavier" } } }
+    """, pb.NetParameter())
+    feed = {"x": np.random.default_rng(0).standard_normal((1, 2, 5, 5)).astype(np.float32)}
+    model = attach_blobs(net, {"b": [np.full((2, 2, 3, 3), 0.5, np.float32), np.ones(2, np.float32)]})
+    del model.layer[1]  # "a"
+    engine = load_net(net, model, engine="torch", allow_missing=True, seed=7)
+    assert np.abs(engine.params()["a"][0]).max() > 0
+    filled = attach_blobs(net, engine.params())
+    exported = onnx_export(net, model, allow_missing=True, seed=7)
+    assert deviations(run_onnxruntime(exported, feed), _reference(net, filled, feed)) == []
 
 
 def test_weights_that_do_not_fit_are_refused(every_layer):

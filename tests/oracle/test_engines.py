@@ -11,9 +11,9 @@ import pytest
 
 from dynsal import zoo
 from dynsal.caffe import io
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import attach_blobs
 from dynsal.engines import load_net
 
 TESTS = Path(__file__).resolve().parents[1]

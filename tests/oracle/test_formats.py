@@ -10,10 +10,10 @@ import pytest
 from dynsal import zoo
 from dynsal.caffe import hdf5, io
 from dynsal.caffe.blobs import array_to_blob, blob_to_array
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import attach_blobs
 from tests.oracle.datasets import write_tiny_training_set, write_zoo_hdf5, write_zoo_lmdbs
 
 ODD_DEPLOY_SHAPE = (1, 3, 97, 131)

@@ -7,7 +7,7 @@ import pytest
 
 from dynsal import zoo
 from dynsal.caffe import io
-from dynsal.caffe.weights import attach_blobs
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.init_weights import write_two_stream_init
 from tests.test_init_weights import single_stream
 

@@ -5,8 +5,8 @@ import pytest
 from google.protobuf import text_format
 
 from dynsal.caffe.schema import pb
-from dynsal.solver.lr_policy import learning_rate
-from dynsal.solver.training_log import parse_caffe_log
+from dynsal.training.lr_policy import learning_rate
+from dynsal.training.training_log import parse_caffe_log
 from tests.oracle.datasets import write_tiny_training_set
 
 POLICIES = {

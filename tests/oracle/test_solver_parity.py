@@ -9,10 +9,10 @@ import pytest
 
 from dynsal.caffe import io
 from dynsal.caffe.blobs import blob_to_array
+from dynsal.caffe.caffemodel import attach_blobs
 from dynsal.caffe.graph import build_graph
 from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import infer_shapes
-from dynsal.caffe.weights import attach_blobs
 from dynsal.cli import main
 from tests.engines.parity import ReluMargin
 from tests.oracle.datasets import write_tiny_training_set

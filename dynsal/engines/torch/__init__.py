@@ -2,7 +2,7 @@
 
 - `registry`: the layer registry keyed by Caffe type, one builder per layer (`layers/`);
 - `module`: a constructed net (`dynsal.caffe.graph`) as one nn.Module;
-- `weights`: caffemodel ⇄ module blobs, and Caffe's fillers (`fillers`) for fresh nets;
+- `params`: caffemodel ⇄ module blobs, and fresh blobs from Caffe's fillers (`dynsal.caffe.fillers`);
 - `net`: `TorchNet`, the `dynsal.engines.base.Net` implementation;
 - `precision`: fp32 / tf32 / bf16 / fp16.
 """

@@ -29,9 +29,9 @@ from dynsal.engines.torch.fastpath import FastPath, bucket, cudnn_benchmark, sam
 from dynsal.engines.torch.graphs import GraphedPasses
 from dynsal.engines.torch.layers.data import source_shapes
 from dynsal.engines.torch.module import Blobs, CaffeModule
+from dynsal.engines.torch.params import fill_fresh, load_caffemodel, module_param_shapes, set_blobs
 from dynsal.engines.torch.precision import check_precision, precision_context
 from dynsal.engines.torch.registry import check_supported
-from dynsal.engines.torch.weights import fill_fresh, load_caffemodel, module_param_shapes, set_blobs
 from dynsal.errors import DynsalError, NetDefinitionError
 
 
@@ -89,11 +89,11 @@ class TorchNet(GraphNet):
         self.source_shapes = source_shapes(self.graph)
         self.blob_shapes, param_shapes = infer_shapes(self.graph, self.source_shapes)
         self.module = CaffeModule(self.graph, self.blob_shapes, param_shapes)
-        if model is not None:
-            self.weights_report = load_caffemodel(self.module, model, allow_missing)
-        else:
+        if model is None:
             self.weights_report = None
             fill_fresh(self.module, seed)
+        else:
+            self.weights_report = load_caffemodel(self.module, model, allow_missing, new_net=True, seed=seed)
         self.module.to(self.device)
         self.fast = FastPath.for_device(self.device, compile, cuda_graphs, channels_last, cudnn_benchmark)
         if self.fast.channels_last:

@@ -49,13 +49,14 @@ from dynsal.caffe.schema import pb
 from dynsal.data.caffe_sources import ShardedSource
 from dynsal.engines.torch.denormals import flush_denormals
 from dynsal.engines.torch.net import TorchNet
+from dynsal.engines.torch.params import load_caffemodel
 from dynsal.engines.torch.updates import HISTORY_BLOBS, RULES, check_solver_type
 from dynsal.errors import DynsalError
 from dynsal.files import with_path
 from dynsal.progress import progress_bar
-from dynsal.solver.caffe_log import CaffeConsole
-from dynsal.solver.lr_policy import learning_rate
-from dynsal.solver.training_log import truncate_log
+from dynsal.training.caffe_log import CaffeConsole
+from dynsal.training.lr_policy import learning_rate
+from dynsal.training.training_log import truncate_log
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: snapshot, then stop (SIGUSR1: SLURM's warning before a job's time limit, `sbatch --signal=USR1@120`);
@@ -131,7 +132,7 @@ class TorchSolver:
         device, precision: as `dynsal.engines.load_net`.
         log_path: JSON-lines log (one record per iteration and per test); default
             `<snapshot_prefix>_log.jsonl`.
-        progress: show a progress bar with ETA and Caffe's console lines (`dynsal.solver.caffe_log`:
+        progress: show a progress bar with ETA and Caffe's console lines (`dynsal.training.caffe_log`:
             `Iteration N (x iter/s, ...), loss = ...` every `display` iterations, test outputs,
             snapshots) on stderr, as `caffe train` prints them (rank 0 only).
         compile: run the train and test nets `torch.compile`d (`dynsal.engines.torch.compiled`).
@@ -488,8 +489,6 @@ class TorchSolver:
 
     def load_weights(self, paths: str) -> None:
         """`caffe train --weights a.caffemodel[,b.caffemodel]`: copy blobs by layer name, in order."""
-        from dynsal.engines.torch.weights import load_caffemodel
-
         for path in paths.split(","):
             load_caffemodel(self.train.module, io.read_net(path), allow_missing=True)
 

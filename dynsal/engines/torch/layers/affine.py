@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dynsal.caffe.fillers import blob_fillers
 from dynsal.caffe.shapes import canonical_axis
-from dynsal.engines.torch.fillers import constant_filler
 from dynsal.engines.torch.registry import CaffeLayer, FunctionLayer, LayerContext, register
 
 
@@ -27,7 +27,7 @@ class InnerProductLayer(CaffeLayer):
 
     def __init__(self, ctx: LayerContext):
         p = ctx.param.inner_product_param
-        super().__init__(ctx, [p.weight_filler] + ([p.bias_filler] if p.bias_term else []))
+        super().__init__(ctx, blob_fillers(ctx.param))
         self.axis = canonical_axis(p.axis, len(ctx.bottom_shapes[0]), ctx.param)
         self.transpose = p.transpose
 
@@ -46,7 +46,7 @@ class BatchNormLayer(CaffeLayer):
     """Caffe's BatchNorm; blobs [mean accumulator, variance accumulator, scale factor]."""
 
     def __init__(self, ctx: LayerContext):
-        super().__init__(ctx, [constant_filler(0.0)] * 3, learnable=False)
+        super().__init__(ctx, blob_fillers(ctx.param), learnable=False)
         p = ctx.param.batch_norm_param
         self.global_stats = p.use_global_stats if p.HasField("use_global_stats") else not ctx.train
         self.eps, self.fraction = p.eps, p.moving_average_fraction
@@ -89,12 +89,7 @@ class AffineLayer(CaffeLayer):
     def __init__(self, ctx: LayerContext, scale: bool):
         p = ctx.param.scale_param if scale else ctx.param.bias_param
         learned = len(ctx.param.bottom) == 1
-        if scale:
-            fillers = [p.filler if p.HasField("filler") else constant_filler(1.0)] if learned else []
-            fillers += [p.bias_filler] if p.bias_term else []
-        else:
-            fillers = [p.filler] if learned else []
-        super().__init__(ctx, fillers)
+        super().__init__(ctx, blob_fillers(ctx.param))
         self.scale, self.learned = scale, learned
         self.axis = canonical_axis(p.axis, len(ctx.bottom_shapes[0]), ctx.param)
 

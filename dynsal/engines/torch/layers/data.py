@@ -18,9 +18,9 @@ from typing import Dict
 import numpy as np
 import torch
 
+from dynsal.caffe.fillers import fill
 from dynsal.caffe.io import read_mean_file
 from dynsal.caffe.shapes import SHAPE_RULES
-from dynsal.engines.torch.fillers import fill
 from dynsal.engines.torch.registry import CaffeLayer, LayerContext, register
 from dynsal.errors import DataError, NetDefinitionError
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dynsal.engines.torch.fillers import constant_filler
+from dynsal.caffe.fillers import blob_fillers
 from dynsal.engines.torch.registry import CaffeLayer, FunctionLayer, LayerContext, register
 
 
@@ -27,8 +27,7 @@ class PReLULayer(CaffeLayer):
     """Parametric ReLU; blob [slopes (C,) or (1,) when channel_shared]."""
 
     def __init__(self, ctx: LayerContext):
-        p = ctx.param.prelu_param
-        super().__init__(ctx, [p.filler if p.HasField("filler") else constant_filler(0.25)])
+        super().__init__(ctx, blob_fillers(ctx.param))
 
     def forward(self, x):
         slope = self.blobs[0].reshape((1, -1) + (1,) * (x.dim() - 2))

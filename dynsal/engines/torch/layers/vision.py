@@ -26,6 +26,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from dynsal.caffe.fillers import blob_fillers
 from dynsal.caffe.pooling import (
     ave_pool_sizes,
     lrn_unsupported,
@@ -49,8 +50,7 @@ class ConvLayer(CaffeLayer):
 
     def __init__(self, ctx: LayerContext, transposed: bool):
         p = ctx.param.convolution_param
-        fillers = [p.weight_filler] + ([p.bias_filler] if p.bias_term else [])
-        super().__init__(ctx, fillers)
+        super().__init__(ctx, blob_fillers(ctx.param))
         axis, _, stride, pad, dilation = conv_geometry(ctx.param, ctx.bottom_shapes[0])
         spatial = len(ctx.bottom_shapes[0]) - 2
         if axis != 1 or spatial not in _CONV:

@@ -7,7 +7,7 @@ import pytest
 
 from dynsal.caffe.schema import pb
 from dynsal.errors import DynsalError
-from dynsal.solver.lr_policy import learning_rate
+from dynsal.training.lr_policy import learning_rate
 
 
 def solver(**fields):

@@ -4,4 +4,4 @@ from __future__ import annotations
 
 from dynsal.lazy import submodule_loader
 
-__getattr__ = submodule_loader(__name__)  # dynsal.solver.<module> after a bare import, loaded on first use
+__getattr__ = submodule_loader(__name__)  # dynsal.training.<module> after a bare import, loaded on first use

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from dynsal.errors import FormatError
-from dynsal.solver.training_log import parse_caffe_log, read_log
+from dynsal.training.training_log import parse_caffe_log, read_log
 
 CAFFE_LOG = """\
 I1126 10:00:00.000001  1234 solver.cpp:218] Iteration 0 (0 iter/s, 0.01s/10 iters), loss = 1.5

@@ -1,9 +1,9 @@
-"""`--resume latest` (dynsal.solver.snapshots.latest_snapshot): the newest complete snapshot of a prefix."""
+"""`--resume latest` (dynsal.training.snapshots.latest_snapshot): the newest complete snapshot of a prefix."""
 from __future__ import annotations
 
 from dynsal.caffe import io
 from dynsal.caffe.schema import pb
-from dynsal.solver.snapshots import latest_snapshot
+from dynsal.training.snapshots import latest_snapshot
 
 
 def snapshot(folder, prefix, iteration, model=True):

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
+from dynsal.caffe.fillers import fill
 from dynsal.caffe.schema import pb
-from dynsal.engines.torch.fillers import fill
 from dynsal.errors import NetDefinitionError
 
 RNG = np.random.default_rng(1)

@@ -9,7 +9,7 @@ C++'s default stream format, i.e. `%g` with 6 significant digits), behind glog's
     I0210 13:39:22.381060 25210 sgd_solver.cpp:112] Iteration 100, lr = 0.01
 
 so what reads Caffe's logs reads dynsal's console too: `dynsal plot-log`
-(`dynsal.solver.training_log`), Caffe's `tools/extra/parse_log.py` and `extract_seconds.py` (which
+(`dynsal.training.training_log`), Caffe's `tools/extra/parse_log.py` and `extract_seconds.py` (which
 take the times from the prefix and the start from the `Solving` line).
 """
 from __future__ import annotations

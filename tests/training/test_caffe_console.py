@@ -10,7 +10,7 @@ import re
 import pytest
 
 from dynsal.cli import main
-from dynsal.solver.training_log import read_log
+from dynsal.training.training_log import read_log
 from tests.engines.test_solver import records, tiny_solver
 
 pytest.importorskip("torch", reason="the torch solver needs torch")

@@ -1,6 +1,6 @@
 """caffemodel ⇄ torch engine blobs: the named mapping step between a caffemodel and a CaffeModule.
 
-Loading follows Net::CopyTrainedLayersFrom (via `dynsal.caffe.weights.match_weights`): layers match
+Loading follows Net::CopyTrainedLayersFrom (via `dynsal.caffe.caffemodel.match_weights`): layers match
 by name, caffemodel layers the net lacks are ignored, a matched layer needs the same blob count and
 shapes that fit (legacy 4-D shapes by Caffe's rule; the values are then reshaped to the net's shape).
 """
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from dynsal.caffe.blobs import blob_to_array
-from dynsal.caffe.weights import WeightsReport, match_weights
-from dynsal.engines.torch.fillers import fill
+from dynsal.caffe.caffemodel import WeightsReport, match_weights
+from dynsal.caffe.fillers import fresh_blobs
 from dynsal.errors import WeightsMismatchError
 
 
@@ -22,13 +22,18 @@ def module_param_shapes(module) -> Dict[str, List[tuple]]:
     return {name: [tuple(b.shape) for b in layer.blobs] for name, layer in module.named_layers()}
 
 
-def load_caffemodel(module, model, allow_missing: bool = False) -> WeightsReport:
+def load_caffemodel(module, model, allow_missing: bool = False, new_net: bool = False,
+                    seed: int | None = None) -> WeightsReport:
     """Copy a caffemodel's (`pb.NetParameter` with blobs) values into a CaffeModule.
 
     Args:
         module: the `CaffeModule` to fill.
         model: the caffemodel, read with `dynsal.caffe.io.read_net`.
         allow_missing: leave net layers the caffemodel lacks as they are instead of failing.
+        new_net: the module was just built: where the caffemodel lacks layers, every blob is first
+            filled fresh (`fill_fresh`, from `seed`), as Net::Init does before CopyTrainedLayersFrom, so
+            those layers hold their fillers' values (else they are left as they are).
+        seed: seed of the fillers' random numbers.
 
     Returns:
         The matching report (matched, missing, unused layers).
@@ -39,6 +44,8 @@ def load_caffemodel(module, model, allow_missing: bool = False) -> WeightsReport
     """
     report = match_weights(module_param_shapes(module), model)
     report.check(module.graph.name, model.name, allow_missing)
+    if report.missing and new_net:
+        fill_fresh(module, seed)
     source = {layer.name: layer for layer in model.layer if len(layer.blobs)}
     layers = dict(module.named_layers())
     with torch.no_grad():
@@ -50,15 +57,16 @@ def load_caffemodel(module, model, allow_missing: bool = False) -> WeightsReport
 
 
 def fill_fresh(module, seed: int | None = None) -> None:
-    """Fill every learnable blob from its layer's Caffe filler (shared blobs once, by their owner)."""
-    rng = np.random.default_rng(seed)
+    """Fill every learnable blob with its fresh value (`dynsal.caffe.fillers.fresh_blobs`: the layers' Caffe
+    fillers in net order; a shared blob once, by its owner)."""
+    values = fresh_blobs([g.param for g in module.graph.layers], module_param_shapes(module), seed)
     done = set()
     with torch.no_grad():
-        for _, layer in module.named_layers():
-            for target, filler in zip(layer.blobs, layer.fillers):
+        for name, layer in module.named_layers():
+            for target, array in zip(layer.blobs, values[name]):
                 if id(target) not in done:
                     done.add(id(target))
-                    target.copy_(torch.from_numpy(fill(filler, tuple(target.shape), rng)))
+                    target.copy_(torch.from_numpy(array.reshape(tuple(target.shape))))
 
 
 def set_blobs(module, params: Dict[str, Sequence[np.ndarray]]) -> None:
