@@ -1,17 +1,15 @@
 """Saliency maps for videos: processing as the authors did it, output writers, the pipeline.
 
-The package is callable, so the one-liner reads `dynsal.predict(source, net=...)` (`predict` below):
+The one-liner is `dynsal.saliency_maps(source, net=...)` (`saliency_maps` below, exported at the top level):
 
     >>> import dynsal
-    >>> maps = dynsal.predict("clip.mp4", net="stsconv", weights="stsconvnet.caffemodel")
+    >>> maps = dynsal.saliency_maps("clip.mp4", net="stsconv", weights="stsconvnet.caffemodel")
     >>> maps.shape, maps.dtype                     # one 8-bit map per frame, at the frame's size
     ((250, 272, 640), dtype('uint8'))
-    >>> first = dynsal.predict(0, net="ssnet", weights="ssnet.caffemodel", end=25)   # 25 webcam frames
+    >>> first = dynsal.saliency_maps(0, net="ssnet", weights="ssnet.caffemodel", end=25)   # 25 webcam frames
 """
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 from typing import Optional, Union
 
@@ -21,8 +19,8 @@ from dynsal.errors import DynsalError
 from dynsal.predict.predictor import Predictor
 
 
-def predict(source: Union[str, int, Path], net: Optional[str] = "stsconv", weights: Optional[str] = None,
-            start: int = 0, end: Optional[int] = None, every: int = 1, **options) -> np.ndarray:
+def saliency_maps(source: Union[str, int, Path], net: Optional[str] = "stsconv", weights: Optional[str] = None,
+                  start: int = 0, end: Optional[int] = None, every: int = 1, **options) -> np.ndarray:
     """The saliency maps of one video file, frame folder, image, webcam (index) or stream URL.
 
     Args:
@@ -46,12 +44,3 @@ def predict(source: Union[str, int, Path], net: Optional[str] = "stsconv", weigh
         raise DynsalError(f"{source}: no frame selected (check start/end/every)")
     return np.stack(maps)
 
-
-class _CallablePackage(types.ModuleType):
-    """This package, callable as `predict` (a module cannot be called otherwise)."""
-
-    def __call__(self, *args, **kwargs) -> np.ndarray:
-        return predict(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage

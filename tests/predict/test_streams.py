@@ -1,5 +1,5 @@
 """Webcams, network streams and the live window: `dynsal predict 0`, `dynsal predict http://...`,
-`dynsal.predict(...)` in Python, `--show`."""
+`dynsal.saliency_maps(...)` in Python, `--show`."""
 from __future__ import annotations
 
 import functools
@@ -63,7 +63,7 @@ def ssnet(tmp_path_factory):
 
 
 def test_python_one_liner_on_a_webcam(webcam, ssnet):
-    maps = dynsal.predict(0, net="ssnet", weights=str(ssnet), engine="torch", end=3)
+    maps = dynsal.saliency_maps(0, net="ssnet", weights=str(ssnet), engine="torch", end=3)
     assert maps.shape == (3,) + FRAME_SIZE and maps.dtype == np.uint8
     assert webcam.reads == 4  # frame 3 too (the flow pair of the last map), and no more
 
