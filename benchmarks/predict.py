@@ -122,8 +122,9 @@ def main() -> None:
         selected = FrameRange(end=args.frames)
         outputs = OutputOptions(png=True, npz=False, overlay=False, side_by_side=False)
         item = PredictInput("clip", "video", video)
-        with Predictor(args.net, None, str(weights), "torch", args.device, args.precision, "native", batch=args.batch,
-                       workers=args.workers, compile=args.compile, cuda_graphs=args.cuda_graphs) as predictor:
+        with Predictor(args.net, None, str(weights), engine="torch", device=args.device, precision=args.precision,
+                       resize="native", batch=args.batch, workers=args.workers, compile=args.compile,
+                       cuda_graphs=args.cuda_graphs) as predictor:
             net = predictor.net
             predictor.net = recorder = RecordingNet(net)
             frames = predictor.predict_input(item, tmp / "warm", outputs, selected).frames  # warm-up; records batches

@@ -1,5 +1,7 @@
 """Worker processes of parallel jobs (`--jobs N`, predict's flow workers) leave Ctrl-C to their parent
-and never outlive it.
+and never outlive it. Every pool dynsal runs is started by `WorkerProcesses`: a multiprocessing Pool
+(`pool()`: make-lmdb/make-hdf5, flow) or a concurrent.futures executor (`executor()`: predict's flow
+workers, eval), with the same start-up rules below.
 
 A terminal's Ctrl-C reaches every process of the foreground group: workers that took it would each
 print a KeyboardInterrupt traceback (or, while still starting, a "Fatal Python error"). Workers are
@@ -25,9 +27,15 @@ import signal
 import sys
 import threading
 import time
-from typing import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.pool import Pool
+from typing import Iterator, Optional, Sequence, Type
 
 import cv2
+
+from dynsal.errors import DynsalError
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 POLL_SECONDS = 1.0  # the parent check where the kernel cannot wake us (no pidfd)
@@ -48,12 +56,69 @@ def interrupts_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
-def init_worker(parent: int) -> None:
-    """The initialiser of a frame worker process (predict's flow, dataset building): Ctrl-C is the parent's
-    to handle, the worker ends with `parent` (`exit_with`), and OpenCV uses one thread (one worker per core)."""
+def _start_worker(parent: int, one_opencv_thread: bool) -> None:
+    """Every worker's initialiser: Ctrl-C is the parent's to handle, the worker ends with `parent`
+    (`exit_with`), and with `one_opencv_thread` OpenCV uses one thread (one frame worker per core)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with(parent)
-    cv2.setNumThreads(1)
+    if one_opencv_thread:
+        cv2.setNumThreads(1)
+
+
+@dataclass(frozen=True)
+class WorkerProcesses:
+    """How dynsal starts `count` worker processes (the module docstring's rules), as a Pool or an executor.
+
+    Attributes:
+        count: the processes.
+        start_method: "spawn", "forkserver" (spawn where the platform has no fork server: workers forked from
+            a clean server process, inheriting no thread of this one), or None: the platform's default.
+        preload: modules the fork server imports once, before it forks the workers.
+        one_opencv_thread: OpenCV single-threaded in each worker (frame work: one worker per core).
+        error: what is raised where processes cannot start here (e.g. no /dev/shm for their semaphores),
+            with `hint` (what to do) in its message.
+    """
+
+    count: int
+    start_method: Optional[str] = "spawn"
+    preload: Sequence[str] = ()
+    one_opencv_thread: bool = False
+    error: Type[DynsalError] = DynsalError
+    hint: str = "run with --jobs 1"
+
+    def pool(self) -> Pool:
+        """A multiprocessing Pool, its workers started now; leaving its `with` (or `terminate()`) ends them at
+        once, work in progress included."""
+        with self._starting():
+            return self._context().Pool(self.count, initializer=_start_worker, initargs=self._initargs())
+
+    def executor(self) -> ProcessPoolExecutor:
+        """A ProcessPoolExecutor: its workers start as work is submitted, so submit inside `interrupts_ignored()`;
+        `shutdown` lets running work finish."""
+        with self._starting():
+            return ProcessPoolExecutor(self.count, mp_context=self._context(), initializer=_start_worker,
+                                       initargs=self._initargs())
+
+    def _context(self):
+        method = self.start_method
+        if method == "forkserver" and method not in get_all_start_methods():
+            method = "spawn"
+        context = get_context(method)
+        if method == "forkserver" and self.preload:
+            context.set_forkserver_preload(list(self.preload))
+        return context
+
+    def _initargs(self) -> tuple:
+        return os.getpid(), self.one_opencv_thread
+
+    @contextlib.contextmanager
+    def _starting(self) -> Iterator[None]:
+        try:
+            with interrupts_ignored():
+                yield
+        except (OSError, ImportError) as exc:
+            hint = f"; {self.hint}" if self.hint else ""
+            raise self.error(f"cannot start {self.count} worker processes ({exc}){hint}") from exc
 
 
 def exit_with(parent: int) -> None:

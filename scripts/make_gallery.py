@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
     item = expand_inputs([args.video])[0]
-    predictor = Predictor(args.net, None, args.weights, "torch", resize=args.resize)
+    predictor = Predictor(args.net, None, args.weights, engine="torch", resize=args.resize)
     frames, _ = predictor.frames_of(item)
     frames = [image for _, image in frames]
     first, second = flow_pair(args.frame, len(frames))

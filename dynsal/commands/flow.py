@@ -17,18 +17,11 @@ examples:
 from __future__ import annotations
 
 import argparse
-import os
-from multiprocessing import get_context
-from pathlib import Path
 
 from dynsal.commands import parse_parameter, plural
 from dynsal.data.flow import FlowSettings
-from dynsal.data.flow_folder import finished_flow, write_flow_folder
-from dynsal.data.video import declared_frame_count
-from dynsal.errors import DataError
-from dynsal.progress import progress_bar
-from dynsal.sharding import parse_shard, select
-from dynsal.workers import exit_with, interrupts_ignored
+from dynsal.data.flow_folder import write_flow_folders
+from dynsal.sharding import parse_shard
 
 
 def add_flow_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,40 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "content or settings, replacing the files its record lists")
 
 
-def _write_job(job: tuple) -> int:
-    """`write_flow_folder(*job)` in a worker process."""
-    return write_flow_folder(*job)
-
-
 def run(args: argparse.Namespace) -> int:
-    settings = flow_settings(args).to_json()
-    shard = parse_shard(args.shard)
-    names = [Path(v).stem if Path(v).is_file() else Path(v).name for v in args.videos]
-    if len(set(names)) != len(names):
-        raise DataError("two inputs have the same name; their outputs would collide")
-    weights = [(declared_frame_count(v) or (1,))[0] or 1 for v in args.videos]
-    videos = select(args.videos, weights, shard)
-    finished = [finished_flow(v, args.output, settings, args.resize, args.flo, args.overwrite) for v in videos]
-    jobs = [(v, args.output, settings, args.resize, args.flo, identity)
-            for v, (identity, frames) in zip(videos, finished) if frames is None]
-    totals = [(declared_frame_count(job[0]) or (None,))[0] for job in jobs]
-    bar = progress_bar(None if None in totals else sum(totals), "dynsal flow", "frames", enabled=not args.quiet,
-                       leave=True)
-    with bar:
-        if args.jobs > 1 and len(jobs) > 1:  # progress by finished video
-            with interrupts_ignored():
-                pool = get_context("spawn").Pool(args.jobs, initializer=exit_with, initargs=(os.getpid(),))
-            counts = []
-            with pool:  # leaving it terminates the workers
-                for count in pool.imap(_write_job, jobs, chunksize=1):
-                    counts.append(count)
-                    bar.update(count)
+    folders = write_flow_folders(args.videos, args.output, flow_settings(args), args.resize, args.flo,
+                                 overwrite=args.overwrite, jobs=args.jobs, shard=parse_shard(args.shard),
+                                 progress=not args.quiet)
+    for folder in folders:
+        if folder.made:
+            print(f"{folder.video}: {plural(folder.frames, 'flow image')}")
         else:
-            counts = [write_flow_folder(*job, on_frame=lambda: bar.update(1)) for job in jobs]
-    made = dict(zip((job[0] for job in jobs), counts))
-    for video, (_, frames) in zip(videos, finished):
-        if video in made:
-            print(f"{video}: {plural(made[video], 'flow image')}")
-        else:
-            print(f"{video}: already complete ({plural(frames, 'flow image')}; --overwrite to redo)")
+            print(f"{folder.video}: already complete ({plural(folder.frames, 'flow image')}; --overwrite to redo)")
     return 0

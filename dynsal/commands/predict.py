@@ -142,8 +142,9 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     check_outputs(out_dir, inputs, outputs, args.overwrite)
     net = args.net or (None if args.prototxt or is_onnx_file(args.weights) else "stsconv")
-    predictor = Predictor(net, args.prototxt, args.weights, args.engine, args.device, args.precision, args.resize,
-                          _flow_settings(args, net), _postprocessing(args, net), args.batch, args.workers,
+    predictor = Predictor(net, args.prototxt, args.weights, engine=args.engine, device=args.device,
+                          precision=args.precision, resize=args.resize, flow=_flow_settings(args, net),
+                          post=_postprocessing(args, net), batch=args.batch, workers=args.workers,
                           compile=args.compile, cuda_graphs=args.cuda_graphs)
     if predictor.weights_warning:
         write_line(f"dynsal predict: warning: {predictor.weights_warning}")

@@ -21,20 +21,21 @@ import json
 import os
 import shutil
 from collections import Counter, deque
-from multiprocessing import get_context
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 from dynsal import __version__
 from dynsal.data import dataset as D
 from dynsal.data import shards as S
 from dynsal.data.flow import FlowSettings
 from dynsal.data.identity import hash_change
+from dynsal.data.writer import DatasetWriter, WriterFactory
 from dynsal.errors import DataError
 from dynsal.files import sha256_file, sync_folder, write_json
 from dynsal.lock import OutputLock
 from dynsal.progress import progress_bar
-from dynsal.workers import init_worker, interrupts_ignored
+from dynsal.workers import WorkerProcesses
 
 MANIFEST_FORMAT = "dynsal-dataset"
 MANIFEST_VERSION = 1
@@ -48,36 +49,24 @@ def manifest_path(root: Path, split: str, backend: str) -> Path:
 class _Runner:
     """make_samples over batches of jobs, in this process or a pool of `jobs` processes.
 
-    `submit` returns a handle whose `get()` gives the batch's results in order; with a pool the
-    batch runs while the caller decodes the next one (one batch in flight ahead).
+    `submit` returns a function giving the batch's results in order; with a pool the batch runs while
+    the caller decodes the next one (one batch in flight ahead).
     """
 
     def __init__(self, jobs: int):
-        self.pool, self.jobs = None, jobs
-        if jobs > 1:
-            try:
-                with interrupts_ignored():
-                    self.pool = get_context("spawn").Pool(jobs, initializer=init_worker, initargs=(os.getpid(),))
-            except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
-                raise DataError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
+        self.jobs = jobs
+        self.pool = WorkerProcesses(jobs, one_opencv_thread=True, error=DataError).pool() if jobs > 1 else None
 
-    def submit(self, batch: List):
+    def submit(self, batch: List) -> Callable[[], List]:
         if self.pool is None:
-            return _Done([D.make_samples(job) for job in batch])
-        return self.pool.map_async(D.make_samples, batch, chunksize=1)
+            results = [D.make_samples(job) for job in batch]
+            return lambda: results
+        return self.pool.map_async(D.make_samples, batch, chunksize=1).get
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
-
-
-class _Done:
-    def __init__(self, results: List):
-        self.results = results
-
-    def get(self) -> List:
-        return self.results
 
 
 def _samples(source: D.VideoSource, items: Sequence[D.PlanItem], settings: D.DatasetSettings, runner: _Runner):
@@ -86,8 +75,8 @@ def _samples(source: D.VideoSource, items: Sequence[D.PlanItem], settings: D.Dat
     batch: List = []
     in_flight: Deque = deque()
 
-    def emit(entries, handle):
-        for (plan_items, _), made in zip(entries, handle.get()):
+    def emit(entries, results):
+        for (plan_items, _), made in zip(entries, results()):
             for item, (frame, flow, saliency) in zip(plan_items, made):
                 key = D.sample_key(item.position, source.name, item.frame, variants[item.variant])
                 yield D.Sample(item.position, key, frame, flow, saliency)
@@ -105,8 +94,33 @@ def _samples(source: D.VideoSource, items: Sequence[D.PlanItem], settings: D.Dat
         yield from emit(*in_flight.popleft())
 
 
+@dataclass(frozen=True)
+class BuildRequest:
+    """One split to build (or resume): `build_split`'s arguments, which every step of the build reads."""
+
+    split: str
+    sources: Sequence[D.VideoSource]
+    root: Path
+    settings: D.DatasetSettings
+    make_writer: WriterFactory
+    backend: str
+    jobs: int = 1
+    overwrite: bool = False
+    progress: bool = True
+    shard: Optional[Tuple[int, int]] = None
+    merge_only: bool = False
+
+    @property
+    def manifest(self) -> Path:
+        return manifest_path(self.root, self.split, self.backend)
+
+    @property
+    def staging(self) -> Path:
+        return self.root / f".{self.split}_{self.backend}.partial"
+
+
 def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.DatasetSettings,
-                make_writer: Callable, backend: str, jobs: int = 1, overwrite: bool = False,
+                make_writer: WriterFactory, backend: str, jobs: int = 1, overwrite: bool = False,
                 progress: bool = True, shard: Optional[Tuple[int, int]] = None, merge_only: bool = False) -> Dict:
     """Build (or resume) one split; returns its manifest.
 
@@ -115,8 +129,7 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
         sources: the split's videos.
         root: dataset folder.
         settings: what decides the contents.
-        make_writer: (staging folder, split, sample count) -> writer with put(Sample), commit(),
-            close(), outputs() -> [(staging path, final path)] and describe() -> dict.
+        make_writer: (staging folder, split, sample count) -> the format's `DatasetWriter`.
         backend: "lmdb" or "hdf5" (names the staging folder and manifest).
         jobs: worker processes for flow (1 = this process).
         overwrite: replace a finished dataset of the same split and backend.
@@ -132,41 +145,40 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
             other inputs or settings exists, or bad input (naming the file).
         OutputError: another run builds the same split and format into `root`.
     """
-    root = Path(root)
-    created = _outermost_missing(root)
+    request = BuildRequest(split, sources, Path(root), settings, make_writer, backend, jobs, overwrite, progress, shard,
+                           merge_only)
+    created = _outermost_missing(request.root)
     try:
-        with OutputLock(root / f".{split}_{backend}.lock", f"the {split} {backend} dataset in {root}",
+        with OutputLock(request.root / f".{split}_{backend}.lock", f"the {split} {backend} dataset in {request.root}",
                         f"dynsal make-{backend}"):
-            return _build_locked(split, sources, root, settings, make_writer, backend, jobs, overwrite, progress,
-                                 shard, merge_only)
+            return _build_locked(request)
     finally:
-        _remove_if_empty(created, root)
+        _remove_if_empty(created, request.root)
 
 
-def _build_locked(split: str, sources: Sequence[D.VideoSource], root: Path, settings: D.DatasetSettings,
-                  make_writer: Callable, backend: str, jobs: int, overwrite: bool, progress: bool,
-                  shard: Optional[Tuple[int, int]], merge_only: bool) -> Dict:
+def _build_locked(request: BuildRequest) -> Dict:
     """`build_split`'s work, while this run holds the split's lock."""
-    if manifest_path(root, split, backend).exists() and not overwrite:
-        raise DataError(f"{manifest_path(root, split, backend)}: a finished {split} {backend} dataset exists; "
+    split, sources, backend = request.split, request.sources, request.backend
+    if request.manifest.exists() and not request.overwrite:
+        raise DataError(f"{request.manifest}: a finished {split} {backend} dataset exists; "
                         "pass --overwrite to replace it")
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
         raise DataError(f"two videos of the {split} split have the same name; video names must be unique")
-    plan = D.make_plan(sources, settings)
+    plan = D.make_plan(sources, request.settings)
     if not plan:
         raise DataError(f"the {split} split has no samples (no frames with fixations in its videos)")
     hashes = {s.name: {str(p): sha256_file(p) for p in s.files()} for s in sources}
-    flow_files = {path: sha256_file(path) for path in FlowSettings.from_dict(settings.flow).files()}
-    state = json.loads(json.dumps({"split": split, "backend": backend, "settings": settings.to_dict(),
+    flow_files = {path: sha256_file(path) for path in FlowSettings.from_dict(request.settings.flow).files()}
+    state = json.loads(json.dumps({"split": split, "backend": backend, "settings": request.settings.to_dict(),
                                    "sources": hashes, "flow_files": flow_files, "count": len(plan),
                                    "done": []}))  # as saved
     wanted = set(range(len(sources)))
-    if shard is not None:
-        state["shard"] = list(shard)
-        owner = S.assign_videos(plan, len(sources), shard[1])
-        wanted = {v for v in wanted if owner[v] == shard[0]}
-    staging = root / f".{split}_{backend}.partial"
+    if request.shard is not None:
+        state["shard"] = list(request.shard)
+        owner = S.assign_videos(plan, len(sources), request.shard[1])
+        wanted = {v for v in wanted if owner[v] == request.shard[0]}
+    staging = request.staging
     progress_file = staging / "progress.json"
     if progress_file.exists():
         saved = json.loads(progress_file.read_text())
@@ -176,24 +188,23 @@ def _build_locked(split: str, sources: Sequence[D.VideoSource], root: Path, sett
                             "its samples must not be mixed with new ones: rerun it with the same ones, or delete the "
                             "folder to start afresh")
         if "moves" in saved:  # interrupted while moving the finished outputs into place
-            return _move_outputs(root, staging, saved)
+            return _move_outputs(request.root, staging, saved)
         state["done"] = saved["done"]
     created = _outermost_missing(staging)
     staging.mkdir(parents=True, exist_ok=True)
     try:
         write_json(progress_file, state)
-        writer = make_writer(staging, split, len(plan))
+        writer = request.make_writer(staging, split, len(plan))
     except BaseException:
         _discard(created)
         raise
     taken = [final for _, final in writer.outputs() if os.path.lexists(final)]
-    if taken and not overwrite:
+    if taken and not request.overwrite:
         writer.close()
         _discard(created)
-        raise DataError(f"{taken[0]}: exists, and no finished-dataset manifest "
-                        f"({manifest_path(root, split, backend).name}) says dynsal made it; move it away, or pass "
-                        "--overwrite to replace it")
-    for name in getattr(writer, "damaged_videos", lambda p, s: [])(plan, sources):
+        raise DataError(f"{taken[0]}: exists, and no finished-dataset manifest ({request.manifest.name}) says dynsal "
+                        "made it; move it away, or pass --overwrite to replace it")
+    for name in writer.damaged_videos(plan, sources):
         if name in state["done"]:
             state["done"].remove(name)
     by_video: Dict[int, List[D.PlanItem]] = {}
@@ -201,17 +212,17 @@ def _build_locked(split: str, sources: Sequence[D.VideoSource], root: Path, sett
         if item.video in wanted:
             by_video.setdefault(item.video, []).append(item)
     try:
-        runner = _Runner(jobs)
+        runner = _Runner(request.jobs)
     except DataError:
         writer.close()
         raise
     shards: Dict[str, S.ShardReader] = {}
     bar = progress_bar(sum(map(len, by_video.values())), f"dynsal make-{backend}: {split}", "samples",
-                       enabled=progress)
+                       enabled=request.progress)
     try:
-        if shard is None:
-            shards = S.finished_shards(root, state)
-        if merge_only:
+        if request.shard is None:
+            shards = S.finished_shards(request.root, state)
+        if request.merge_only:
             S.check_all_held(shards, [s.name for i, s in enumerate(sources) if by_video.get(i)], state["done"])
         for index, source in enumerate(sources):
             items = by_video.get(index, [])
@@ -219,9 +230,9 @@ def _build_locked(split: str, sources: Sequence[D.VideoSource], root: Path, sett
                 bar.update(len(items))
                 continue
             if source.name in shards:
-                samples = shards[source.name].samples(source, items, settings.variants())
+                samples = shards[source.name].samples(source, items, request.settings.variants())
             else:
-                samples = _samples(source, items, settings, runner)
+                samples = _samples(source, items, request.settings, runner)
             for sample in samples:
                 writer.put(sample)
                 bar.update(1)
@@ -234,7 +245,7 @@ def _build_locked(split: str, sources: Sequence[D.VideoSource], root: Path, sett
         for reader in set(shards.values()):
             reader.close()
         bar.close()
-    return _finalise(root, split, backend, staging, writer, state, plan, wanted, sources, settings.variants())
+    return _finalise(request, writer, state, plan, wanted)
 
 
 def _outermost_missing(folder: Path) -> Optional[Path]:
@@ -293,25 +304,26 @@ def _files_changed(before: Dict[str, str], now: Dict[str, str]) -> str:
     return f"{changed[0]}: {hash_change(before.get(changed[0]), now.get(changed[0]))}{more}"
 
 
-def _finalise(root: Path, split: str, backend: str, staging: Path, writer, state: Dict, plan, wanted, sources,
-              variants) -> Dict:
+def _finalise(request: BuildRequest, writer: DatasetWriter, state: Dict, plan: Sequence[D.PlanItem],
+              wanted: Set[int]) -> Dict:
     """Record the manifest and the moves in the progress file, then move (resumable if interrupted).
 
     `wanted` are the videos built (all, or a shard's); `count` counts their samples, `split_count` the plan's.
     """
+    sources, variants = request.sources, request.settings.variants()
     built = [item for item in plan if item.video in wanted]
     per_video = Counter(item.video for item in built)
     state["manifest"] = {
-        "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "dynsal": __version__, "backend": backend,
-        "split": split, "count": len(built), "split_count": state["count"], **_shard_entry(state),
+        "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "dynsal": __version__, "backend": request.backend,
+        "split": request.split, "count": len(built), "split_count": state["count"], **_shard_entry(state),
         "settings": state["settings"], "sources": state["sources"], "flow_files": state["flow_files"],
         "videos": {sources[v].name: per_video[v] for v in sorted(wanted)},
         "keys": [D.sample_key(i.position, sources[i.video].name, i.frame, variants[i.variant]) for i in built],
         **writer.describe(),
     }
     state["moves"] = [[str(a), str(b)] for a, b in writer.outputs()]
-    write_json(staging / "progress.json", state)
-    return _move_outputs(root, staging, state)
+    write_json(request.staging / "progress.json", state)
+    return _move_outputs(request.root, request.staging, state)
 
 
 def _confined_moves(root: Path, staging: Path, state: Dict) -> List[Tuple[Path, Path]]:

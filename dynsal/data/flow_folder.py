@@ -8,20 +8,27 @@ without it was interrupted. A rerun keeps a folder whose record answers the same
 content included (`finished_flow`), and refuses one made for another (a video replaced under its name,
 other settings) naming the difference, unless it is told to overwrite: the old record is then removed
 first, then the files it lists, so a folder is never a mix of two videos.
+
+`write_flow_folders` is `dynsal flow`: many videos (this shard's part of them), the finished ones kept,
+the others made in this process or in worker processes, one video each, with a progress bar.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from dynsal.data.flo import write_flo
 from dynsal.data.flow import FlowSettings, flow_inputs
 from dynsal.data.identity import IDENTITY_KEY, Identity, input_identity, request_difference, unchanged_since
 from dynsal.data.images import write_png
-from dynsal.data.video import ResizePolicy, read_frames, video_name
+from dynsal.data.video import ResizePolicy, declared_frame_count, read_frames, video_name
 from dynsal.errors import DataError
 from dynsal.files import write_json
+from dynsal.progress import progress_bar
+from dynsal.sharding import select
+from dynsal.workers import WorkerProcesses
 
 SETTINGS_FILE = "flow_settings.json"
 #: what determines a flow folder besides its video's identity
@@ -114,3 +121,72 @@ def write_flow_folder(video: str, output: str, settings_json: str, resize: str, 
                   frame_flow="t-1 -> t; frame 0: 0 -> 1")
     write_json(folder / SETTINGS_FILE, record)  # last: a folder without it is incomplete
     return count
+
+
+@dataclass(frozen=True)
+class FlowFolder:
+    """What `write_flow_folders` did for one video.
+
+    Attributes:
+        video: the input (file or frame folder).
+        frames: the flow images its folder holds.
+        made: whether this run made them (False: the folder was already complete).
+    """
+
+    video: str
+    frames: int
+    made: bool
+
+
+def _write_job(job: tuple) -> int:
+    """`write_flow_folder(*job)` in a worker process."""
+    return write_flow_folder(*job)
+
+
+def write_flow_folders(videos: Sequence[str], output: str, settings: FlowSettings, resize: str = "native",
+                       flo: bool = False, *, overwrite: bool = False, jobs: int = 1,
+                       shard: Tuple[int, int] = (0, 1), progress: bool = True) -> List[FlowFolder]:
+    """The flow folders of `videos` under `output` (`write_flow_folder` for each one not finished already).
+
+    Args:
+        videos: video files or frame folders (their names must differ: they name the folders).
+        output: the folder holding one flow folder per video.
+        settings: the flow method, parameters, encoding and normalisation.
+        resize: the `ResizePolicy` the frames are read at ("native", "fixed:HxW", "fit:N").
+        flo: also write the flow fields as .flo files.
+        overwrite: redo folders made for another request instead of refusing them.
+        jobs: videos processed at once in worker processes (1: in this process, progress by frame;
+            more: progress by finished video).
+        shard: (i, n): only part i of n of the videos, parts balanced by frames (`dynsal.sharding`).
+        progress: show a progress bar (frames) on stderr.
+
+    Returns:
+        One `FlowFolder` per video of the shard, in input order.
+
+    Raises:
+        DataError: two inputs with the same name, a folder made for another request (without
+            `overwrite`), a video that cannot be decoded or worker processes that cannot start.
+    """
+    names = [video_name(v) for v in videos]
+    if len(set(names)) != len(names):
+        raise DataError("two inputs have the same name; their outputs would collide")
+    settings_json = settings.to_json()
+    chosen = select(list(videos), [(declared_frame_count(v) or (1,))[0] or 1 for v in videos], shard)
+    finished = [finished_flow(v, output, settings_json, resize, flo, overwrite) for v in chosen]
+    todo = [(v, output, settings_json, resize, flo, identity)
+            for v, (identity, frames) in zip(chosen, finished) if frames is None]
+    totals = [(declared_frame_count(job[0]) or (None,))[0] for job in todo]
+    bar = progress_bar(None if None in totals else sum(totals), "dynsal flow", "frames", enabled=progress,
+                       leave=True)
+    with bar:
+        if jobs > 1 and len(todo) > 1:
+            with WorkerProcesses(jobs, error=DataError).pool() as pool:  # leaving it terminates the workers
+                counts = []
+                for count in pool.imap(_write_job, todo, chunksize=1):
+                    counts.append(count)
+                    bar.update(count)
+        else:
+            counts = [write_flow_folder(*job, on_frame=lambda: bar.update(1)) for job in todo]
+    made = dict(zip((job[0] for job in todo), counts))
+    return [FlowFolder(v, made[v], True) if v in made else FlowFolder(v, frames, False)
+            for v, (_, frames) in zip(chosen, finished)]

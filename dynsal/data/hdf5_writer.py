@@ -19,6 +19,7 @@ import numpy as np
 from dynsal.caffe.hdf5_data import check_listable
 from dynsal.data.dataset import Sample
 from dynsal.data.preprocess import preprocess_input, preprocess_map
+from dynsal.data.writer import DatasetWriter
 from dynsal.errors import DataError
 from dynsal.files import library_os_error, sync_file, write_atomic
 from dynsal.zoo import FRAME_MEAN, INPUT_SCALE, MAP_MEAN, MAP_SCALE
@@ -27,7 +28,7 @@ DEFAULT_ROWS = 1000
 DATASETS = ("data1", "data1_b", "label")
 
 
-class Hdf5Writer:
+class Hdf5Writer(DatasetWriter):
     """Writes Samples into preallocated HDF5 files of one split inside a staging folder."""
 
     def __init__(self, staging: Path, split: str, count: int, rows_per_file: int = DEFAULT_ROWS,

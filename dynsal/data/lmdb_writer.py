@@ -19,6 +19,7 @@ import lmdb
 
 from dynsal.caffe.blobs import array_to_datum
 from dynsal.data.dataset import Sample
+from dynsal.data.writer import DatasetWriter
 from dynsal.errors import DataError
 from dynsal.files import library_os_error
 
@@ -48,7 +49,7 @@ def _open(folder: Path, map_size: int) -> lmdb.Environment:
     return lmdb.open(str(folder), map_size=map_size, subdir=True, mode=0o666)
 
 
-class LmdbWriter:
+class LmdbWriter(DatasetWriter):
     """Writes Samples into the three LMDBs of one split inside a staging folder."""
 
     def __init__(self, staging: Path, split: str, count: int, map_size: int = DEFAULT_MAP_SIZE):

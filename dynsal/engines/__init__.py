@@ -129,7 +129,8 @@ def load_net(prototxt, weights=None, engine: str = "auto", phase: str = "test", 
 
         return OnnxNet(net_param, model, phase=str(phase).lower(), device=device, precision=precision,
                        allow_missing=allow_missing, seed=seed)
-    from dynsal.engines.torch import TorchNet
+    from dynsal.engines.torch import TorchNet, TorchNetOptions
 
-    return TorchNet(net_param, model, phase=str(phase).lower(), device=device, precision=precision,
-                    allow_missing=allow_missing, seed=seed, compile=compile, cuda_graphs=cuda_graphs)
+    return TorchNet(net_param, model, TorchNetOptions(phase=str(phase).lower(), device=device, precision=precision,
+                                                      allow_missing=allow_missing, seed=seed, compile=compile,
+                                                      cuda_graphs=cuda_graphs))

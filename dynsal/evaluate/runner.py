@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -28,7 +28,7 @@ from dynsal.evaluate.pairing import Frame, by_video, find_frames
 from dynsal.evaluate.result import EvaluationResult, FrameScore
 from dynsal.progress import progress_bar
 from dynsal.seeds import frame_seed
-from dynsal.workers import exit_with, interrupts_ignored
+from dynsal.workers import WorkerProcesses, interrupts_ignored
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,7 @@ def _run(fn: Callable, jobs_in: Sequence, jobs: int, bar, sizes: Sequence[int]) 
             results[i] = fn(item)
             bar.update(sizes[i])
         return results
-    try:
-        pool = ProcessPoolExecutor(max_workers=jobs, initializer=exit_with, initargs=(os.getpid(),))
-    except OSError as exc:  # e.g. no /dev/shm for the pool's semaphores
-        raise EvaluationError(f"cannot start {jobs} worker processes ({exc}); run with --jobs 1") from exc
-    with pool:
+    with WorkerProcesses(jobs, start_method=None, error=EvaluationError).executor() as pool:
         with interrupts_ignored():  # the workers start on submit
             futures = {pool.submit(fn, item): i for i, item in enumerate(jobs_in)}
         try:

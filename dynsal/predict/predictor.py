@@ -160,8 +160,9 @@ class Predictor:
         prototxt: any deploy prototxt (inputs `data1` [+ `data1_b`], output `deconv1`).
         weights: caffemodel path, or an `.onnx` file of `dynsal export` (engine onnx; with net and
             prototxt None, the net it records); default: the registered weights of `net` in $DYNSAL_MODELS.
-        engine, device, precision: as `dynsal.engines.load_net`; device "auto" (the default) is the GPU
-            when the engine sees one, else the CPU; precision None: an `.onnx` file's own, else fp32.
+        engine, device, precision: as `dynsal.engines.load_net` (these and the options below are given by
+            name); device "auto" (the default) is the GPU when the engine sees one, else the CPU; precision
+            None: an `.onnx` file's own, else fp32.
             `settings()` records what ran.
         resize: resize policy text (`fit:512`, `fixed:240x320`, `native`); default from the model's
             settings JSON, else fit:512. An export with fixed shapes takes its own size only (`notice`
@@ -178,7 +179,7 @@ class Predictor:
     """
 
     def __init__(self, net: Optional[str] = "stsconv", prototxt: Optional[str] = None, weights: Optional[str] = None,
-                 engine: str = "auto", device: str = "auto", precision: Optional[str] = None,
+                 *, engine: str = "auto", device: str = "auto", precision: Optional[str] = None,
                  resize: Optional[str] = None, flow: Optional[FlowSettings] = None,
                  post: Optional[Postprocessing] = None, batch: int = 1, workers: Optional[int] = None,
                  compile: bool = False, cuda_graphs: bool = False):

@@ -8,7 +8,7 @@ buffers), so that four times fewer bytes travel back from the workers. The flow 
 made from the frames (first, second) of `dynsal.data.flow.flow_pair`; a frame without a pair (a still
 image) gets the zero-motion flow image.
 
-`frame_executor` gives the executor a pipeline hands chunks to: worker processes, one per core, each
+`FrameWorkers` gives the executor a pipeline hands chunks to: worker processes, one per core, each
 computing one pair at a time (OpenCV single-threaded there: DIS, Farnebäck, TV-L1 scale by processes,
 not threads); threads for methods that share one model (RAFT), and where processes cannot be made
 (one `DynsalWarning`); the calling thread for nets without a flow stream (nothing worth shipping) or
@@ -16,10 +16,9 @@ not threads); threads for methods that share one model (RAFT), and where process
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -27,8 +26,8 @@ import numpy as np
 
 from dynsal.data.flow import FlowSettings
 from dynsal.data.preprocess import to_net_order
-from dynsal.errors import warn
-from dynsal.workers import init_worker
+from dynsal.errors import DynsalError, warn
+from dynsal.workers import WorkerProcesses
 
 #: (t, frame t, first, second) with resized BGR uint8 frames; first and second None for a still image
 FrameJob = Tuple[int, np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]
@@ -94,16 +93,6 @@ class InlineExecutor(Executor):
         return future
 
 
-def process_pool(workers: int) -> ProcessPoolExecutor:
-    """`workers` worker processes, forked from a clean server process where the platform has one
-    (no threads of this process inherited), else spawned."""
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    if method == "forkserver":
-        context.set_forkserver_preload(["dynsal.predict.prepare"])
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(os.getpid(),))
-
-
 class FrameWorkers:
     """Where a recipe's chunks run (see the module docstring), started at first use and kept for
     later inputs until `close()`.
@@ -123,10 +112,10 @@ class FrameWorkers:
             return InlineExecutor()
         if self._pool is None and self.recipe.flow.in_processes:
             try:
-                self._pool = process_pool(self.workers)
-            except (OSError, ImportError) as exc:  # no working semaphores (e.g. a chroot without /dev/shm)
-                warn(f"no worker processes here ({type(exc).__name__}: {exc}); optical flow runs in "
-                     f"{self.workers} threads")
+                self._pool = WorkerProcesses(self.workers, "forkserver", ["dynsal.predict.prepare"],
+                                             one_opencv_thread=True, hint="").executor()
+            except DynsalError as exc:  # no working semaphores (e.g. a chroot without /dev/shm)
+                warn(f"{exc}; optical flow runs in {self.workers} threads")
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers)
         return self._pool

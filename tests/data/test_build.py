@@ -353,12 +353,12 @@ def test_observer_subset_maps(tmp_path, diem):
 
 def test_no_worker_processes_is_a_clear_error(tmp_path, diem, monkeypatch):
     """Where a process pool cannot start (no /dev/shm), --jobs N says to run with --jobs 1."""
-    from dynsal.data import build as B
+    from dynsal import workers as W
 
     class NoPool:
         def Pool(self, *args, **kwargs):
             raise OSError(38, "Function not implemented")
-    monkeypatch.setattr(B, "get_context", lambda method: NoPool())
+    monkeypatch.setattr(W, "get_context", lambda method: NoPool())
     sources = diem_sources([diem[0]], diem[1])
     with pytest.raises(DataError, match="cannot start 2 worker processes.*run with --jobs 1"):
         build(tmp_path / "out", sources, jobs=2)

@@ -15,7 +15,8 @@ so that `start_forward` of the next batch overlaps this one's computation.
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, List, Sequence
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -56,16 +57,15 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().to("cpu", torch.float32).numpy().copy()
 
 
-class TorchNet(GraphNet):
-    """A Caffe net run by PyTorch.
+@dataclass(frozen=True)
+class TorchNetOptions:
+    """How a `TorchNet` is built and run.
 
-    Args:
-        net_param: the upgraded `pb.NetParameter`.
-        model: a caffemodel `pb.NetParameter` (blobs matched by layer name), or None for fillers.
+    Attributes:
         phase: "test" or "train".
         device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:<i>".
         precision: "fp32", "tf32", "bf16" or "fp16".
-        allow_missing: tolerate layers the caffemodel lacks.
+        allow_missing: tolerate layers the caffemodel lacks (they keep their fillers' values).
         seed: seed of the fillers' random numbers.
         level, stages: the rest of the NetState that include/exclude rules test (pycaffe's Net arguments).
         compile: run the layers `torch.compile`d (`compiled.CompiledPass`).
@@ -73,17 +73,40 @@ class TorchNet(GraphNet):
         channels_last, cudnn_benchmark: None = on for CUDA (`fastpath.FastPath.for_device`).
     """
 
+    phase: str = "test"
+    device: str = "cpu"
+    precision: str = "fp32"
+    allow_missing: bool = False
+    seed: Optional[int] = None
+    level: int = 0
+    stages: Sequence[str] = ()
+    compile: bool = False
+    cuda_graphs: bool = False
+    channels_last: Optional[bool] = None
+    cudnn_benchmark: Optional[bool] = None
+
+
+class TorchNet(GraphNet):
+    """A Caffe net run by PyTorch.
+
+    Args:
+        net_param: the upgraded `pb.NetParameter`.
+        model: a caffemodel `pb.NetParameter` (blobs matched by layer name), or None for fillers.
+        options: how it is built and run (`TorchNetOptions`).
+        **fields: `TorchNetOptions` fields given by name instead, over `options`
+            (`TorchNet(net_param, seed=0, channels_last=True)`).
+    """
+
     engine = "torch"
 
-    def __init__(self, net_param, model=None, phase: str = "test", device: str = "cpu", precision: str = "fp32",
-                 allow_missing: bool = False, seed: int | None = None, level: int = 0, stages: Sequence[str] = (),
-                 compile: bool = False, cuda_graphs: bool = False, channels_last: bool | None = None,
-                 cudnn_benchmark: bool | None = None):
-        self.net_param, self.phase = net_param, phase.lower()
-        self.precision = check_precision(precision)
-        self.device = resolve_device(device)
+    def __init__(self, net_param, model=None, options: Optional[TorchNetOptions] = None, **fields):
+        options = replace(options or TorchNetOptions(), **fields)
+        self.options = options
+        self.net_param, self.phase = net_param, options.phase.lower()
+        self.precision = check_precision(options.precision)
+        self.device = resolve_device(options.device)
         self.device_name = str(self.device)
-        self.graph = build_graph(net_param, phase=phase.upper(), level=level, stages=stages)
+        self.graph = build_graph(net_param, phase=options.phase.upper(), level=options.level, stages=options.stages)
         for layer in self.graph.layers:
             check_supported(layer.param)
         self.source_shapes = source_shapes(self.graph)
@@ -91,17 +114,19 @@ class TorchNet(GraphNet):
         self.module = CaffeModule(self.graph, self.blob_shapes, param_shapes)
         if model is None:
             self.weights_report = None
-            fill_fresh(self.module, seed)
+            fill_fresh(self.module, options.seed)
         else:
-            self.weights_report = load_caffemodel(self.module, model, allow_missing, new_net=True, seed=seed)
+            self.weights_report = load_caffemodel(self.module, model, options.allow_missing, new_net=True,
+                                                  seed=options.seed)
         self.module.to(self.device)
-        self.fast = FastPath.for_device(self.device, compile, cuda_graphs, channels_last, cudnn_benchmark)
+        self.fast = FastPath.for_device(self.device, options.compile, options.cuda_graphs, options.channels_last,
+                                        options.cudnn_benchmark)
         if self.fast.channels_last:
             to_channels_last(self.module)
         self.gradients = self.graph.force_backward or any(any(w) for w in self.module.weights)
         kept = KeptPass(self.module, self.outputs) if self.fast.static_shapes else None
-        self._kept = CompiledPass(kept, net_param.name) if compile else kept
-        self._graphs = GraphedPasses(lambda data: self._kept(data)[0], net_param.name) if cuda_graphs else None
+        self._kept = CompiledPass(kept, net_param.name) if options.compile else kept
+        self._graphs = GraphedPasses(lambda data: self._kept(data)[0], net_param.name) if options.cuda_graphs else None
         self._buckets = self.fast.static_shapes and samples_independent(self.graph, self.blob_shapes)
         self._largest_batch = 0
         self._copy_stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None

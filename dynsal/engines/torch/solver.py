@@ -48,7 +48,7 @@ from dynsal.caffe.graph import loss_weight
 from dynsal.caffe.schema import pb
 from dynsal.data.caffe_sources import ShardedSource
 from dynsal.engines.torch.denormals import flush_denormals
-from dynsal.engines.torch.net import TorchNet
+from dynsal.engines.torch.net import TorchNet, TorchNetOptions
 from dynsal.engines.torch.params import load_caffemodel
 from dynsal.engines.torch.updates import HISTORY_BLOBS, RULES, check_solver_type
 from dynsal.errors import DynsalError
@@ -184,9 +184,10 @@ class TorchSolver:
         state.MergeFrom(net_param.state)
         if extra_state is not None:
             state.MergeFrom(extra_state)
-        return TorchNet(net_param, None, phase="train" if state.phase == pb.TRAIN else "test", device=device,
-                        precision=precision, seed=seed, level=state.level, stages=tuple(state.stage),
-                        compile=self.compile)
+        return TorchNet(net_param, None, TorchNetOptions(phase="train" if state.phase == pb.TRAIN else "test",
+                                                         device=device, precision=precision, seed=seed,
+                                                         level=state.level, stages=tuple(state.stage),
+                                                         compile=self.compile))
 
     def _share_weights(self, test) -> None:
         """Net::ShareTrainedLayersWith: a test layer uses the train layer's blobs of the same name."""
