@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 import cv2
 import numpy as np
 
+from dynsal.data.flow_image import ENCODINGS, encode_flow
 from dynsal.errors import DataError
 
 DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
@@ -228,8 +229,6 @@ class FlowSettings:
     max_magnitude: float = 20.0
 
     def __post_init__(self):
-        from dynsal.data.flow_image import ENCODINGS
-
         _check(self.method, self.params)
         if self.encoding not in ENCODINGS:
             raise DataError(f"unknown flow encoding {self.encoding!r}; choose one of {', '.join(ENCODINGS)}")
@@ -305,6 +304,4 @@ class FlowSettings:
 
     def image(self, flow: np.ndarray) -> np.ndarray:
         """The flow image (BGR uint8 H×W×3) with these settings' encoding and normalisation."""
-        from dynsal.data.flow_image import encode_flow
-
         return encode_flow(flow, self.encoding, None if self.normalisation == "frame" else self.max_magnitude)

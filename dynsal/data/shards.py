@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Dict, Iterator, List, Sequence, Tuple
 
 from dynsal.caffe.blobs import datum_to_array
 from dynsal.data import dataset as D
-from dynsal.errors import DataError
+from dynsal.errors import DataError, warn
 from dynsal.sharding import balance
 
 SHARD_BACKEND = "lmdb"
@@ -104,11 +103,11 @@ def finished_shards(root, state: Dict) -> Dict[str, ShardReader]:
             continue
         manifest_file = path / f"{split}_{SHARD_BACKEND}_manifest.json"
         if not manifest_file.exists():
-            print(f"dynsal: {path}: shard not finished; its videos are computed here", file=sys.stderr)
+            warn(f"{path}: shard not finished; its videos are computed here")
             continue
         manifest = json.loads(manifest_file.read_text())
         if not same_plan(manifest, state):
-            print(f"dynsal: {path}: shard built from other inputs or settings; not used", file=sys.stderr)
+            warn(f"{path}: shard built from other inputs or settings; not used")
             continue
         if set(manifest["videos"]) - readers.keys():
             reader = ShardReader(path, split, manifest)
