@@ -25,17 +25,19 @@ from dynsal.errors import DynsalError
 from dynsal.lazy import submodule_loader
 
 __version__ = "0.1.0"
-__all__ = ["DynsalError", "Predictor", "saliency_maps", "__version__"]
+__all__ = ["DynsalError", "Predictor", "saliency_maps", "train", "__version__"]
 
 
 _submodule = submodule_loader(__name__)
 
 
 def __getattr__(name: str):
-    """`dynsal.Predictor`, `dynsal.saliency_maps`, and every submodule (`dynsal.predict`, `dynsal.metrics`, ...),
-    imported on first use (PEP 562, `dynsal.lazy`)."""
+    """`dynsal.Predictor`, `dynsal.saliency_maps`, `dynsal.train` (`dynsal.trainer`), and every submodule
+    (`dynsal.predict`, `dynsal.metrics`, ...), imported on first use (PEP 562, `dynsal.lazy`)."""
     if name == "Predictor":
         return importlib.import_module("dynsal.predict.predictor").Predictor
     if name == "saliency_maps":
         return importlib.import_module("dynsal.predict").saliency_maps
+    if name == "train":
+        return importlib.import_module("dynsal.trainer").train
     return _submodule(name)

@@ -35,7 +35,7 @@ def fake_caffe(tmp_path, monkeypatch) -> Path:
 
 @pytest.mark.parametrize("gpu_present", [False, True])
 def test_a_gpu_solver_trains_on_the_cpu_where_there_is_no_gpu(fake_caffe, monkeypatch, capfd, gpu_present):
-    monkeypatch.setattr("dynsal.commands.train.nvidia_gpu_present", lambda: gpu_present)
+    monkeypatch.setattr("dynsal.trainer.nvidia_gpu_present", lambda: gpu_present)
     assert main(["train", "prototxt/stsmax_solver.prototxt", "--engine", "caffe", "--weights", "w.caffemodel",
                  "--max-iter", "10"]) == 0
     solver = io.read_solver(fake_caffe / "solver.prototxt")
@@ -47,7 +47,7 @@ def test_a_gpu_solver_trains_on_the_cpu_where_there_is_no_gpu(fake_caffe, monkey
 
 
 def test_gpu_flag_leaves_the_solver_mode_to_caffe(fake_caffe, monkeypatch):
-    monkeypatch.setattr("dynsal.commands.train.nvidia_gpu_present", lambda: False)
+    monkeypatch.setattr("dynsal.trainer.nvidia_gpu_present", lambda: False)
     assert main(["train", "prototxt/stsmax_solver.prototxt", "--engine", "caffe", "--gpu", "0"]) == 0
     assert io.read_solver(fake_caffe / "solver.prototxt").solver_mode == pb.SolverParameter.GPU
     assert "--gpu=0" in (fake_caffe / "args.txt").read_text()
