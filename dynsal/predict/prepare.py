@@ -112,7 +112,7 @@ class FrameWorkers:
             return InlineExecutor()
         if self._pool is None and self.recipe.flow.in_processes:
             try:
-                self._pool = WorkerProcesses(self.workers, "forkserver", ["dynsal.predict.prepare"],
+                self._pool = WorkerProcesses(self.workers, "forkserver", ("dynsal.predict.prepare",),
                                              one_opencv_thread=True, hint="").executor()
             except DynsalError as exc:  # no working semaphores (e.g. a chroot without /dev/shm)
                 warn(f"{exc}; optical flow runs in {self.workers} threads")
