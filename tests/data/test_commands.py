@@ -90,6 +90,20 @@ def test_flow_command_errors(tmp_path, capsys):
     assert "unknown parameter(s) colour" in capsys.readouterr().err
 
 
+def test_flow_without_worker_processes_is_one_line(tmp_path, capsys, monkeypatch):
+    """Where a process pool cannot start (no /dev/shm), `flow --jobs 2` says to run with --jobs 1."""
+    from dynsal import workers
+
+    class NoPool:
+        def Pool(self, *args, **kwargs):
+            raise OSError(38, "Function not implemented")
+    monkeypatch.setattr(workers, "get_context", lambda method: NoPool())
+    videos = [str(panning_video(tmp_path / f"{name}.avi", 3, 32, 32)) for name in "ab"]
+    assert main(["flow", *videos, "-o", str(tmp_path / "o"), "--jobs", "2", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot start 2 worker processes" in err[0] and "run with --jobs 1" in err[0], err
+
+
 def test_flow_shards_are_balanced_by_frames(tmp_path, capsys, monkeypatch):
     videos = [str(panning_video(tmp_path / f"{name}.avi", n, 32, 32)) for name, n in (("a", 5), ("b", 2), ("c", 3))]
     for index in range(2):
