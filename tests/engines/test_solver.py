@@ -55,6 +55,23 @@ def test_train_writes_caffe_snapshots_and_a_log(tmp_path, monkeypatch, capsys):
     assert main(["plot-log", str(tmp_path / "snap" / "tiny_log.jsonl"), "-o", str(tmp_path / "curves.png")]) == 0
 
 
+def test_train_in_python_is_the_command(tmp_path, monkeypatch):
+    """`dynsal.train(solver, TrainOptions(...))` trains as `dynsal train` does and says how it ended."""
+    import dynsal
+    from dynsal.trainer import TrainOptions
+
+    monkeypatch.chdir(tmp_path)
+    solver = tiny_solver(tmp_path, max_iter=8)
+    said = []
+    result = dynsal.train(solver, TrainOptions(engine="torch", device="cpu", max_iter=5, resume="latest",
+                                               progress=False), say=said.append)
+    assert said == ["--resume latest: no snapshot snap/tiny_iter_*.solverstate yet; starting afresh"]
+    assert (result.status, result.rank, result.iteration, result.stopped_by) == (0, 0, 5, None)
+    assert result.snapshot.endswith("tiny_iter_5.caffemodel") and result.log.endswith("tiny_log.jsonl")
+    log = records(tmp_path / "snap" / "tiny_log.jsonl")
+    assert [r["iteration"] for r in log if r["phase"] == "train"] == list(range(5))
+
+
 def test_resume_continues_the_schedule(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     solver = tiny_solver(tmp_path, max_iter=8)
