@@ -116,7 +116,8 @@ def build_split(split: str, sources: Sequence[D.VideoSource], root, settings: D.
         root: dataset folder.
         settings: what decides the contents.
         make_writer: (staging folder, split, sample count) -> writer with put(Sample), commit(),
-            close(), outputs() -> [(staging path, final path)] and describe() -> dict.
+            close(), finish() (once every video is in and the writer is closed: what completes the outputs),
+            outputs() -> [(staging path, final path)] and describe() -> dict.
         backend: "lmdb" or "hdf5" (names the staging folder and manifest).
         jobs: worker processes for flow (1 = this process).
         overwrite: replace a finished dataset of the same split and backend.
@@ -299,6 +300,7 @@ def _finalise(root: Path, split: str, backend: str, staging: Path, writer, state
 
     `wanted` are the videos built (all, or a shard's); `count` counts their samples, `split_count` the plan's.
     """
+    writer.finish()
     built = [item for item in plan if item.video in wanted]
     per_video = Counter(item.video for item in built)
     state["manifest"] = {
