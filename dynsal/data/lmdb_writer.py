@@ -81,9 +81,10 @@ def seal_copy(source: Path, target: Path) -> None:
     """
     target.mkdir()
     try:
-        with lmdb.open(str(source), readonly=True, lock=False, subdir=True) as old, old.begin() as reading, \
+        with lmdb.open(str(source), readonly=True, lock=False, subdir=True) as old, \
+                old.begin(buffers=True) as reading, \
                 lmdb.open(str(target), map_size=sealed_map_size(old), subdir=True, mode=0o666, sync=False) as new:
-            records = reading.cursor().iternext()
+            records = reading.cursor().iternext()  # memoryviews into the source's map, valid while `reading` is
             while True:
                 batch = list(islice(records, _SEAL_BATCH))
                 with new.begin(write=True) as txn:
