@@ -310,6 +310,7 @@ def _finalise(request: BuildRequest, writer: DatasetWriter, state: Dict, plan: S
 
     `wanted` are the videos built (all, or a shard's); `count` counts their samples, `split_count` the plan's.
     """
+    writer.finish()
     sources, variants = request.sources, request.settings.variants()
     built = [item for item in plan if item.video in wanted]
     per_video = Counter(item.video for item in built)

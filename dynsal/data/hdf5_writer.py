@@ -43,7 +43,6 @@ class Hdf5Writer(DatasetWriter):
         check_listable(self.list_root)
         self.folder = self.staging / "h5"
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._write_list()
         self.files: Dict[int, h5py.File] = {}
         self.datasets: Dict[int, Dict[str, h5py.Dataset]] = {}
         self.lost: List[int] = []
@@ -121,8 +120,9 @@ class Hdf5Writer(DatasetWriter):
         if error is not None:
             raise error
 
-    def _write_list(self) -> None:
-        """The list file HDF5Data reads: every file of the split under `list_root`, in order."""
+    def finish(self) -> None:
+        """Once every video is in and the files are closed: the list file HDF5Data reads, every file of the
+        split under `list_root`, in order."""
         names = [self._path(i).name for i in range(self.file_count)]
         listing = "".join(f"{self.list_root}/{self.split}_h5/{name}\n" for name in names)
         write_atomic(self.staging / f"{self.split}_h5.txt", listing.encode())

@@ -28,6 +28,10 @@ class DatasetWriter(ABC):
         """Release the files (also after a failure); what was committed stays."""
 
     @abstractmethod
+    def finish(self) -> None:
+        """Once every video is in and the writer is closed: what completes the outputs (e.g. a seal, a list file)."""
+
+    @abstractmethod
     def outputs(self) -> List[Tuple[Path, Path]]:
         """(path in the staging folder, final path next to it) of every output, moved in place at the end."""
 

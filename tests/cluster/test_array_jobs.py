@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from dynsal.cli import main
-from tests.data.readers import lmdb_contents
+from tests.data.readers import lmdb_contents, lmdb_files
 from tests.data.synthetic import panning_video, steady_gaze
 from tests.predict.helpers import zoo_weights
 
@@ -61,9 +61,9 @@ def array_script(folder: Path, name: str, command: str) -> Path:
 
 
 def dataset(root: Path):
-    """What a built split is: every LMDB record's key and value bytes (what Caffe's Data layer reads) and the
-    manifest's bytes. (LMDB's own page bookkeeping in data.mdb, e.g. transaction ids, is not part of it.)"""
-    return lmdb_contents(root), (root / "train_lmdb_manifest.json").read_bytes()
+    """What a built split is: every LMDB record's key and value bytes (what Caffe's Data layer reads), the
+    databases' data.mdb files and the manifest's bytes."""
+    return lmdb_contents(root), lmdb_files(root), (root / "train_lmdb_manifest.json").read_bytes()
 
 
 def make_lmdb_args(diem, out: Path):

@@ -32,6 +32,11 @@ def lmdb_contents(root: Path, split: str = "train"):
     return {kind: read_lmdb(root / f"{split}_{kind}_lmdb") for kind in ("frames", "flows", "maps")}
 
 
+def lmdb_files(root: Path, split: str = "train"):
+    """{frames|flows|maps: data.mdb's bytes} of one split's three LMDBs (sealed: a function of the records)."""
+    return {kind: (root / f"{split}_{kind}_lmdb" / "data.mdb").read_bytes() for kind in ("frames", "flows", "maps")}
+
+
 def hdf5_contents(root: Path, split: str = "train"):
     """{data1|data1_b|label: N×C×H×W} of one split, concatenated in list-file order."""
     files = (root / f"{split}_h5.txt").read_text().split()

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import h5py
-import lmdb
 import numpy as np
 import pytest
 
@@ -22,7 +21,7 @@ from dynsal.data.sources import diem_sources, layout_sources
 from dynsal.data.video import ResizePolicy, read_frames
 from dynsal.errors import DataError
 from dynsal.zoo import FRAME_MEAN, INPUT_SCALE, MAP_MEAN, MAP_SCALE
-from tests.data.readers import arrays, hdf5_contents, lmdb_contents
+from tests.data.readers import arrays, hdf5_contents, lmdb_contents, lmdb_files
 from tests.data.synthetic import panning_video, steady_gaze
 
 SETTINGS = DatasetSettings(resize="fixed:48x64", sigma="8px")
@@ -132,6 +131,7 @@ def test_interrupted_build_resumes_to_the_same_dataset(tmp_path, diem, backend):
     build(tmp_path / "fresh", sources, settings, backend)
     if backend == "lmdb":
         assert lmdb_contents(root) == lmdb_contents(tmp_path / "fresh")
+        assert lmdb_files(root) == lmdb_files(tmp_path / "fresh")  # sealed: byte for byte, whatever the batches
     else:
         ours, fresh = hdf5_contents(root), hdf5_contents(tmp_path / "fresh")
         assert all(np.array_equal(ours[k], fresh[k]) for k in ours)
@@ -206,8 +206,7 @@ def test_lmdb_map_grows_when_full(tmp_path, diem):
     build(tmp_path / "small", sources, writer=small)
     build(tmp_path / "big", sources)
     assert lmdb_contents(tmp_path / "small") == lmdb_contents(tmp_path / "big")
-    with lmdb.open(str(tmp_path / "small" / "train_frames_lmdb"), readonly=True, lock=False) as env:
-        assert env.info()["map_size"] > 1 << 15
+    assert lmdb_files(tmp_path / "small") == lmdb_files(tmp_path / "big")  # a 32 KB map cannot hold it: it grew
 
 
 def _nothing_finished(root: Path):
@@ -310,7 +309,7 @@ def test_build_interrupted_while_moving_outputs_finishes_on_rerun(tmp_path, diem
     real_replace = B.os.replace
 
     def replace(a, b):
-        if str(a).endswith("flows_lmdb"):  # killed after moving the frames database
+        if str(a).endswith("flows_lmdb.sealed"):  # killed after moving the frames database
             raise Interrupt()
         real_replace(a, b)
     monkeypatch.setattr(B.os, "replace", replace)
@@ -322,7 +321,33 @@ def test_build_interrupted_while_moving_outputs_finishes_on_rerun(tmp_path, diem
     manifest = build(tmp_path / "out", sources)
     build(tmp_path / "fresh", sources)
     assert lmdb_contents(tmp_path / "out") == lmdb_contents(tmp_path / "fresh")
+    assert lmdb_files(tmp_path / "out") == lmdb_files(tmp_path / "fresh")
     assert manifest["count"] == 11 and not (tmp_path / "out" / ".train_lmdb.partial").exists()
+
+
+def test_build_interrupted_while_sealing_finishes_on_rerun(tmp_path, diem, monkeypatch):
+    """A build killed while sealing its databases (frames sealed, flows half-written) seals again on the rerun:
+    the part-written copy is written anew, the sealed one kept, and the files equal an uninterrupted build's."""
+    from dynsal.data import lmdb_writer as W
+
+    sources = diem_sources([diem[0]], diem[1])
+    real_seal = W.seal_copy
+
+    def seal(source, target):
+        real_seal(source, target)
+        if source.name == "flows_lmdb":
+            raise Interrupt()  # killed before the rename: flows_lmdb.sealed.part is left behind
+    monkeypatch.setattr(W, "seal_copy", seal)
+    with pytest.raises(Interrupt):
+        build(tmp_path / "out", sources)
+    staging = tmp_path / "out" / ".train_lmdb.partial"
+    assert sorted(p.name for p in staging.glob("*_lmdb*")) == [
+        "flows_lmdb", "flows_lmdb.sealed.part", "frames_lmdb.sealed", "maps_lmdb"]
+    monkeypatch.setattr(W, "seal_copy", real_seal)
+    build(tmp_path / "out", sources)
+    build(tmp_path / "fresh", sources)
+    assert lmdb_files(tmp_path / "out") == lmdb_files(tmp_path / "fresh")
+    assert lmdb_contents(tmp_path / "out") == lmdb_contents(tmp_path / "fresh")
 
 
 def test_observer_subset_maps(tmp_path, diem):

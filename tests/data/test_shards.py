@@ -16,7 +16,7 @@ from dynsal.data.hdf5_writer import Hdf5Writer
 from dynsal.data.lmdb_writer import LmdbWriter
 from dynsal.data.sources import diem_sources
 from dynsal.errors import DataError, DynsalWarning
-from tests.data.readers import hdf5_contents, lmdb_contents
+from tests.data.readers import hdf5_contents, lmdb_contents, lmdb_files
 from tests.data.synthetic import panning_video, steady_gaze
 
 SETTINGS = D.DatasetSettings(resize="fixed:24x32", sigma="5px", mirror=True)
@@ -42,7 +42,7 @@ def build(root, sources, backend="lmdb", settings=SETTINGS, shard=None):
 
 def same_dataset(a, b, backend, split="train"):
     if backend == "lmdb":
-        return lmdb_contents(a, split) == lmdb_contents(b, split)
+        return lmdb_contents(a, split) == lmdb_contents(b, split) and lmdb_files(a, split) == lmdb_files(b, split)
     ours, theirs = hdf5_contents(a, split), hdf5_contents(b, split)
     return ours.keys() == theirs.keys() and all(np.array_equal(ours[k], theirs[k]) for k in ours)
 
