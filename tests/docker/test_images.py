@@ -1,10 +1,13 @@
-"""The CPU Docker image, built from docker/Dockerfile.cpu and run as `docker run --rm` runs it
-(scripts/build_image.sh, scripts/run_image.sh): the card's three commands with the image's real Caffe,
-checked against the host's dynsal, and what the image must not hold."""
+"""Both Docker images, the CPU one (docker/Dockerfile.cpu: Debian bullseye's Caffe) and the GPU one
+(docker/Dockerfile: dynsal's CUDA 13 + cuDNN Caffe, in CPU mode here), built and run as `docker run --rm` runs
+them (scripts/build_image.sh, scripts/run_image.sh): the card's three commands with the image's real Caffe,
+checked against the host's dynsal, and what an image must not hold. Each test runs in each image (fixture
+`image`)."""
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tarfile
@@ -35,45 +38,46 @@ def copy_scripts(folder: Path) -> None:
         shutil.copy(REPO / "scripts" / name, folder / "scripts" / name)
 
 
-def test_run_image_gives_docker_run_semantics(cpu_image, image_folder):
+def test_run_image_gives_docker_run_semantics(image, image_folder):
     """ENTRYPOINT dynsal (CMD --help without arguments), USER 1000, WORKDIR /data = the current folder, the
     models folder at /models; the bind mount is there on every one of six runs (an earlier trial saw buildah
     race the image's VOLUME /data in 3 of 6; run_image.sh drops the VOLUMEs, so it cannot)."""
-    assert "usage: dynsal" in cpu_image.run([], image_folder).stdout
+    assert "usage: dynsal" in image.run([], image_folder).stdout
     for attempt in range(6):
         (image_folder / "marker.txt").write_text(f"{attempt}\n")
-        shown = cpu_image.run(["-c", "id -u; pwd; cat marker.txt; echo $DYNSAL_MODELS; touch made.txt"],
+        shown = image.run(["-c", "id -u; pwd; cat marker.txt; echo $DYNSAL_MODELS; touch made.txt"],
                               image_folder, entrypoint="sh").stdout.split()
         assert shown == ["1000", "/data", str(attempt), "/models"]
         assert (image_folder / "made.txt").is_file()
     (image_folder / "models" / "a.caffemodel").write_bytes(b"")
-    assert cpu_image.run(["-c", "ls /models"], image_folder, entrypoint="sh").stdout.split() == ["a.caffemodel"]
+    assert image.run(["-c", "ls /models"], image_folder, entrypoint="sh").stdout.split() == ["a.caffemodel"]
 
 
-def test_an_output_folder_the_image_user_cannot_write_is_one_line(cpu_image, image_folder):
+def test_an_output_folder_the_image_user_cannot_write_is_one_line(image, image_folder):
     locked = image_folder / "locked"
     locked.mkdir(mode=0o755)  # root's: uid 1000 may read, not write
     shutil.copy(REPO / "prototxt" / "ssnet_deploy.prototxt", image_folder)
     make_inputs(image_folder, frames=2)
     zoo_weights("ssnet", image_folder)
-    result = cpu_image.run(["predict", "--net", "ssnet", "--weights", "ssnet.caffemodel", "shots", "-o",
-                            "locked/out"], image_folder, check=False)
+    result = image.run(["predict", "--net", "ssnet", "--weights", "ssnet.caffemodel", "shots", "-o",
+                        "locked/out"], image_folder, check=False)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "locked" in lines[0], result.stderr
 
 
-def test_predict_stsmax_with_stsconvnet_weights_matches_the_host_torch_engine(cpu_image, image_folder, tmp_path):
+def test_predict_stsmax_with_stsconvnet_weights_matches_the_host_torch_engine(image, image_folder, tmp_path):
     """The card's command with the image's real Caffe: the random STSConvNet caffemodel (the published file's
     stand-in) run as STSMaxNet; the frame folder's maps equal the host's torch engine's within one grey level
     given the same frames and flow images, and the video gives a map per frame. Same flow images: Farnebäck's
-    (identical from the image's OpenCV 4.5.1 and the host's); DIS's differ between the two OpenCV releases (up
-    to 18 grey levels in a flow image, test_make_lmdb_script_in_the_image_builds_the_hosts_dataset's data)."""
+    (identical from the CPU image's OpenCV 4.5.1, the GPU image's 5.1 and the host's); DIS's differ between 4.5.1
+    and 5.1 (up to 18 grey levels in a flow image, test_make_lmdb_script_in_the_image_builds_the_hosts_dataset's
+    data)."""
     _, frames = make_inputs(image_folder, frames=3)
     weights = zoo_weights("stsconv", image_folder)
-    result = cpu_image.run(["predict", "--net", "stsmax", "--weights", weights.name, "--engine", "caffe", "clip.mp4",
-                            "shots", "-o", "out", "--npz", "--flow-method", "farneback"], image_folder)
+    result = image.run(["predict", "--net", "stsmax", "--weights", weights.name, "--engine", "caffe", "clip.mp4",
+                        "shots", "-o", "out", "--npz", "--flow-method", "farneback"], image_folder)
     assert "conv_fuse" in result.stderr and "Traceback" not in result.stderr
     host_out = tmp_path / "host"
     assert main(["predict", "--net", "stsmax", "--weights", str(weights), "--engine", "torch", str(frames), "-o",
@@ -92,7 +96,7 @@ def test_predict_stsmax_with_stsconvnet_weights_matches_the_host_torch_engine(cp
         assert np.abs(image_png.astype(int) - host_png.astype(int)).max() <= 1, png.name
 
 
-def test_train_script_fine_tunes_stsmax_from_stsconvnet_with_caffe_train(cpu_image, image_folder):
+def test_train_script_fine_tunes_stsmax_from_stsconvnet_with_caffe_train(image, image_folder):
     """`python scripts/train.py SOLVER --weights STSCONV.caffemodel` in the image runs its `caffe train` for 10
     iterations; the host reads Caffe's snapshot (STSMaxNet's layers, changed by training) and solverstate."""
     copy_scripts(image_folder)
@@ -105,8 +109,8 @@ def test_train_script_fine_tunes_stsmax_from_stsconvnet_with_caffe_train(cpu_ima
     for path in [image_folder / "snapshots", *(image_folder / "data").rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)  # uid 1000's Caffe opens an LMDB's lock.mdb for writing
     start = zoo_weights("stsconv", image_folder)
-    result = cpu_image.run(["scripts/train.py", "prototxt/stsmax_solver.prototxt", "--weights", start.name,
-                            "--engine", "caffe", "--max-iter", "10"], image_folder, entrypoint="python3")
+    result = image.run(["scripts/train.py", "prototxt/stsmax_solver.prototxt", "--weights", start.name,
+                        "--engine", "caffe", "--max-iter", "10"], image_folder, entrypoint="python3")
     assert "Snapshotting to binary proto file snapshots/stsmax_iter_10.caffemodel" in result.stderr  # glog at INFO
     assert "Optimization Done." in result.stderr
     snapshot = io.read_net(image_folder / "snapshots" / "stsmax_iter_10.caffemodel")
@@ -126,15 +130,15 @@ def lmdb_records(path: Path):
         return list(txn.cursor())
 
 
-def test_make_lmdb_script_in_the_image_builds_the_hosts_dataset(cpu_image, image_folder, tmp_path):
+def test_make_lmdb_script_in_the_image_builds_the_hosts_dataset(image, image_folder, tmp_path):
     """`python scripts/make_lmdb.py` on a miniature DIEM folder: the image's LMDBs hold the host's records (flow by
-    Farnebäck: DIS's flow images differ between the image's OpenCV 4.5.1 and the host's, by up to 18 grey levels
-    on this data, while frames and maps are identical either way)."""
+    Farnebäck: DIS's flow images differ between the CPU image's OpenCV 4.5.1 and the host's 5.1, by up to 18 grey
+    levels on this data, while frames and maps are identical either way)."""
     copy_scripts(image_folder)
     miniature_diem(image_folder / "DIEM")
     args = ["--videos", "DIEM/video", "--gaze", "DIEM/event_data", "--split-preset", "diem", "--resize",
             "fixed:32x48", "--splits", "train", "--method", "farneback"]
-    cpu_image.run(["scripts/make_lmdb.py", *args, "-o", "dataset"], image_folder, entrypoint="python3")
+    image.run(["scripts/make_lmdb.py", *args, "-o", "dataset"], image_folder, entrypoint="python3")
     host = tmp_path / "host"
     host_args = [str(image_folder / a) if a.startswith("DIEM") else a for a in args]
     assert main(["make-lmdb", *host_args, "-o", str(host), "-q"]) == 0
@@ -143,6 +147,9 @@ def test_make_lmdb_script_in_the_image_builds_the_hosts_dataset(cpu_image, image
     for name in built:
         records = lmdb_records(image_folder / "dataset" / name)
         assert records and records == lmdb_records(host / name), name
+
+
+INSTALLED = re.compile("/(dist|site)-packages/dynsal/")
 
 
 def _image_layers(name: str, folder: Path):
@@ -159,12 +166,13 @@ def _image_layers(name: str, folder: Path):
     return [folder / layer["digest"].split(":")[1] for layer in manifest["layers"]]
 
 
-def test_no_ca_bundle_pip_config_wheel_or_source_in_any_layer(cpu_image, tmp_path):
+def test_no_ca_bundle_pip_config_wheel_or_source_in_any_layer(image, tmp_path):
     """Nothing of the build's inputs stays in a layer: no pip.conf, no copy of the host's CA bundle, no mount
-    point left by a RUN --mount, no wheel and no source tree (dynsal only as installed under dist-packages)."""
+    point left by a RUN --mount, no wheel and no source tree (dynsal only as installed, under Debian's
+    dist-packages or the venv's site-packages)."""
     host_ca = Path("/etc/ssl/certs/ca-certificates.crt")
     ca_digest = hashlib.sha256(host_ca.read_bytes()).hexdigest() if host_ca.is_file() else None
-    found, layers = [], _image_layers(cpu_image.name, tmp_path)
+    found, layers = [], _image_layers(image.name, tmp_path)
     assert len(layers) > 3
     for layer in layers:
         with tarfile.open(layer) as archive:
@@ -174,7 +182,7 @@ def test_no_ca_bundle_pip_config_wheel_or_source_in_any_layer(cpu_image, tmp_pat
                     continue  # an empty mount point stays as a folder (/tmp/wheel); nothing in it
                 if (path.endswith(("pip.conf", "pip.ini")) or "/dynsal-" in path and path.endswith(".whl")
                         or path.startswith(("/src/", "/tmp/wheel/", "/run/secrets/"))
-                        or (path.endswith("/dynsal/__init__.py") and "/dist-packages/" not in path)):
+                        or (path.endswith("/dynsal/__init__.py") and not INSTALLED.search(path))):
                     found.append(path)
                 elif ca_digest and member.isfile() and member.size == host_ca.stat().st_size:
                     if hashlib.sha256(archive.extractfile(member).read()).hexdigest() == ca_digest:
