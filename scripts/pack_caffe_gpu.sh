@@ -53,7 +53,9 @@ build_cuda13_caffe() {  # the lean CUDA 13 Caffe in $ROOT/opt/caffe-cuda-13, onc
   fi
   say "building the lean CUDA 13 Caffe (sm_90) in $ROOT/opt/caffe-cuda-13"
   cp -r "$HERE/build_caffe_cuda.sh" "$HERE/caffe-patches" "$WORK/"
+  # thrust and CUB for g++ too (nvcc finds include/cccl by itself), as in docker/Dockerfile
   in_chroot /usr/bin/env CUDA_TOOLKIT_ROOT_DIR="/$CUDA/cu13" CUDNN_ROOT="/$CUDA/cudnn" CUDA_ARCH_BIN=90 CUDA_ARCH_PTX= \
+    CPLUS_INCLUDE_PATH="/$CUDA/cu13/include/cccl" \
     PATH="/$CUDA/cu13/bin:/usr/sbin:/usr/bin:/sbin:/bin" nice -n "${NICE:-10}" \
     bash /tmp/dynsal-caffe-gpu-pack/build_caffe_cuda.sh --lean --prefix /opt/caffe-cuda-13 --jobs "${JOBS:-$(nproc)}"
   echo "$hash" >"$stamp"
