@@ -70,8 +70,8 @@ fi
 
 say "compiling caffe_blobs against the Caffe in $PREFIX"
 cp "$REPO/benchmarks/caffe_gpu/caffe_blobs.cpp" "$REPO/benchmarks/caffe_gpu/CMakeLists.txt" "$WORK/"
-in_chroot sh -c "cd /tmp/dynsal-caffe-gpu-pack && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH=$PREFIX >cmake.log 2>&1 && make -C build >make.log 2>&1" \
+in_chroot env CPLUS_INCLUDE_PATH="/$CUDA/cu13/include/cccl" sh -c "cd /tmp/dynsal-caffe-gpu-pack && cmake -S . -B build \
+  -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=$PREFIX >cmake.log 2>&1 && make -C build >make.log 2>&1" \
   || { tail -n 20 "$WORK"/cmake.log "$WORK"/make.log >&2 || true; die "compiling caffe_blobs failed"; }
 
 say "collecting its libraries (all but CUDA's), resolved inside the chroot"
