@@ -2,15 +2,16 @@
 
 - ``bullseye`` (default): Debian bullseye's packaged CPU build (1.0.0+git20180821.99bd997), Python 3.9;
   `scripts/build_oracle.sh` builds it, and builds the trixie one instead when bullseye cannot be fetched;
-- ``trixie``: the same Caffe source built by dynsal with CUDA + cuDNN on Debian trixie
-  (`scripts/build_caffe_chroot.sh`, Python 3.13, numpy 2), run in CPU mode. It outlives bullseye on
-  Debian's mirrors, and it is the build CI compiles and tests.
+- ``trixie``: the same Caffe source built by dynsal with CUDA 13 + cuDNN: the GPU Docker image
+  (docker/Dockerfile, Debian trixie, Python 3.13, numpy 2), its file system mounted as a chroot
+  (`scripts/mount_image.sh gpu`, which builds the image where there is none), run in CPU mode. It
+  outlives bullseye on Debian's mirrors, and it is the image CI builds and tests.
 
 `Oracle` runs Python snippets, Caffe's tools or dynsal itself inside a chroot, exchanging files
 through a work folder that lives under the chroot (`Workdir.host` outside = `Workdir.inner` inside).
 Each command runs in a private mount namespace with its own /proc, so nothing stays mounted
 afterwards. The chroot of the selected oracle: $DYNSAL_ORACLE_ROOT, else its default place
-(/var/cache/dynsal/oracle-bullseye, /var/cache/dynsal/caffe-cuda-<hash>). Building needs root and a
+(/var/cache/dynsal/oracle-bullseye, /var/cache/dynsal/image-root-gpu). Building needs root and a
 dynsal source checkout (the scripts are not part of the installed package).
 """
 from __future__ import annotations
@@ -29,10 +30,11 @@ from dynsal.errors import OracleUnavailable
 DEFAULT_ROOT = "/var/cache/dynsal/oracle-bullseye"
 PACKAGE_DIR = Path(__file__).resolve().parent
 SCRIPTS = PACKAGE_DIR.parent / "scripts"
-#: oracle name -> the script that builds its chroot (idempotently; last line "...: ready at DIR")
-BUILD_SCRIPTS = {"bullseye": SCRIPTS / "build_oracle.sh", "trixie": SCRIPTS / "build_caffe_chroot.sh"}
-READY_STAMPS = (".dynsal-oracle-ready", ".dynsal-caffe-cuda-ready")  # written by the two scripts when done
-INNER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: oracle name -> the command that readies its chroot (idempotently; last line "...: ready at DIR")
+BUILD_SCRIPTS = {"bullseye": [SCRIPTS / "build_oracle.sh"], "trixie": [SCRIPTS / "mount_image.sh", "gpu"]}
+READY_STAMPS = (".dynsal-oracle-ready", ".dynsal-image-ready")  # written by the two scripts when done
+# the GPU image's venv and Caffe tools first, as its ENV PATH has them (absent from bullseye's chroot)
+INNER_PATH = "/opt/venv/bin:/opt/caffe/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class OracleCommandError(subprocess.CalledProcessError):
@@ -62,7 +64,7 @@ def oracle_root(name: str | None = None) -> Path:
     if name == selected and "DYNSAL_ORACLE_ROOT" in os.environ:
         return Path(os.environ["DYNSAL_ORACLE_ROOT"])
     if name == "trixie":
-        return Path(_script_output([str(BUILD_SCRIPTS["trixie"]), "--print-root"]))
+        return Path(_script_output([*map(str, BUILD_SCRIPTS["trixie"]), "--print-root"]))
     return Path(DEFAULT_ROOT)
 
 
@@ -112,12 +114,13 @@ class Oracle:
         root = oracle_root(name)
         if _is_ready(root):
             return cls(root)
-        script = BUILD_SCRIPTS[name]
+        command = [str(part) for part in BUILD_SCRIPTS[name]]
         if not build:
-            raise OracleUnavailable(f"no {name} oracle chroot at {root}; build it with scripts/{script.name}")
+            raise OracleUnavailable(f"no {name} oracle chroot at {root}; make it with "
+                                    f"bash scripts/{' '.join([Path(command[0]).name, *command[1:]])}")
         if os.geteuid() != 0:
-            raise OracleUnavailable("the Caffe chroot needs root to build and run (debootstrap, chroot)")
-        ready = _script_output([str(script), str(root)])
+            raise OracleUnavailable("the Caffe chroot needs root to build and run (debootstrap or buildah, chroot)")
+        ready = _script_output([*command, str(root)])
         built = Path(ready.rpartition("ready at ")[2])
         if not _is_ready(built):
             raise OracleUnavailable(f"building the {name} oracle did not finish: {ready}")

@@ -2,7 +2,12 @@
 # Build dynsal's Docker image and tag it in the local image store:
 #
 #   bash scripts/build_image.sh cpu       # docker/Dockerfile.cpu -> localhost/dynsal:cpu
-#   bash scripts/build_image.sh gpu       # docker/Dockerfile: not buildable here yet (says so, exits 2)
+#   bash scripts/build_image.sh gpu       # docker/Dockerfile -> localhost/dynsal:gpu (CUDA Caffe + torch)
+#   bash scripts/build_image.sh gpu-build # its build stage (--target build) -> localhost/dynsal:gpu-build: the
+#                                         # CUDA 13 build environment scripts/pack_caffe_gpu.sh compiles in
+#
+# Environment: CUDA_ARCH_BIN / CUDA_ARCH_PTX, when set, are passed to the GPU image's build as build arguments
+# (CI: CUDA_ARCH_BIN=90, machine code for one architecture, to save compile time; unset: the Dockerfile's set).
 #
 # - dynsal goes in as a wheel built here first (build/image-wheel/, from a copy of the package files, so
 #   the checkout gets no build/ or egg-info of setuptools'; by $PYTHON, else .venv/bin/python, else python3),
@@ -13,7 +18,9 @@
 #   the default containers storage: `buildah from localhost/dynsal:cpu` finds the result.
 # - A FROM image that is neither in the local store nor pullable (these machines reach no registry) is
 #   replaced by a stand-in made from the same Debian release: debootstrap --variant=minbase, trimmed as
-#   Debian's official slim images are, tagged with the FROM line's exact name (one line says so). Its root
+#   Debian's official slim images are, tagged with the FROM line's exact name (one line says so). A base given
+#   as `ARG BASE=NAME[@sha256:DIGEST]` (docker/Dockerfile) is read from that default; a stand-in cannot match a
+#   digest, so it is tagged NAME and the build gets `--build-arg BASE=NAME`. Its root
 #   file system is cached in $DYNSAL_IMAGE_CACHE (default /var/cache/dynsal/images) under a hash of its
 #   recipe, and the stand-in image carries that hash as its label dynsal.stand-in (so do images built on it): a second build reuses both.
 # - A step that reaches PyPI or an HTTPS archive gets the host's CA bundle as the build secret `host_ca`
@@ -27,14 +34,16 @@ HOST_CA=/etc/ssl/certs/ca-certificates.crt
 # the Python that builds the wheel: $PYTHON, else the project's environment (scripts/install_dev.sh: .venv, with
 # setuptools>=77 from the test extra, so no PyPI), else python3 (pip then fetches setuptools in isolation)
 PYTHON="${PYTHON:-}"
+TARGET=()  # --target STAGE: build only up to that stage
 
 say() { echo "build_image: $*" >&2; }
 die() { say "$*"; exit "${2:-1}"; }
 
 case "${1:-}" in
   cpu) DOCKERFILE=docker/Dockerfile.cpu; TAG=localhost/dynsal:cpu ;;
-  gpu) die "the GPU image (docker/Dockerfile) is not buildable here yet: its nvidia/cuda bases can neither be pulled nor made from Debian's archive (issue 23, item 2)" 2 ;;
-  *) die "usage: bash scripts/build_image.sh cpu|gpu" 2 ;;
+  gpu) DOCKERFILE=docker/Dockerfile; TAG=localhost/dynsal:gpu ;;
+  gpu-build) DOCKERFILE=docker/Dockerfile; TAG=localhost/dynsal:gpu-build; TARGET=(--target build) ;;
+  *) die "usage: bash scripts/build_image.sh cpu|gpu|gpu-build" 2 ;;
 esac
 cd "$REPO"
 if [ -z "$PYTHON" ]; then
@@ -58,13 +67,17 @@ build_wheel() {  # dynsal's wheel into $WHEELS (only it), built offline where th
     || die "building dynsal's wheel failed ($PYTHON -m pip wheel --no-deps $src)"
   local wheel
   wheel="$(echo "$WHEELS"/dynsal-*.whl)"
-  WHEEL_ARG=(--build-arg "DYNSAL_WHEEL_SHA256=$(sha256sum "$wheel" | cut -d' ' -f1)")
+  BUILD_ARGS+=(--build-arg "DYNSAL_WHEEL_SHA256=$(sha256sum "$wheel" | cut -d' ' -f1)")
   say "dynsal wheel: $wheel"
 }
 
-base_image() {  # the first FROM's image, as the container tools name it (docker.io/library/debian:...)
+base_image() {  # the first FROM's image (ARG BASE's default for `FROM ${BASE}`), as the container tools name it
   local name
   name="$(awk 'toupper($1) == "FROM" { print $2; exit }' "$DOCKERFILE")"
+  # shellcheck disable=SC2016  # the Dockerfile's text, not a shell expansion
+  case "$name" in
+    '${BASE}'|'$BASE') name="$(sed -n 's/^ARG BASE=//p' "$DOCKERFILE" | head -1)" ;;
+  esac
   case "$name" in
     */*/*|localhost/*) echo "$name" ;;
     */*) case "${name%%/*}" in *.*|*:*) echo "$name" ;; *) echo "docker.io/$name" ;; esac ;;
@@ -166,7 +179,7 @@ build_with_docker() {
     die "docker cannot pull $base; build without a Docker daemon to use a stand-in (buildah)"
   fi
   if grep -q 'id=host_ca' "$DOCKERFILE" && [ -s "$HOST_CA" ]; then secret=(--secret "id=host_ca,src=$HOST_CA"); fi
-  DOCKER_BUILDKIT=1 docker build "${secret[@]}" "${WHEEL_ARG[@]}" -f "$DOCKERFILE" -t "$TAG" .
+  DOCKER_BUILDKIT=1 docker build "${secret[@]}" "${BUILD_ARGS[@]}" "${TARGET[@]}" -f "$DOCKERFILE" -t "$TAG" .
 }
 
 build_with_buildah() {
@@ -174,15 +187,22 @@ build_with_buildah() {
   command -v buildah >/dev/null || apt_install buildah
   base="$(base_image)"
   if ! store inspect --type image "$base" >/dev/null 2>&1 && ! store pull -q "$base" >/dev/null 2>&1; then
-    make_stand_in "$base"
+    make_stand_in "${base%@*}"
+    stand_in=1
   elif [ -n "$(store inspect --type image --format '{{index .OCIv1.Config.Labels "dynsal.stand-in"}}' "$base")" ]; then
-    make_stand_in "$base"  # an earlier stand-in: reused when its recipe is unchanged, else made again
+    make_stand_in "${base%@*}"  # an earlier stand-in: reused when its recipe is unchanged, else made again
+    stand_in=1
   fi
+  if [ -n "${stand_in:-}" ] && grep -q '^ARG BASE=' "$DOCKERFILE"; then BUILD_ARGS+=(--build-arg "BASE=${base%@*}"); fi
   if grep -q 'id=host_ca' "$DOCKERFILE" && [ -s "$HOST_CA" ]; then secret=(--secret "id=host_ca,src=$HOST_CA"); fi
-  store bud --isolation chroot --layers --force-rm --format docker --pull-never "${secret[@]}" "${WHEEL_ARG[@]}" \
-    -f "$DOCKERFILE" -t "$TAG" .
+  store bud --isolation chroot --layers --force-rm --format docker --pull-never "${secret[@]}" "${BUILD_ARGS[@]}" \
+    "${TARGET[@]}" -f "$DOCKERFILE" -t "$TAG" .
 }
 
+BUILD_ARGS=()
+for arg in CUDA_ARCH_BIN CUDA_ARCH_PTX; do
+  if [ -n "${!arg+set}" ] && grep -q "^ARG $arg=" "$DOCKERFILE"; then BUILD_ARGS+=(--build-arg "$arg=${!arg}"); fi
+done
 build_wheel
 started=$SECONDS
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then

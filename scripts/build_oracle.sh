@@ -7,8 +7,8 @@
 # nothing is done. Needs root (debootstrap, chroot). The packages come from install_caffe_debian.sh,
 # the same script docker/Dockerfile.cpu runs. Last line: "...: ready at DIR".
 # When bullseye cannot be fetched (debootstrap or the Caffe packages fail), or with DYNSAL_ORACLE=trixie,
-# it builds the second oracle instead: the same Caffe from source on Debian trixie
-# (scripts/build_caffe_chroot.sh, in its own folder).
+# it readies the second oracle instead: the same Caffe from source on Debian trixie, the GPU Docker image's
+# file system (scripts/mount_image.sh gpu: built where there is none, mounted in its own folder).
 # Recipe: shared/reference/caffe-oracle.md.
 set -euo pipefail
 
@@ -19,10 +19,10 @@ build_trixie_oracle() {  # build_trixie_oracle [DIR]: replaces this script
   if [ -n "${1:-}" ]; then
     export DYNSAL_CAFFE_CUDA_ROOT="$1"
   fi
-  exec bash "$HERE/build_caffe_chroot.sh"
+  exec bash "$HERE/mount_image.sh" gpu
 }
 bullseye_unavailable() {
-  echo "oracle: $1; building the from-source trixie oracle instead (scripts/build_caffe_chroot.sh)" >&2
+  echo "oracle: $1; building the from-source trixie oracle instead (scripts/mount_image.sh gpu: the GPU image)" >&2
   build_trixie_oracle
 }
 if [ "${DYNSAL_ORACLE:-bullseye}" = trixie ]; then

@@ -1,5 +1,5 @@
-# Helpers of the scripts that build and use Debian chroots (build_oracle.sh, build_caffe_chroot.sh,
-# pack_caffe_gpu.sh). Source it; the functions work on the chroot folder $ROOT. Needs root.
+# Helpers of the scripts that build and use Debian chroots (build_oracle.sh; pack_caffe_gpu.sh runs in the GPU
+# image's build stage with in_chroot). Source it; the functions work on the chroot folder $ROOT. Needs root.
 
 ready_or_root() {  # ready_or_root STAMP CONTENT NAME: exit 0 ("NAME: ready at $ROOT") when the file STAMP
   # holds CONTENT (the chroot is built); otherwise go on building, which needs root (exit 2 without)
@@ -20,12 +20,12 @@ need_debootstrap() {  # install debootstrap on the host when it is missing
   fi
 }
 
-new_chroot() {  # new_chroot SUITE [COMPONENTS]: a minimal Debian SUITE in $ROOT unless one is there;
+new_chroot() {  # new_chroot SUITE: a minimal Debian SUITE (main) in $ROOT unless one is there;
   # non-zero when debootstrap fails (its log: $ROOT.debootstrap.log)
   [ -x "$ROOT/usr/bin/apt-get" ] && return 0
   rm -rf "$ROOT"
   mkdir -p "$(dirname "$ROOT")"
-  debootstrap --variant=minbase --components="${2:-main}" "$1" "$ROOT" >"$ROOT.debootstrap.log" 2>&1
+  debootstrap --variant=minbase "$1" "$ROOT" >"$ROOT.debootstrap.log" 2>&1
 }
 
 in_chroot() {  # in_chroot COMMAND...: run inside $ROOT with a private /proc that disappears with the process

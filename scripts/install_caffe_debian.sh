@@ -4,13 +4,11 @@
 # (scripts/build_oracle.sh copies and runs this file) and docker/Dockerfile.cpu use this one script.
 # Without libopenblas0-pthread Caffe falls back to the reference BLAS, ~15x slower.
 set -eu
-# The Python libraries dynsal and its tests use beside pycaffe (also installed in the from-source oracle,
-# scripts/build_caffe_chroot.sh, with `--list-python`).
+# The Python libraries dynsal and its tests use beside pycaffe.
 PYTHON_PACKAGES="python3-lmdb python3-h5py python3-opencv python3-scipy python3-pil python3-tqdm python3-pytest"
 PACKAGES="python3-caffe caffe libopenblas0-pthread $PYTHON_PACKAGES"
 case "${1:-}" in
   --list) echo "$PACKAGES"; exit 0 ;;
-  --list-python) echo "$PYTHON_PACKAGES"; exit 0 ;;
 esac
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

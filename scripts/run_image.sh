@@ -41,7 +41,7 @@ fi
 store() { buildah --storage-driver overlay "$@"; }
 command -v buildah >/dev/null || { echo "run_image: neither a Docker daemon nor buildah here (apt-get install buildah, or bash scripts/build_image.sh cpu installs it)" >&2; exit 1; }
 store inspect --type image "$IMAGE" >/dev/null 2>&1 \
-  || { echo "run_image: no image $IMAGE in the local containers storage (bash scripts/build_image.sh cpu builds localhost/dynsal:cpu)" >&2; exit 1; }
+  || { echo "run_image: no image $IMAGE in the local containers storage (bash scripts/build_image.sh cpu or gpu builds localhost/dynsal:cpu or :gpu)" >&2; exit 1; }
 ctr="$(store from --pull-never --quiet "$IMAGE")"
 trap 'store rm "$ctr" >/dev/null' EXIT
 config() { store inspect --type container --format "{{range .OCIv1.Config.$1}}{{.}}{{\"\\n\"}}{{end}}" "$ctr"; }

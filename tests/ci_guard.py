@@ -3,18 +3,19 @@
 Three kinds of test run against something outside this Python: real-Caffe parity (marker
 `caffe_parity`: dynsal's results compared with real Caffe's), other checks inside the oracle chroot
 (fixture `oracle` or `bullseye_oracle` without that marker: dynsal on bullseye's platform, Caffe's
-tools driven by dynsal), dynsal's CUDA + cuDNN Caffe build in CPU mode (fixture `caffe_cuda`), and RAFT
+tools driven by dynsal), dynsal's CUDA + cuDNN Caffe build in CPU mode (fixture `caffe_cuda`: the GPU
+image's file system), and RAFT
 through torchvision (fixture `torchvision_python`); and two tools CI installs (.ci/report_tools.sh):
 Debian's headless Chromium, which opens `dynsal eval --html` reports (fixture `chromium`), and pdflatex,
-which compiles `--latex` tables (fixture `pdflatex`); and the CPU Docker image built from
-docker/Dockerfile.cpu (fixture `cpu_image`); and jobs on a real local SLURM cluster (fixture `slurm`,
-tests/cluster). With CI=true the run fails when
+which compiles `--latex` tables (fixture `pdflatex`); and the Docker images built from
+docker/Dockerfile.cpu and docker/Dockerfile (fixtures `cpu_image`, `gpu_image`, `image`); and jobs on a real
+local SLURM cluster (fixture `slurm`, tests/cluster). With CI=true the run fails when
 
 - any module was skipped at collection (a module-level `pytest.importorskip` or `skip`, which reports
   no test at all and so would hide whole oracle modules),
 - any test of the three kinds was skipped, or
-- no real-Caffe parity test, no CUDA Caffe build test, no RAFT test, no Chromium, no pdflatex, no CPU image
-  or no SLURM test passed.
+- no real-Caffe parity test, no CUDA Caffe build test, no RAFT test, no Chromium, no pdflatex, no Docker image
+  test or no SLURM test passed.
 
 Outside CI such tests skip with their reason. A `caffe_parity` test must use the `oracle` fixture.
 """
@@ -30,13 +31,14 @@ KINDS = {"caffe_parity": "real-Caffe parity tests", "oracle": "tests in the Caff
          "torchvision_python": "RAFT tests (torchvision)",
          "caffe_cuda": "CUDA + cuDNN Caffe build tests (CPU mode)",
          "chromium": "report tests in headless Chromium", "pdflatex": "LaTeX table tests (pdflatex)",
-         "docker_image": "tests in the CPU Docker image", "slurm": "tests on the local SLURM cluster"}
+         "docker_image": "tests in the Docker images", "slurm": "tests on the local SLURM cluster"}
 #: kinds of which at least one test must pass in CI
 REQUIRED = ("caffe_parity", "caffe_cuda", "torchvision_python", "chromium", "pdflatex", "docker_image", "slurm")
 #: fixture -> the kind (marker) of the tests that use it
 FIXTURE_KINDS = {"oracle": "oracle", "bullseye_oracle": "oracle", "torchvision_python": "torchvision_python",
                  "caffe_cuda": "caffe_cuda", "chromium": "chromium", "pdflatex": "pdflatex",
-                 "cpu_image": "docker_image", "slurm": "slurm"}
+                 "cpu_image": "docker_image", "gpu_image": "docker_image", "image": "docker_image",
+                 "slurm": "slurm"}
 
 _outcomes = {kind: {"passed": 0, "skipped": 0, "failed": 0} for kind in KINDS}
 _collection_skips: list = []

@@ -63,10 +63,11 @@ def bullseye_oracle() -> Oracle:
 
 @pytest.fixture(scope="session")
 def caffe_cuda() -> Oracle:
-    """BVLC Caffe built from source with CUDA + cuDNN (scripts/build_caffe_chroot.sh), run in CPU mode:
-    the trixie oracle, whichever oracle DYNSAL_ORACLE selects. Built here only in CI or when
-    DYNSAL_ORACLE=trixie selects it (about half an hour on 2 cores, docs/caffe-cuda.md; .ci/run builds
-    it first); elsewhere its tests skip until scripts/build_caffe_chroot.sh has built it."""
+    """BVLC Caffe built from source with CUDA + cuDNN: the GPU Docker image's file system (docker/Dockerfile,
+    mounted by scripts/mount_image.sh gpu), run in CPU mode: the trixie oracle, whichever oracle DYNSAL_ORACLE
+    selects. Built and mounted here only in CI or when DYNSAL_ORACLE=trixie selects it (docker/README.md gives
+    the build time; .ci/run builds and mounts it first); elsewhere its tests skip until
+    scripts/mount_image.sh gpu has mounted it."""
     try:
         return Oracle.ensure(build=IN_CI or selected_oracle() == "trixie", name="trixie")
     except OracleUnavailable as exc:

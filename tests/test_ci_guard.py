@@ -157,7 +157,7 @@ def test_a_complete_run_passes(run_suite):
      "*CI=true: report tests in headless Chromium must run*"),
     (dict(test_parity=PARITY, test_cuda=CUDA_BUILD), "*CI=true: no report tests in headless Chromium passed*"),
     (dict(test_parity=PARITY, test_cuda=IMAGE_SKIPPED, test_reports=REPORT_TOOLS),
-     "*CI=true: tests in the CPU Docker image must run*"),
+     "*CI=true: tests in the Docker images must run*"),
     (dict(test_parity=PARITY), "*CI=true: no tests on the local SLURM cluster passed*"),
     (dict(test_parity=PARITY, test_cuda=CUDA_BUILD, test_reports=REPORT_TOOLS, test_cluster=SKIPPED_CLUSTER_TEST),
      "*CI=true: tests on the local SLURM cluster must run*"),

@@ -1,6 +1,8 @@
-"""The CUDA + cuDNN Caffe dynsal builds from BVLC source (scripts/build_caffe_chroot.sh, the trixie
-oracle), on a machine without a GPU: it links cuDNN, cuBLAS, cuRAND and the CUDA runtime, runs in CPU
-mode, passes the caffe engine's tests, and computes what Debian bullseye's packaged Caffe computes."""
+"""The CUDA + cuDNN Caffe dynsal builds from BVLC source, as the GPU Docker image ships it (docker/Dockerfile;
+its file system mounted by scripts/mount_image.sh gpu: the trixie oracle), on a machine without a GPU: it links
+cuDNN, cuBLAS, cuRAND and the CUDA runtime of the image's venv (torch's own wheels), runs in CPU mode with
+every cuDNN layer type, passes the caffe engine's tests, and computes what Debian bullseye's packaged Caffe
+computes."""
 from __future__ import annotations
 
 import os
@@ -22,7 +24,8 @@ from tests.engines.parity import CaffeCase, deviations, load_caffe, random_weigh
 from tests.oracle.test_engines import ENGINE_PARITY_NETS, check_engines_agree, check_interface_tests
 
 REPO = Path(__file__).resolve().parents[2]
-CUDA_LIBRARIES = ("libcudnn.so.9", "libcublas.so.12", "libcublasLt.so.12", "libcudart.so.12", "libcurand.so.10")
+CUDA_LIBRARIES = ("libcudnn.so.9", "libcublas.so.13", "libcublasLt.so.13", "libcudart.so.13", "libcurand.so.10")
+VENV = "/opt/venv/lib/"  # the image's venv: torch's nvidia-* wheels
 SAME_AS_BULLSEYE = 1e-6  # max|Δ| ≤ 1e-6·max|bullseye's value|, every blob, parameter and diff (fp32)
 OWN_BLAS = 1e-5  # the same with another OpenBLAS version's summation order
 SMALL = (48, 64)
@@ -44,7 +47,8 @@ layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
   convolution_param { num_output: 4 kernel_size: 3 weight_filler { type: "xavier" } } }
 layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
 layer { name: "lrn" type: "LRN" bottom: "conv" top: "lrn" }
-layer { name: "pool" type: "Pooling" bottom: "lrn" top: "pool" pooling_param { pool: AVE kernel_size: 2 } }
+layer { name: "lcn" type: "LRN" bottom: "lrn" top: "lcn" lrn_param { norm_region: WITHIN_CHANNEL } }
+layer { name: "pool" type: "Pooling" bottom: "lcn" top: "pool" pooling_param { pool: AVE kernel_size: 2 } }
 layer { name: "deconv" type: "Deconvolution" bottom: "pool" top: "deconv"
   convolution_param { num_output: 2 kernel_size: 2 } }
 layer { name: "sig" type: "Sigmoid" bottom: "deconv" top: "sig" }
@@ -53,19 +57,20 @@ layer { name: "prob" type: "Softmax" bottom: "tanh" top: "prob" }
 """
 
 
-@pytest.mark.parametrize("library", ["/usr/local/lib/libcaffe.so", "/usr/local/python/caffe/_caffe.so",
-                                     "/usr/local/bin/caffe"])
-def test_caffe_links_cudnn_cublas_and_the_cuda_runtime(caffe_cuda, cuda_workdir, library):
+@pytest.mark.parametrize("library", ["/opt/caffe/lib/libcaffe.so", "/opt/caffe/python/caffe/_caffe.so",
+                                     "/opt/caffe/bin/caffe"])
+def test_caffe_links_cudnn_cublas_and_the_cuda_runtime_of_the_venv(caffe_cuda, cuda_workdir, library):
     result = caffe_cuda.run(["ldd", library], cuda_workdir)
     resolved = dict(re.findall(r"^\s*(\S+) => (\S+)", result.stdout, re.MULTILINE))
     assert "not found" not in result.stdout, result.stdout
     for name in CUDA_LIBRARIES:
-        assert name in resolved and resolved[name].startswith("/"), (name, result.stdout)
+        assert resolved.get(name, "").startswith(VENV), (name, result.stdout)
 
 
 def test_cuda_build_runs_cpu_mode_without_a_gpu(caffe_cuda, cuda_workdir):
-    """Every layer type whose DEFAULT engine is cuDNN in a cuDNN build constructs and runs in CPU mode
-    (dynsal's patch 03), while the CUDA libraries find no GPU."""
+    """Every layer type whose DEFAULT engine is cuDNN in a cuDNN build (Convolution, Deconvolution, Pooling, LRN
+    across and within channels, ReLU, Sigmoid, TanH, Softmax) constructs and runs in CPU mode (dynsal's patch
+    03), while the CUDA libraries find no GPU."""
     (cuda_workdir.host / "net.prototxt").write_text(DEFAULT_ENGINE_NET)
     (cuda_workdir.host / "cpu_mode.py").write_text(CPU_MODE)
     result = caffe_cuda.run(["python3", "cpu_mode.py"], cuda_workdir)
@@ -172,8 +177,7 @@ def test_trixie_oracle_is_selected_by_environment(monkeypatch):
     monkeypatch.setenv("DYNSAL_ORACLE", "trixie")
     monkeypatch.delenv("DYNSAL_ORACLE_ROOT", raising=False)
     monkeypatch.delenv("DYNSAL_CAFFE_CUDA_ROOT", raising=False)
-    root = oracle_module.oracle_root()
-    assert re.fullmatch(r"/var/cache/dynsal/caffe-cuda-[0-9a-f]{12}", str(root))
+    assert oracle_module.oracle_root() == Path("/var/cache/dynsal/image-root-gpu")
     assert oracle_module.oracle_root("bullseye") == Path(oracle_module.DEFAULT_ROOT)
     monkeypatch.setenv("DYNSAL_ORACLE", "sid")
     with pytest.raises(OracleUnavailable, match="DYNSAL_ORACLE='sid' is no oracle; use one of: bullseye, trixie"):
@@ -181,7 +185,8 @@ def test_trixie_oracle_is_selected_by_environment(monkeypatch):
 
 
 def test_build_oracle_falls_back_to_trixie_when_bullseye_cannot_be_fetched(caffe_cuda, tmp_path):
-    """A debootstrap that cannot fetch bullseye: build_oracle.sh says so and readies the trixie oracle."""
+    """A debootstrap that cannot fetch bullseye: build_oracle.sh says so and readies the trixie oracle, the GPU
+    image's file system."""
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "debootstrap").write_text("#!/bin/sh\necho 'E: Failed getting release file' >&2\nexit 1\n")
@@ -192,4 +197,4 @@ def test_build_oracle_falls_back_to_trixie_when_bullseye_cannot_be_fetched(caffe
                             capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert "debootstrap bullseye failed" in result.stderr and "building the from-source trixie oracle" in result.stderr
-    assert result.stdout.strip().splitlines()[-1] == f"caffe-cuda: ready at {caffe_cuda.root}"
+    assert result.stdout.strip().splitlines()[-1] == f"image-root: ready at {caffe_cuda.root}"
