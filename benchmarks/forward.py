@@ -135,7 +135,8 @@ def make_net(engine: str, files: tuple, device: str, precision: str, mode: str):
     if not engine.startswith("torch"):
         return load_net(prototxt, weights, engine="onnx", device=device, precision=precision)
     net = load_net(prototxt, weights, engine="torch", device=device, precision=precision, **MODES[mode])
-    net.fft_convolution = engine == "torch"
+    if engine != "torch":
+        net.set_conv_algorithm("direct")
     return net
 
 
