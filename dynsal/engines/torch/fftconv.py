@@ -63,7 +63,8 @@ def fft_conv2d(x: torch.Tensor, spectrum: torch.Tensor, bias, kernel: int, pad, 
     tiles = padded.unfold(2, n, t).unfold(3, n, t)  # N, C, th, tw, n, n
     freq = torch.fft.rfft2(tiles)
     m = freq.shape[-1]
-    freq = freq.permute(4, 5, 1, 0, 2, 3).reshape(n * m, channels, batch * tiles_h * tiles_w)
+    # one copy into frequency-major order (a strided view here would make bmm copy each frequency's matrix)
+    freq = freq.permute(4, 5, 1, 0, 2, 3).contiguous().view(n * m, channels, batch * tiles_h * tiles_w)
     product = torch.matmul(spectrum, freq)  # (n·m, O, tiles)
     out_channels = product.shape[1]
     product = product.reshape(n, m, out_channels, batch, tiles_h, tiles_w).permute(3, 2, 4, 5, 0, 1)
