@@ -95,7 +95,10 @@ def _choose(tmp_path, costs, machine="cpu A | torch 1 | 2 threads"):
 
 def test_choice_is_measured_once_then_read_from_the_cache(tmp_path):
     costs = {"direct": [3], "channels_last": [4], "fft12": [1], "fft16": [2], "fft18": [2], "fft24": [5]}
+    expected = torch.manual_seed(5) and torch.randn(3)
+    torch.manual_seed(5)
     algorithm, runs, convolutions = _choose(tmp_path, costs)
+    assert torch.equal(torch.randn(3), expected)  # measuring leaves the global random stream as it was
     assert algorithm == "fft12" and set(runs.calls) == set(convolutions.candidates((1, 8, 24, 24)))
     saved = json.loads((tmp_path / "choices.json").read_text())
     (entry,) = saved["machines"]["cpu A | torch 1 | 2 threads"].values()
