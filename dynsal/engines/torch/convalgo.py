@@ -3,14 +3,15 @@
 Candidates (all cross-correlation as Caffe, float32, differing from direct convolution by rounding,
 ≤ 1e-5 relative): `direct` (oneDNN, `F.conv2d`), `channels_last` (oneDNN on NHWC data), `fft<n>`
 (tiled FFT with n×n transforms, `fftconv`; 2-D, stride 1, square kernel, any channel count) and
-`winograd` (F(4×4, 3×3), `winograd`; 3×3 stride 1). Chosen the first time a shape runs: each
-candidate runs once to warm up (kernel transforms) and then up to `REPEATS` times on random data of
-the layer's shape; the minimum counts (the least disturbed by other work), and a candidate whose
-first timed run is over `GIVE_UP` times the best so far is dropped. The choice is cached on disk as
-JSON (`cache_path()`), keyed by the CPU model, torch version and thread count, then by shape
-(batch, channels, kernel, stride, pad, dilation, groups, input size, dtype); entries of another
-machine key are ignored. A corrupt cache file gives a warning and is replaced; writes are atomic
-(a temporary file renamed over it).
+`winograd` (F(4×4, 3×3), `winograd`; 3×3 stride 1). Chosen the first time a shape runs, on
+random data of the layer's shape: each candidate runs once to warm up (kernel transforms), then
+`REPEATS` rounds time each remaining candidate once (a burst of other work slows all alike); the
+minimum counts (the least disturbed), and after each round a candidate over `GIVE_UP` times the best
+is dropped. The choice (with its times and the load average then) is cached on disk as JSON
+(`cache_path()`), keyed by the CPU model, torch version and thread count, then by shape (batch,
+channels, kernel, stride, pad, dilation, groups, input size, dtype); entries of another machine key
+are ignored. A corrupt cache file gives a warning and is replaced; writes are atomic (a temporary
+file renamed over it). Deleting the file measures again (say, after a measurement on a busy machine).
 
 Override: $DYNSAL_CONV_ALGO = `direct`, `channels_last`, `fft`, `fft<n>`, `winograd` or `measure`
 (the default) for every layer, and/or `layer=algorithm` items, comma-separated
@@ -166,23 +167,23 @@ class Convolutions:
 
 
 def fastest(candidates: list, run: Callable[[str], object], timer: Callable[[], float] = time.perf_counter,
-            repeats: int = REPEATS, measured: Callable[[str], None] = lambda best: None) -> tuple:
-    """(the candidate with the least minimum time, {candidate: minimum seconds}) over `repeats` timed
-    runs after one warm-up run each; one whose first timed run exceeds GIVE_UP × the best minimum so
-    far is dropped after it. `measured(best so far)` is called after each candidate."""
-    seconds: Dict[str, float] = {}
+            repeats: int = REPEATS) -> tuple:
+    """(the candidate with the least minimum time, {candidate: minimum seconds}): one warm-up run each,
+    then `repeats` rounds in which each remaining candidate runs once, timed, so that a burst of other
+    work on the machine slows all of them alike; after each round a candidate over GIVE_UP × the best
+    minimum is dropped."""
     for name in candidates:
         run(name)
-        best = None
-        for attempt in range(repeats):
+    seconds: Dict[str, float] = {}
+    remaining = list(candidates)
+    for _ in range(repeats):
+        for name in remaining:
             start = timer()
             run(name)
             elapsed = timer() - start
-            best = elapsed if best is None else min(best, elapsed)
-            if attempt == 0 and seconds and elapsed > GIVE_UP * min(seconds.values()):
-                break
-        seconds[name] = best
-        measured(min(seconds, key=seconds.get))
+            seconds[name] = min(seconds.get(name, elapsed), elapsed)
+        best = min(seconds.values())
+        remaining = [name for name in remaining if seconds[name] <= GIVE_UP * best]
     return min(seconds, key=seconds.get), seconds
 
 
@@ -202,7 +203,8 @@ class ChoiceCache:
     def put(self, shape: str, algorithm: str, seconds: dict) -> None:
         """Record a choice: re-read the file, add the entry, write it atomically; a failed write warns."""
         self._entries = self._read(report=False)
-        self._entries.setdefault(self.machine, {})[shape] = dict(algorithm=algorithm, seconds=seconds)
+        self._entries.setdefault(self.machine, {})[shape] = dict(algorithm=algorithm, seconds=seconds,
+                                                                 load_average=os.getloadavg()[0])
         try:
             self._write(self._entries)
         except OSError as exc:
@@ -269,7 +271,7 @@ def choose(convolutions: Convolutions, x_shape, weight: torch.Tensor, bias, dtyp
         return algorithm
     x = torch.randn(x_shape, generator=torch.Generator(weight.device).manual_seed(0), dtype=dtype,
                     device=weight.device)  # a generator of its own: the global random stream stays as it was
-    algorithm, seconds = fastest(candidates, lambda name: convolutions.run(name, x, weight, bias), timer,
-                                 measured=lambda best: convolutions.keep_only([best]))
+    algorithm, seconds = fastest(candidates, lambda name: convolutions.run(name, x, weight, bias), timer)
+    convolutions.keep_only([algorithm])
     cache.put(shape, algorithm, seconds)
     return algorithm
