@@ -124,7 +124,7 @@ def _denormal_rows(result: dict) -> List[Row]:
 
 
 ENTRIES = [
-    Entry("forward", "python benchmarks/forward.py --repeats 3 --rounds 2 --direct --batch 1 8",
+    Entry("forward", "python benchmarks/forward.py --repeats 3 --rounds 2 --direct",
           _forward_rows),
     Entry("predict", "python benchmarks/predict.py --frames 8", _predict_rows),
     Entry("train", "python benchmarks/train.py --iterations 5", _train_rows),
