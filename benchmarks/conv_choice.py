@@ -41,34 +41,26 @@ def fixed_rule_layers(net) -> dict:
 
 
 def compare(name: str, height: int, width: int, rounds: int) -> dict:
+    """One net of each variant (the same weights: the same seed), passes alternating; see the module docstring."""
     from dynsal.engines.torch.net import TorchNet
 
-    net = TorchNet(zoo.deploy(name, (1, 3, height, width)), seed=0)
+    nets = {variant: TorchNet(zoo.deploy(name, (1, 3, height, width)), seed=0)
+            for variant in ("measured", "direct", "fixed FFT rule")}
+    nets["measured"].set_conv_algorithm("measure")
+    nets["direct"].set_conv_algorithm("direct")
+    rule = fixed_rule_layers(nets["fixed FFT rule"])
+    for algorithm in ("fft", "direct"):
+        nets["fixed FFT rule"].set_conv_algorithm(algorithm, [layer for layer, a in rule.items() if a == algorithm])
     feed = {blob: np.random.default_rng(0).standard_normal((1, 3, height, width)).astype(np.float32)
             for blob in zoo.input_names(zoo.get(name))}
-    rule = fixed_rule_layers(net)
-
-    def measured():
-        net.set_conv_algorithm("measure")
-
-    def direct():
-        net.set_conv_algorithm("direct")
-
-    def fixed():
-        for algorithm in ("fft", "direct"):
-            net.set_conv_algorithm(algorithm, [layer for layer, a in rule.items() if a == algorithm])
-
-    variants = {"measured": measured, "direct": direct, "fixed FFT rule": fixed}
-    outputs, seconds = {}, {v: [] for v in variants}
+    outputs, seconds = {}, {variant: [] for variant in nets}
     for _ in range(rounds + 1):  # the first round warms up (choices, kernel transforms) and is not counted
-        for variant, select in variants.items():
-            select()
+        for variant, net in nets.items():
             start = time.perf_counter()
             outputs[variant] = net.forward(**feed)["deconv1"]
             seconds[variant].append(time.perf_counter() - start)
-    measured()
-    net.forward(**feed)
-    measured_choice = {layer: sorted(set(shapes.values())) for layer, shapes in net.conv_algorithms.items()}
+    measured_choice = {layer: sorted(set(shapes.values()))
+                       for layer, shapes in nets["measured"].conv_algorithms.items()}
     reference = outputs["direct"].astype(np.float64)
     result = dict(net=name, measured_algorithms=measured_choice, variants={})
     for variant, times in seconds.items():
@@ -80,6 +72,7 @@ def compare(name: str, height: int, width: int, rounds: int) -> dict:
     for figures in result["variants"].values():
         figures["median_over_measured"] = figures["seconds_median"] / base["seconds_median"]
         figures["best_over_measured"] = figures["seconds_best"] / base["seconds_best"]
+    del nets
     return result
 
 
