@@ -4,9 +4,9 @@ Each 4×4 output tile comes from a 6×6 input tile d and a 3×3 kernel g as Aᵀ
 which is cross-correlation (Caffe's convolution): 36 multiplications per tile and channel pair
 instead of 144. Over channels the ⊙ becomes one real matrix product per each of the 36 transform
 points, (O, C)·(C, tiles). The transforms run as one matrix product with kron(Bᵀ, Bᵀ) (36×36) and
-kron(Aᵀ, Aᵀ) (16×36). Points 0, ±1, ±2 keep float32 rounding at ≈1e-6 relative to the output's
-largest value (F(6×6, 3×3) needs ±1/2 and grows to ≈1e-4: not used). The kernels' transform is
-cached per weight tensor and recomputed when the weight changes.
+kron(Aᵀ, Aᵀ) (16×36). Points 0, ±1, ±2 keep float32 rounding within 1e-5 of the output's largest
+value (1e-6 to 7.5e-6 measured with random data; F(6×6, 3×3), which adds ±1/2, is not implemented).
+The kernels' transform is cached per weight tensor and recomputed when the weight changes.
 """
 from __future__ import annotations
 
