@@ -6,7 +6,7 @@ instead of 144. Over channels the ⊙ becomes one real matrix product per each o
 points, (O, C)·(C, tiles). The transforms run as one matrix product with kron(Bᵀ, Bᵀ) (36×36) and
 kron(Aᵀ, Aᵀ) (16×36). Points 0, ±1, ±2 keep float32 rounding within 1e-5 of the output's largest
 value (1e-6 to 7.5e-6 measured with random data; F(6×6, 3×3), which adds ±1/2, is not implemented).
-The kernels' transform is cached per weight tensor and recomputed when the weight changes.
+`convalgo` caches the kernels' transform per weight tensor and recomputes it when the weight changes.
 """
 from __future__ import annotations
 
