@@ -7,7 +7,8 @@ memory (page-locked on CUDA) and each pass queued before the previous one's outp
 pass's time is the interval between consecutive outputs (on the CPU: the pass itself). Reported per
 net, engine, device, precision, batch and mode (`--modes`: eager, compile = torch.compile, graphs =
 CUDA graphs, compile+graphs): frames/s from the best and the median pass over all rounds of
-`--repeats`, after warm-up passes (compilation, cuDNN autotuning); each torch result's deviation from
+`--repeats`, after warm-up passes (compilation, cuDNN autotuning, the measured choice of each CPU
+convolution's algorithm, listed per layer in `conv_algorithms`); each torch result's deviation from
 Caffe's output and from torch fp32 eager on the same device: max|Δ| / max|reference|, max|Δ| and the
 correlation coefficient CC over all output values; the speed-up over Caffe from best-of and from
 median times (on a busy machine they differ; the median one is the safer figure). The onnx engine
@@ -45,6 +46,7 @@ from dynsal.caffe.caffemodel import attach_blobs  # noqa: E402
 from dynsal.caffe.graph import build_graph  # noqa: E402
 from dynsal.caffe.shapes import infer_shapes  # noqa: E402
 from dynsal.engines import load_net  # noqa: E402
+from dynsal.engines.torch.convalgo import cpu_model  # noqa: E402
 
 CAFFE_TIMER = """
 import json, sys, time
@@ -102,12 +104,25 @@ def time_passes(net, feed, repeats: int) -> tuple:
     return seconds, out
 
 
+def cpu_isa() -> str:
+    """The vector instruction sets of this CPU that matter for the ratios (from /proc/cpuinfo's flags)."""
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    names = {"avx2": "AVX2", "fma": "FMA", "avx512f": "AVX-512", "avx512_bf16": "AVX-512 BF16",
+             "avx512_vnni": "AVX-512 VNNI", "amx_tile": "AMX"}
+    return ", ".join(label for flag, label in names.items() if flag in flags) or "no AVX2"
+
+
 def machine(device: str = "cpu") -> dict:
-    """What the figures were measured on: platform, CPUs, torch version and its threads, the GPU (CUDA),
-    onnxruntime's version (None where it is not installed)."""
+    """What the figures were measured on: platform, CPU model and vector ISA, CPUs, torch version and its
+    threads, the GPU (CUDA), onnxruntime's version (None where it is not installed)."""
     import torch
 
-    return dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__,
+    return dict(platform=platform.platform(), cpu=cpu_model(), isa=cpu_isa(), cpus=os.cpu_count(),
+                torch=torch.__version__,
                 torch_threads=torch.get_num_threads(),
                 gpu=torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
                 onnxruntime=onnxruntime_version())
@@ -135,7 +150,8 @@ def make_net(engine: str, files: tuple, device: str, precision: str, mode: str):
     if not engine.startswith("torch"):
         return load_net(prototxt, weights, engine="onnx", device=device, precision=precision)
     net = load_net(prototxt, weights, engine="torch", device=device, precision=precision, **MODES[mode])
-    net.fft_convolution = engine == "torch"
+    if engine != "torch":
+        net.set_conv_algorithm("direct")
     return net
 
 
@@ -172,7 +188,8 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", nargs="+", default=["eager"], choices=list(MODES),
                         help="torch engine modes: eager, compile (torch.compile), graphs (CUDA graphs), compile+graphs")
     parser.add_argument("--rounds", type=int, default=2, help="alternating Caffe / dynsal rounds")
-    parser.add_argument("--direct", action="store_true", help="also time torch without FFT convolution")
+    parser.add_argument("--direct", action="store_true",
+                        help="also time torch with every convolution direct (DYNSAL_CONV_ALGO=direct)")
     parser.add_argument("--engines", nargs="+", default=["torch"], choices=["torch", "onnx"],
                         help="dynsal engines to time (onnx: fp32 and fp16 of --precisions, mode eager)")
     parser.add_argument("--no-caffe", action="store_true", help="skip real Caffe (no oracle chroot here)")
@@ -238,8 +255,11 @@ def main(argv=None) -> int:
                    **timing(seconds, batch))
         if engine.startswith("onnx"):
             row["onnxruntime"] = nets[key].providers
-        elif nets[key].compile_failure:
-            row["compile_failure"] = nets[key].compile_failure
+        else:
+            row["conv_algorithms"] = {layer: sorted(set(shapes.values()))
+                                      for layer, shapes in nets[key].conv_algorithms.items()}
+            if nets[key].compile_failure:
+                row["compile_failure"] = nets[key].compile_failure
         output = outputs[key]
         row.update(deviation(output, fp32[(name, batch)], "fp32"))
         stem = f"{name}_{batch}"

@@ -44,24 +44,28 @@ class Entry:
 
 
 def _forward_rows(result: dict) -> List[Row]:
-    rows, by_key = [], {(r["net"], r["engine"], r["precision"]): r for r in result["results"]}
+    rows, by_key = [], {(r["net"], r["engine"], r["precision"], r.get("batch", 1)): r for r in result["results"]}
     nets = {"ssnet": "SSNet", "stsconv": "STSConvNet"}
+    machine = result.get("machine", {})
+    cpu = f" on {machine['cpu']} ({machine['isa']})" if "cpu" in machine else ""
     for net, label in nets.items():
-        caffe = by_key.get((net, "caffe (oracle, OpenBLAS)", "fp32"))
-        torch = by_key.get((net, "torch", "fp32"))
-        if not (caffe and torch):
-            continue
-        figure = (f"{torch['frames_per_s_median']:.3g} vs {caffe['frames_per_s_median']:.3g} frames/s (median "
-                  f"{torch['speedup_vs_caffe_median']:.2f}×, best-of {torch['speedup_vs_caffe']:.2f}×), max rel. Δ "
-                  f"{torch['max_abs_dev_over_max_caffe']:.1e}")
-        direct = by_key.get((net, "torch (direct convolution only)", "fp32"))
-        if direct:
-            figure += f"; direct convolution only {direct['speedup_vs_caffe_median']:.2f}×"
-        bf16 = by_key.get((net, "torch", "bf16"))
-        if bf16:
-            figure += (f"; bf16 {bf16['speedup_vs_caffe_median']:.2f}× (Δ from fp32 "
-                       f"{bf16['max_abs_dev_over_max_fp32']:.1e})")
-        rows.append((f"{label} forward {result['size'].replace('x', '×')}, torch fp32 vs Caffe", figure))
+        for batch in result.get("batches", [1]):
+            caffe = by_key.get((net, "caffe (oracle, OpenBLAS)", "fp32", batch))
+            torch = by_key.get((net, "torch", "fp32", batch))
+            if not (caffe and torch):
+                continue
+            figure = (f"{torch['frames_per_s_median']:.3g} vs {caffe['frames_per_s_median']:.3g} frames/s (median "
+                      f"{torch['speedup_vs_caffe_median']:.2f}×, best-of {torch['speedup_vs_caffe']:.2f}×), max rel. "
+                      f"Δ {torch['max_abs_dev_over_max_caffe']:.1e}")
+            direct = by_key.get((net, "torch (direct convolution only)", "fp32", batch))
+            if direct:
+                figure += f"; direct convolution only {direct['speedup_vs_caffe_median']:.2f}×"
+            bf16 = by_key.get((net, "torch", "bf16", batch))
+            if bf16:
+                figure += (f"; bf16 {bf16['speedup_vs_caffe_median']:.2f}× (Δ from fp32 "
+                           f"{bf16['max_abs_dev_over_max_fp32']:.1e})")
+            rows.append((f"{label} forward {result['size'].replace('x', '×')}, batch {batch}, torch fp32 vs Caffe{cpu}",
+                         figure))
     return rows
 
 
@@ -120,7 +124,7 @@ def _denormal_rows(result: dict) -> List[Row]:
 
 
 ENTRIES = [
-    Entry("forward", "python benchmarks/forward.py --repeats 3 --rounds 3 --direct",
+    Entry("forward", "python benchmarks/forward.py --repeats 3 --rounds 2 --direct",
           _forward_rows),
     Entry("predict", "python benchmarks/predict.py --frames 8", _predict_rows),
     Entry("train", "python benchmarks/train.py --iterations 5", _train_rows),

@@ -34,6 +34,15 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
 
 
+@pytest.fixture(autouse=True, scope="session")
+def conv_algorithm_cache(tmp_path_factory):
+    """The convolution algorithm choices of the tests' nets (dynsal.engines.torch.convalgo) in a folder of
+    the session, never the user's cache; and, unless the environment names one, direct convolution
+    (each algorithm's parity is tested with it forced; timing-based choices would make runs differ)."""
+    os.environ["DYNSAL_CONV_CACHE"] = str(tmp_path_factory.mktemp("conv-cache") / "conv-algorithms.json")
+    os.environ.setdefault("DYNSAL_CONV_ALGO", "direct")
+
+
 def _unavailable(what: str, reason: str):
     if IN_CI:
         pytest.fail(f"{what} unavailable in CI: {reason}")

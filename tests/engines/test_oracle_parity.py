@@ -32,8 +32,11 @@ from tests.engines.parity import (
     CaffeCase,
     check_backward_on_a_clean_run,
     compare,
+    deviations,
+    load_caffe,
     random_weights,
     run_caffe,
+    torch_results,
     write_net,
 )
 from tests.oracle.datasets import write_zoo_hdf5, write_zoo_lmdbs
@@ -53,6 +56,10 @@ TRAIN_VAL_CASES = [("ssnet", "lmdb", "TRAIN"), ("stsconv", "lmdb", "TRAIN"), ("s
 TRAIN_VAL_RUNS = 4  # forward/backward passes: batches 1 to 4 of 2 (the fourth wraps around the 7 records)
 DATA_RECORDS = 7
 FORWARD_CASES = [(name, hw) for name in zoo.NETS for hw in (SMALL, *ODD, FULL)]
+# every CPU convolution algorithm the torch engine may choose (convalgo), forced on every layer it can run
+CONV_ALGORITHM_CASES = [(name, algorithm) for name in zoo.NETS for algorithm in ("direct", "channels_last", "fft",
+                                                                                   "fft32", "winograd")]
+CONV_ALGORITHM_BOUND = 1e-5  # max|Δ| ≤ 1e-5·max|Caffe| per blob
 
 
 def _zoo_inputs(name: str, hw, seed: int):
@@ -153,6 +160,24 @@ def test_zoo_forward_matches_caffe(oracle, caffe_runs, torch_deploy_nets, name, 
     net = torch_deploy_nets(name)
     net.forward(**_feed(folder / f"{_key(name, hw)}_inputs.npz"))
     assert compare(net, results[("forward", _key(name, hw))], backward=False) == []
+
+
+@pytest.mark.parametrize("name,algorithm", CONV_ALGORITHM_CASES, ids=[f"{n}-{a}" for n, a in CONV_ALGORITHM_CASES])
+def test_zoo_forward_with_each_conv_algorithm_is_within_1e5_of_caffe(oracle, caffe_runs, torch_deploy_nets, name,
+                                                                     algorithm):
+    """Every blob of a zoo deploy net at 240×320 within 1e-5 relative of Caffe's, whichever algorithm
+    its convolutions run on (direct, channels_last, FFT at the default and at 32×32 tiles, Winograd)."""
+    folder, results = caffe_runs
+    net = torch_deploy_nets(name)
+    net.set_conv_algorithm(algorithm)
+    try:
+        net.forward(**_feed(folder / f"{_key(name, FULL)}_inputs.npz"))
+        used = {a for shapes in net.conv_algorithms.values() for a in shapes.values()}
+    finally:
+        net.set_conv_algorithm(None)
+    assert algorithm in used or (algorithm == "fft" and any(a.startswith("fft") for a in used)), used
+    caffe = load_caffe(results[("forward", _key(name, FULL))])
+    assert deviations(torch_results(net, backward=False)["data"], caffe, "data", CONV_ALGORITHM_BOUND) == []
 
 
 @pytest.mark.parametrize("name", list(zoo.NETS))

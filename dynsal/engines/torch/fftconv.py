@@ -1,42 +1,25 @@
-"""Convolution by tiled FFT (overlap-save) for the large-kernel layers of the saliency nets on CPU.
+"""Convolution by tiled FFT (overlap-save) on CPU.
 
-Direct convolution of SSNet's 5×5/7×7/11×11 layers with 256–512 channels is compute-bound (≈100
-GFLOP/s on two AVX2 cores); in the frequency domain each output tile needs one complex
-matrix product per frequency, 3–12× fewer operations. The output is cut into t×t tiles; each input
-tile (t + k − 1)² is transformed with rfft2, multiplied per frequency with the conjugated transform
-of the kernels (cross-correlation, as Caffe), transformed back, and its first t×t values kept.
-The kernels' transforms are cached per FFT size and recomputed when the weights change.
-Relative deviation from direct convolution is ≈1e-6 (float32), far inside the engine's parity bound.
-
-Used only where it pays and is exact enough: 2-D, stride 1, no dilation, one group, square kernel
-≥ 5, ≥ 256 input and ≥ 64 output channels, at least two tiles per axis, CPU, float32 without
-autocast, and no gradient needed (training and backward use direct convolution).
+Direct convolution of the saliency nets' 5×5 … 13×13 layers with hundreds of channels is compute-bound;
+in the frequency domain each output tile needs one complex matrix product per frequency, 3–12× fewer
+operations. The output is cut into t×t tiles; each input tile (t + k − 1 = n)² is transformed with
+rfft2, multiplied per frequency with the conjugated transform of the kernels (cross-correlation, as
+Caffe), transformed back, and its first t×t values kept. Which n (if any) is fastest depends on the
+shape and the machine: `convalgo` measures it. Relative deviation from direct convolution is ≈1e-6
+(float32). 2-D, stride 1, no dilation, one group, square kernel.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-FFT_SIZES = (12, 18, 24, 32, 48, 64)
-MIN_KERNEL, MIN_IN, MIN_OUT = 5, 256, 64
+#: the transform sizes tried (products of small primes: pocketfft's fastest)
+FFT_SIZES = (8, 12, 16, 18, 24, 32, 48, 64)
 
 
 def fft_size(kernel: int) -> int:
-    """The FFT tile size for a kernel: ≈2.4·k rounded up to a smooth size (fastest when measured)."""
+    """The default FFT size of a kernel (`fft` forced without a size): ≈2.4·k rounded up to a size of FFT_SIZES."""
     return next((n for n in FFT_SIZES if n >= 2.4 * kernel), FFT_SIZES[-1])
-
-
-def worthwhile(out_h: int, out_w: int, kernel: int) -> bool:
-    """Enough output for the tiling to pay: at least two tiles along each axis."""
-    t = fft_size(kernel) - kernel + 1
-    return out_h >= 2 * t and out_w >= 2 * t
-
-
-def eligible(weight_shape, stride, dilation, groups: int) -> bool:
-    """Whether a convolution's geometry suits the FFT path (see the module docstring)."""
-    out_channels, in_channels, kh, kw = weight_shape
-    return (kh == kw >= MIN_KERNEL and in_channels >= MIN_IN and out_channels >= MIN_OUT and groups == 1
-            and all(s == 1 for s in stride) and all(d == 1 for d in dilation) and fft_size(kh) > kh)
 
 
 def kernel_transform(weight: torch.Tensor, n: int) -> torch.Tensor:
@@ -80,26 +63,11 @@ def fft_conv2d(x: torch.Tensor, spectrum: torch.Tensor, bias, kernel: int, pad, 
     tiles = padded.unfold(2, n, t).unfold(3, n, t)  # N, C, th, tw, n, n
     freq = torch.fft.rfft2(tiles)
     m = freq.shape[-1]
-    freq = freq.permute(4, 5, 1, 0, 2, 3).reshape(n * m, channels, batch * tiles_h * tiles_w)
+    # one copy into frequency-major order (a strided view here would make bmm copy each frequency's matrix)
+    freq = freq.permute(4, 5, 1, 0, 2, 3).contiguous().view(n * m, channels, batch * tiles_h * tiles_w)
     product = torch.matmul(spectrum, freq)  # (n·m, O, tiles)
     out_channels = product.shape[1]
     product = product.reshape(n, m, out_channels, batch, tiles_h, tiles_w).permute(3, 2, 4, 5, 0, 1)
     y = torch.fft.irfft2(product, s=(n, n))[..., :t, :t]  # N, O, th, tw, t, t
     y = y.permute(0, 1, 2, 4, 3, 5).reshape(batch, out_channels, tiles_h * t, tiles_w * t)[:, :, :out_h, :out_w]
     return y + bias.reshape(1, -1, 1, 1) if bias is not None else y
-
-
-class SpectrumCache:
-    """The kernels' transform for one weight tensor, recomputed when the weight changes."""
-
-    def __init__(self):
-        self.key = None
-        self.spectrum = None
-
-    def get(self, weight: torch.Tensor, n: int) -> torch.Tensor:
-        key = (n, weight._version, weight.data_ptr(), weight.device)
-        if key != self.key:
-            with torch.no_grad():
-                self.spectrum = kernel_transform(weight.detach(), n)
-            self.key = key
-        return self.spectrum

@@ -141,16 +141,23 @@ class TorchNet(GraphNet):
         """Why the net runs eager although compile was asked for (None when compiled, or not asked)."""
         return getattr(self._kept, "failure", None)
 
-    @property
-    def fft_convolution(self) -> bool:
-        """Whether eligible convolutions may run by tiled FFT at inference (`fftconv`; default True)."""
-        return all(getattr(layer, "use_fft", True) for layer in self.module.layers)
+    def set_conv_algorithm(self, algorithm: str | None, layers: Sequence[str] | None = None) -> None:
+        """Run the 2-D convolutions of `layers` (default all) at CPU float32 inference with `algorithm`
+        (`direct`, `channels_last`, `fft`, `fft<n>`, `winograd`; `measure`: each shape's fastest, measured;
+        None: as at load, $DYNSAL_CONV_ALGO else measured); see `convalgo`. A layer the algorithm cannot run
+        convolves directly."""
+        convolutions = {layer.layer_name: layer for layer in self.module.layers if hasattr(layer, "force_algorithm")}
+        unknown = sorted(set(layers or ()) - set(convolutions))
+        if unknown:
+            raise DynsalError(f"no convolution layer named {', '.join(unknown)} in net {self.net_param.name!r}")
+        for name in layers or convolutions:
+            convolutions[name].force_algorithm(algorithm)
 
-    @fft_convolution.setter
-    def fft_convolution(self, enabled: bool) -> None:
-        for layer in self.module.layers:
-            if hasattr(layer, "use_fft"):
-                layer.use_fft = bool(enabled)
+    @property
+    def conv_algorithms(self) -> Dict[str, Dict[tuple, str]]:
+        """{layer: {input shape: algorithm}} of the convolutions run so far at CPU float32 inference."""
+        return {layer.layer_name: dict(layer.algorithms) for layer in self.module.layers
+                if getattr(layer, "algorithms", None)}
 
     def reshape(self, **shapes: Sequence[int]) -> Dict[str, tuple]:
         self._check_reshape_names(shapes)

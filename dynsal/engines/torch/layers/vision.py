@@ -3,8 +3,9 @@
 - Convolution: cross-correlation with weight (num_output, C/group, *kernel), groups in contiguous
   channel blocks, dilation, per-axis pad/stride (the `pad`/`kernel_size`/`stride` or `_h`/`_w`
   forms, read by `dynsal.caffe.shapes.conv_geometry`); 1 to 3 spatial axes after channel axis 1.
-  Large-kernel, many-channel convolutions run by tiled FFT on CPU at inference (`fftconv`), except
-  inside `torch.compile`d passes, which convolve directly.
+  2-D convolutions at CPU float32 inference run on the algorithm measured fastest for their shape
+  (`convalgo`: direct, channels_last, tiled FFT, Winograd), except inside `torch.compile`d passes,
+  which convolve directly.
 - Deconvolution: the transposed convolution with weight (C_in, num_output/group, *kernel) and
   output size s(in − 1) + d(k − 1) + 1 − 2p (no output padding).
 - Pooling: MAX / AVE with Caffe's rules from `dynsal.caffe.pooling` (output size: ceil or floor,
@@ -37,7 +38,7 @@ from dynsal.caffe.pooling import (
 )
 from dynsal.caffe.schema import pb
 from dynsal.caffe.shapes import conv_geometry
-from dynsal.engines.torch import fftconv
+from dynsal.engines.torch import convalgo
 from dynsal.engines.torch.registry import CaffeLayer, FunctionLayer, LayerContext, register
 from dynsal.errors import NetDefinitionError
 
@@ -58,31 +59,45 @@ class ConvLayer(CaffeLayer):
                                      f"axes after channel axis 1 (got axis {axis}, {spatial} spatial axes)")
         self.op = (_DECONV if transposed else _CONV)[spatial]
         self.options = dict(stride=tuple(stride), padding=tuple(pad), dilation=tuple(dilation), groups=p.group)
-        self.fft_ok = (not transposed and spatial == 2
-                       and fftconv.eligible(ctx.param_shapes[0], stride, dilation, p.group))
-        self.use_fft = True
-        self.spectra = fftconv.SpectrumCache()
+        self.convolutions = (convalgo.Convolutions(ctx.param_shapes[0], self.options)
+                             if not transposed and spatial == 2 else None)
+        self.env_forced = convalgo.forced_from_env(ctx.name)  # None: measured per shape
+        self.forced = self.env_forced
+        self.algorithms = {}  # input shape -> algorithm
 
-    def _fft_applies(self, x) -> bool:
-        weight = self.blobs[0]
-        pad, kernel = self.options["padding"], weight.shape[-1]
-        out_h, out_w = x.shape[2] + 2 * pad[0] - kernel + 1, x.shape[3] + 2 * pad[1] - kernel + 1
-        return (self.fft_ok and self.use_fft and x.device.type == "cpu" and x.dtype == torch.float32
-                and fftconv.worthwhile(out_h, out_w, kernel)
+    def force_algorithm(self, algorithm: str | None) -> None:
+        """Run every shape with `algorithm` (see `convalgo`; "measure": the fastest measured), or as at load
+        ($DYNSAL_CONV_ALGO, else measured) for None."""
+        if algorithm is None:
+            self.forced = self.env_forced
+        else:
+            self.forced = None if convalgo.check_algorithm(algorithm) == "measure" else algorithm
+        self.algorithms = {}
+        if self.convolutions is not None:
+            self.convolutions.forget()
+
+    def _choosable(self, x) -> bool:
+        """Whether x's convolution may run on another algorithm than direct: 2-D, CPU float32 inference."""
+        return (self.convolutions is not None and x.device.type == "cpu" and x.dtype == torch.float32
                 and not torch.is_autocast_enabled("cpu")
-                and not torch.compiler.is_compiling()  # its cached spectra are Python state, not graph code
-                and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
+                and not torch.compiler.is_compiling()  # its kernel transforms are Python state, not graph code
+                and not (torch.is_grad_enabled() and (x.requires_grad or self.blobs[0].requires_grad)))
 
     def forward(self, *bottoms):
         bias = self.blobs[1] if len(self.blobs) > 1 else None
-        return tuple(self._fft(x, bias) if self._fft_applies(x) else self.op(x, self.blobs[0], bias, **self.options)
-                     for x in bottoms)
+        return tuple(self._convolve(x, bias) for x in bottoms)
 
-    def _fft(self, x, bias):
-        kernel = self.blobs[0].shape[-1]
-        n = fftconv.fft_size(kernel)
-        spectrum = self.spectra.get(self.blobs[0], n)
-        return fftconv.fft_conv2d(x, spectrum, bias, kernel, self.options["padding"], n)
+    def _convolve(self, x, bias):
+        weight = self.blobs[0]
+        if not self._choosable(x):
+            return self.op(x, weight, bias, **self.options)
+        shape = tuple(x.shape)
+        algorithm = self.algorithms.get(shape)
+        if algorithm is None:
+            algorithm = self.algorithms[shape] = (
+                self.convolutions.resolve(self.forced) if self.forced
+                else convalgo.choose(self.convolutions, shape, weight, bias, x.dtype))
+        return self.convolutions.run(algorithm, x, weight, bias)
 
 
 @register("Convolution")
@@ -111,6 +126,15 @@ def _torch_pooled_size(size: int, kernel: int, stride: int, pad: int, ceil_mode:
     if ceil_mode and (out - 1) * stride >= size + pad:
         out -= 1
     return out
+
+
+def _max_pool(x, *args, return_indices: bool = False, **kwargs):
+    """F.max_pool2d; on the CPU without indices via channels_last data, 2.5–4× faster there (the same values:
+    a maximum does not round) and returned in x's memory order."""
+    if return_indices or x.device.type != "cpu" or x.dim() != 4 or x.is_contiguous(memory_format=torch.channels_last):
+        return F.max_pool2d(x, *args, return_indices=return_indices, **kwargs)
+    pooled = F.max_pool2d(x.contiguous(memory_format=torch.channels_last), *args, **kwargs)
+    return pooled.contiguous()
 
 
 class PoolingLayer(CaffeLayer):
@@ -143,14 +167,14 @@ class PoolingLayer(CaffeLayer):
                                                   in zip(x.shape[2:], kernel, stride, pad, (oh, ow)))
         if native_h and native_w:
             if self.is_max:
-                return self._max_tops(F.max_pool2d(x, kernel, stride, pad, ceil_mode=self.ceil_mode,
-                                                   return_indices=self.with_mask), oh, ow)
+                return self._max_tops(_max_pool(x, kernel, stride, pad, ceil_mode=self.ceil_mode,
+                                                return_indices=self.with_mask), oh, ow)
             return (F.avg_pool2d(x, kernel, stride, pad, ceil_mode=self.ceil_mode, count_include_pad=True),)
         width = x.shape[-1]
         if any(pad) or rh or rw:
             x = F.pad(x, (pad[1], rw, pad[0], rh), value=float("-inf") if self.is_max else 0.0)
         if self.is_max:
-            return self._max_tops(F.max_pool2d(x, kernel, stride, return_indices=self.with_mask), oh, ow,
+            return self._max_tops(_max_pool(x, kernel, stride, return_indices=self.with_mask), oh, ow,
                                   padded=(x.shape[-1], pad[0], pad[1], width))
         sums = F.avg_pool2d(x, kernel, stride, divisor_override=1)[..., :oh, :ow]
         counts = torch.tensor(ch, dtype=x.dtype, device=x.device)[:, None] * torch.tensor(cw, dtype=x.dtype,
@@ -183,10 +207,12 @@ def _lrn_across(x, size: int, alpha: float, beta: float, k: float):
     half = (size - 1) // 2
     squares = F.pad(x * x, (0, 0, 0, 0, half, half))
     channels = x.shape[1]
-    window = squares[:, :channels]
+    window = squares[:, :channels].clone()  # summed in place: no new tensor per step
     for i in range(1, size):
-        window = window + squares[:, i:i + channels]
-    return x * torch.pow(k + (alpha / size) * window, -beta)
+        window.add_(squares[:, i:i + channels])
+    if torch.is_grad_enabled() and x.requires_grad:
+        return x * torch.pow(k + (alpha / size) * window, -beta)
+    return window.mul_(alpha / size).add_(k).pow_(-beta).mul_(x)
 
 
 def _lrn_within(x, size: int, alpha: float, beta: float):
