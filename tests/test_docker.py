@@ -32,6 +32,7 @@ def test_entrypoint_user_and_volumes(dockerfile):
     text = (REPO / dockerfile).read_text()
     assert 'ENTRYPOINT ["dynsal"]' in text and "USER 1000" in text
     assert 'VOLUME ["/data", "/models", "/out"]' in text and "ENV DYNSAL_MODELS=/models" in text
+    assert "DYNSAL_CONV_CACHE=/models/conv-algorithms.json" in text  # measured once, kept with the weights
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES)

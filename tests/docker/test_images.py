@@ -59,9 +59,9 @@ def test_run_image_gives_docker_run_semantics(image, image_folder):
     assert "usage: dynsal" in image.run([], image_folder).stdout
     for attempt in range(6):
         (image_folder / "marker.txt").write_text(f"{attempt}\n")
-        shown = image.run(["-c", "id -u; pwd; cat marker.txt; echo $DYNSAL_MODELS; touch made.txt"],
+        shown = image.run(["-c", "id -u; pwd; cat marker.txt; echo $DYNSAL_MODELS $DYNSAL_CONV_CACHE; touch made.txt"],
                               image_folder, entrypoint="sh").stdout.split()
-        assert shown == ["1000", "/data", str(attempt), "/models"]
+        assert shown == ["1000", "/data", str(attempt), "/models", "/models/conv-algorithms.json"]
         assert (image_folder / "made.txt").is_file()
     (image_folder / "models" / "a.caffemodel").write_bytes(b"")
     assert image.run(["-c", "ls /models"], image_folder, entrypoint="sh").stdout.split() == ["a.caffemodel"]

@@ -108,6 +108,15 @@ def test_choice_is_measured_once_then_read_from_the_cache(tmp_path):
     assert algorithm == "fft12" and runs.calls == []  # nothing timed: a new process reads the file
 
 
+def test_measuring_is_announced_once_in_one_line(tmp_path, capsys):
+    costs = {"direct": [3], "channels_last": [4], "fft12": [1], "fft16": [2], "fft18": [2], "fft24": [5]}
+    _choose(tmp_path, costs)
+    _choose(tmp_path, costs, machine="cpu B | torch 1 | 2 threads")  # measured again: no second line
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "measuring the fastest convolution algorithm" in line and str(tmp_path / "choices.json") in line
+    assert "DYNSAL_CONV_ALGO=direct" in line
+
+
 def test_entry_of_another_torch_version_is_ignored_and_measured_again(tmp_path):
     costs = {"direct": [3], "channels_last": [4], "fft12": [1], "fft16": [2], "fft18": [2], "fft24": [5]}
     _choose(tmp_path, costs, machine="cpu A | torch 1 | 2 threads")

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from dynsal.engines.torch import fftconv, winograd
 from dynsal.errors import DynsalError, warn
+from dynsal.progress import write_line
 
 ENV_ALGO, ENV_CACHE = "DYNSAL_CONV_ALGO", "DYNSAL_CONV_CACHE"
 REPEATS, GIVE_UP = 3, 2.0
@@ -260,6 +261,18 @@ def shared_cache() -> ChoiceCache:
     return _CACHE
 
 
+_ANNOUNCED = set()
+
+
+def _announce_measuring(path: Path) -> None:
+    """One line, once per process and cache, before the first measurement: the pause that follows (seconds to
+    minutes on a busy machine) is this, and happens once per layer shape."""
+    if path not in _ANNOUNCED:
+        _ANNOUNCED.add(path)
+        write_line(f"dynsal: measuring the fastest convolution algorithm for each new layer shape on this CPU "
+                   f"(once; cached in {path}; {ENV_ALGO}=direct skips it)")
+
+
 def choose(convolutions: Convolutions, x_shape, weight: torch.Tensor, bias, dtype,
            cache: ChoiceCache | None = None, timer: Callable[[], float] = time.perf_counter) -> str:
     """The algorithm for input shape `x_shape`: the cached choice, else measured on random data and cached."""
@@ -269,6 +282,7 @@ def choose(convolutions: Convolutions, x_shape, weight: torch.Tensor, bias, dtyp
     algorithm = cache.get(shape)
     if algorithm in candidates:
         return algorithm
+    _announce_measuring(cache.path)
     x = torch.randn(x_shape, generator=torch.Generator(weight.device).manual_seed(0), dtype=dtype,
                     device=weight.device)  # a generator of its own: the global random stream stays as it was
     algorithm, seconds = fastest(candidates, lambda name: convolutions.run(name, x, weight, bias), timer)
